@@ -20,7 +20,7 @@ def _under_pytest() -> bool:
 def log_internal_error() -> None:
     """Log the exception being handled (or re-raise it under pytest)."""
     if _under_pytest():
-        raise  # noqa: PLE0704  (re-raises the exception being handled)
+        raise
     logger.exception(_MESSAGE)
 
 

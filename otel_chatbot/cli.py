@@ -53,8 +53,10 @@ def _wanted_command() -> str | None:
 
 def _missing(name: str, exc: ModuleNotFoundError) -> Callable[[argparse.Namespace], int]:
     def run(_: argparse.Namespace) -> int:
-        print(f"otel-chatbot {name}: needs the missing module {exc.name!r}; pip install 'otel-chatbot[dev]'",
-              file=sys.stderr)
+        print(
+            f"otel-chatbot {name}: needs the missing module {exc.name!r}; pip install 'otel-chatbot[dev]'",
+            file=sys.stderr,
+        )
         return 2
 
     return run

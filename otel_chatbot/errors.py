@@ -23,8 +23,9 @@ class BudgetExceededError(OtelChatbotError):
         window: The window, e.g. ``"1d"``.
     """
 
-    def __init__(self, message: str, *, key: str = "*", spent_usd: float = 0.0, limit_usd: float = 0.0,
-                 window: str = "") -> None:
+    def __init__(
+        self, message: str, *, key: str = "*", spent_usd: float = 0.0, limit_usd: float = 0.0, window: str = ""
+    ) -> None:
         super().__init__(message)
         self.key = key
         self.spent_usd = spent_usd

@@ -120,7 +120,7 @@ TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 104
 """GenAI token-usage buckets."""
 
 
-class Stage(str, enum.Enum):
+class Stage(enum.StrEnum):
     """The stages with a span contract of their own (DESIGN §4); any other string is a custom INTERNAL stage."""
 
     RETRIEVAL = "retrieval"
@@ -130,7 +130,7 @@ class Stage(str, enum.Enum):
     TOOL = "tool"
 
 
-class Operation(str, enum.Enum):
+class Operation(enum.StrEnum):
     """Well-known ``gen_ai.operation.name`` values we emit."""
 
     CHAT = "chat"
@@ -144,7 +144,7 @@ class Operation(str, enum.Enum):
     SEARCH_MEMORY = "search_memory"
 
 
-class TokenType(str, enum.Enum):
+class TokenType(enum.StrEnum):
     """``gen_ai.token.type`` values."""
 
     INPUT = "input"

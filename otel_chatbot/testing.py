@@ -25,7 +25,7 @@ __all__ = ["capture_spans", "reset_trace_globals"]
 def reset_trace_globals() -> None:
     """Forget the global TracerProvider so a test can install another (as OTel's own ``reset_trace_globals``)."""
     trace._TRACER_PROVIDER_SET_ONCE = trace.Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
+    trace._TRACER_PROVIDER = None
 
 
 @contextlib.contextmanager

@@ -197,29 +197,31 @@ def _from_genai_prices(value: object) -> tuple[Decimal | None, tuple[tuple[int, 
     return (Decimal(base) if base is not None else None), tiers
 
 
+def _price_at(base: Decimal | None, tiers: tuple[tuple[int, Decimal], ...], threshold: int) -> Decimal | None:
+    chosen = base
+    for start, tier_price in tiers:
+        if start <= threshold:
+            chosen = tier_price
+    return chosen
+
+
 def _convert(gp_price: Any) -> ModelPrice | None:
     fields = {
         name: _from_genai_prices(getattr(gp_price, f"{name}_mtok", None))
         for name in ("input", "output", "cache_read", "cache_write")
     }
     inp, out = fields["input"][0], fields["output"][0]
-    if inp is None or out is None:
+    if inp is None:
         return None
+    if out is None:  # embedding models: input-only pricing
+        out = Decimal(0)
     thresholds = sorted({start for _, tiers in fields.values() for start, _ in tiers})
     tiers: list[tuple[int, ModelPrice]] = []
     for threshold in thresholds:
-
-        def at(name: str) -> Decimal | None:
-            base, tier_list = fields[name]
-            chosen = base
-            for start, tier_price in tier_list:
-                if start <= threshold:
-                    chosen = tier_price
-            return chosen
-
-        t_in, t_out = at("input"), at("output")
-        assert t_in is not None and t_out is not None
-        tiers.append((threshold, ModelPrice(t_in, t_out, at("cache_read"), at("cache_write"))))
+        at = {name: _price_at(base, tier_list, threshold) for name, (base, tier_list) in fields.items()}
+        t_in, t_out = at["input"], at["output"] or Decimal(0)
+        assert t_in is not None
+        tiers.append((threshold, ModelPrice(t_in, t_out, at["cache_read"], at["cache_write"])))
     return ModelPrice(inp, out, fields["cache_read"][0], fields["cache_write"][0], tuple(tiers))
 
 

@@ -1,0 +1,55 @@
+"""Run an ASGI app under uvicorn on a loopback socket we bind ourselves, so ``--port 0`` works and a busy port is one
+clear line instead of a traceback."""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+
+class PortInUseError(OSError):
+    """The requested port is taken."""
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind a listening TCP socket; raise :class:`PortInUseError` with one readable line when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                exc.errno, f"port {port} on {host} is already in use; stop that process or pass --port 0 for a free one"
+            ) from None
+        raise
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(app: Any, *, host: str, port: int, port_file: str | None, name: str, log_level: str = "warning") -> int:
+    """Serve ``app`` until SIGINT/SIGTERM, writing the bound port to ``port_file`` once listening; an exit code."""
+    import uvicorn
+
+    try:
+        sock = bind(host, port)
+    except PortInUseError as exc:
+        print(f"{name}: {exc.strerror}", file=sys.stderr)
+        return 2
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    if port_file:
+        # Written before serving: the socket already accepts connections (the kernel queues them).
+        tmp = Path(port_file + ".tmp")
+        tmp.write_text(str(bound_port))
+        tmp.replace(port_file)
+    print(f"{name}: listening on http://{host}:{bound_port}", file=sys.stderr, flush=True)
+    server.run(sockets=[sock])
+    return 0

@@ -1,0 +1,1 @@
+"""The example RAG chatbot: ``python -m examples.rag_chatbot --help``."""

@@ -1,0 +1,39 @@
+"""Every version the native stack uses, in ONE place (DESIGN.md §6).
+
+``collector/manifest.yaml`` and ``collector/docker-compose.yaml`` repeat these numbers because ocb and Docker need
+literal versions; ``tests/stack/test_configs.py`` fails when they drift from this module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+COLLECTOR_VERSION: Final = "0.161.0"
+"""OpenTelemetry Collector core/contrib release of otelcol-chatbot and of the builder (ocb). The newest release whose
+every component the Go module proxy serves here (v0.159.0 lacks signal_to_metrics, v0.160.0 the prometheus exporter).
+"""
+COLLECTOR_STABLE_VERSION: Final = "1.67.0"
+"""The stable (v1) module line released together with :data:`COLLECTOR_VERSION` (confmap providers)."""
+BUILDER_MODULE: Final = "go.opentelemetry.io/collector/cmd/builder"
+
+JAEGER_MODULE: Final = "github.com/jaegertracing/jaeger"
+JAEGER_PACKAGE: Final = "github.com/jaegertracing/jaeger/cmd/jaeger"
+JAEGER_COMMIT: Final = "798e4b0fcf22609e381df764a01461affd813e1e"
+"""Jaeger v2.20.0. Tried first with ``go install <package>@<commit>`` (v2 tags are not valid Go module versions)."""
+JAEGER_FALLBACK_VERSION: Final = "v1.76.0"
+"""Jaeger v2.13.0 (the last release tagged on the v1 module line). Used when the module proxy refuses the commit:
+built from a tiny wrapper module that carries Jaeger's own ``replace`` directive (shared reference §D.1b)."""
+JAEGER_FALLBACK_RELEASE: Final = "2.13.0"
+JAEGER_FALLBACK_REPLACES: Final = ("github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0",)
+
+PROMETHEUS_DEBIAN_PACKAGE: Final = "prometheus"
+PROMETHEUS_VERSION: Final = "2.42.0"
+"""Debian bookworm's prometheus (2.42.0+ds-5+deb12u1); ``prometheus --version`` must report this release."""
+
+GO_MINIMUM: Final = (1, 25)
+"""The builder's go.mod needs Go 1.25; Jaeger v2.20.0 needs 1.26 (the fallback v2.13.0 builds with 1.25)."""
+
+# Images of collector/docker-compose.yaml (the same releases as the native stack).
+COLLECTOR_IMAGE: Final = f"otel/opentelemetry-collector-contrib:{COLLECTOR_VERSION}"
+JAEGER_IMAGE: Final = f"jaegertracing/jaeger:{JAEGER_FALLBACK_RELEASE}"
+PROMETHEUS_IMAGE: Final = f"prom/prometheus:v{PROMETHEUS_VERSION}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Build or reuse the native stack's three binaries (otelcol-chatbot, Jaeger v2, Prometheus) in the cache outside the
+# repository (${OTEL_CHATBOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-chatbot}). Idempotent: seconds when warm.
+# Called by ./scripts/test with the virtualenv active.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# Go installed from go.dev lives here when it is not on PATH yet
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  export PATH="$PATH:/usr/local/go/bin"
+fi
+exec python -m otel_chatbot.stack build

@@ -9,6 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_chatbot import _runtime, pricing, tracing
 from otel_chatbot.testing import reset_trace_globals
 
 _ENV_PREFIXES = ("OTEL_", "OTEL_CHATBOT_")
@@ -20,6 +21,19 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _reset_globals() -> Iterator[None]:
+    """Each test starts with no configure() state, default settings and no global TracerProvider."""
+    yield
+    installed = tracing._INSTALLED
+    if installed is not None:
+        installed.switch.processors = ()
+    tracing._INSTALLED = None
+    reset_trace_globals()
+    _runtime.reset()
+    pricing.set_default_table(None)
 
 
 @pytest.fixture

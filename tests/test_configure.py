@@ -1,0 +1,221 @@
+"""configure(): provider, resource, OTLP from URL or env, OTEL_SDK_DISABLED, no double export, bounded shutdown."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+import otel_chatbot as oc
+from otel_chatbot import tracing
+from otel_chatbot.tracing import _parse_endpoint
+
+
+@oc.traced_stage("retrieval")
+def retrieve() -> None:
+    return None
+
+
+def test_configure_installs_a_provider_with_resource(span_exporter: InMemorySpanExporter) -> None:
+    tel = oc.configure(
+        "support-bot",
+        embedded=False,
+        resource_attributes={"deployment.environment": "test"},
+        span_processors=[SimpleSpanProcessor(span_exporter)],
+    )
+    retrieve()
+    tel.shutdown()
+    (span,) = span_exporter.get_finished_spans()
+    assert span.resource.attributes["service.name"] == "support-bot"
+    assert span.resource.attributes["deployment.environment"] == "test"
+    assert trace.get_tracer_provider() is tel.tracer_provider
+
+
+def test_calling_twice_does_not_double_export() -> None:
+    first, second = InMemorySpanExporter(), InMemorySpanExporter()
+    oc.configure("bot", embedded=False, span_processors=[SimpleSpanProcessor(first)])
+    tel = oc.configure("bot", embedded=False, span_processors=[SimpleSpanProcessor(second)])
+    retrieve()
+    tel.shutdown()
+    assert len(first.get_finished_spans()) == 0
+    assert len(second.get_finished_spans()) == 1
+
+
+def test_reconfigure_with_another_name_warns(caplog: pytest.LogCaptureFixture) -> None:
+    oc.configure("first", embedded=False)
+    oc.configure("second", embedded=False)
+    assert "cannot change" in caplog.text
+
+
+def test_sampler_is_honoured_and_swappable(span_exporter: InMemorySpanExporter) -> None:
+    oc.configure("s", embedded=False, sampler=ALWAYS_OFF, span_processors=[SimpleSpanProcessor(span_exporter)])
+    retrieve()
+    assert span_exporter.get_finished_spans() == ()
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+
+    second = InMemorySpanExporter()  # the first call's processors are shut down by the second call
+    tel = oc.configure("s", embedded=False, sampler=ALWAYS_ON, span_processors=[SimpleSpanProcessor(second)])
+    retrieve()
+    tel.shutdown()
+    assert len(second.get_finished_spans()) == 1
+
+
+def test_existing_user_provider_is_extended_not_replaced(span_exporter: InMemorySpanExporter) -> None:
+    user_exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(user_exporter))
+    trace.set_tracer_provider(provider)
+    tel = oc.configure("bot", embedded=False, span_processors=[SimpleSpanProcessor(span_exporter)])
+    retrieve()
+    tel.shutdown()
+    assert trace.get_tracer_provider() is provider
+    assert len(user_exporter.get_finished_spans()) == 1
+    assert len(span_exporter.get_finished_spans()) == 1
+
+
+def test_errors_share_one_base_class() -> None:
+    assert issubclass(oc.ConfigurationError, oc.OtelChatbotError) and issubclass(oc.ConfigurationError, ValueError)
+    assert issubclass(oc.BudgetExceededError, oc.OtelChatbotError)
+
+
+def test_sdk_disabled_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tel = oc.configure("bot")
+    assert not tel.enabled
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+    retrieve()  # a plain call
+    with pytest.raises(oc.ConfigurationError):
+        tel.report()
+    assert tel.shutdown() is True
+
+
+@pytest.mark.parametrize(
+    ("url", "protocol", "expected"),
+    [
+        ("http://127.0.0.1:4317", None, ("grpc", "http://127.0.0.1:4317")),
+        ("https://collector.example:443", None, ("grpc", "https://collector.example:443")),
+        ("http://127.0.0.1:4318", None, ("http/protobuf", "http://127.0.0.1:4318/v1/traces")),
+        ("http://host:9999/v1/traces", None, ("http/protobuf", "http://host:9999/v1/traces")),
+        ("http://host:4317", "http/protobuf", ("http/protobuf", "http://host:4317/v1/traces")),
+    ],
+)
+def test_endpoint_protocol_from_url(url: str, protocol: str | None, expected: tuple[str, str]) -> None:
+    assert _parse_endpoint(url, protocol) == expected
+
+
+@pytest.mark.parametrize("url", ["localhost:4317", "ftp://x:1", "http://", "http://host:notaport", "not a url"])
+def test_bad_endpoint_raises_configuration_error(url: str) -> None:
+    with pytest.raises(oc.ConfigurationError, match="not a valid URL"):
+        oc.configure("bot", endpoint=url)
+    assert tracing._INSTALLED is None  # a mistake changes nothing
+
+
+def test_bad_env_endpoint_and_protocol_raise(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "nonsense")
+    with pytest.raises(oc.ConfigurationError):
+        oc.configure("bot")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon")
+    with pytest.raises(oc.ConfigurationError, match="OTEL_EXPORTER_OTLP_PROTOCOL"):
+        oc.configure("bot")
+
+
+def test_env_endpoint_turns_on_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{_free_port()}")
+    tel = oc.configure("bot", embedded=False)
+    assert any(isinstance(p, BatchSpanProcessor) for p in tel._processors)
+    assert tel.shutdown(timeout=3) in (True, False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.mark.parametrize("scheme_port", ["grpc", "http"])
+def test_shutdown_returns_within_timeout_when_endpoint_unreachable(scheme_port: str) -> None:
+    # A port that accepts connections and never answers: the worst case for an exporter.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    port = server.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}" + ("/v1/traces" if scheme_port == "http" else "")
+    try:
+        tel = oc.configure("bot", endpoint=endpoint, embedded=False, export_timeout=30)
+        for _ in range(50):
+            retrieve()
+        started = time.monotonic()
+        tel.shutdown(timeout=1.0)
+        elapsed = time.monotonic() - started
+    finally:
+        server.close()
+    # Not a speed assertion: the contract is "returns within its timeout"; 5 s of slack for a loaded machine.
+    assert elapsed < 6.0
+
+
+def test_user_code_never_sees_internal_errors_outside_pytest(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, span_exporter: InMemorySpanExporter
+) -> None:
+    monkeypatch.setenv("OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS", "1")
+
+    def broken_redactor(text: str) -> str:
+        raise RuntimeError("redactor bug")
+
+    tel = oc.configure(
+        "bot",
+        embedded=False,
+        capture_content=True,
+        redact=broken_redactor,
+        span_processors=[SimpleSpanProcessor(span_exporter)],
+    )
+
+    @oc.traced_stage("generation", model="gpt-4o-mini")
+    def call(messages: list[dict[str, str]]) -> str:
+        return "answer"
+
+    assert call([{"role": "user", "content": "hi"}]) == "answer"
+    tel.shutdown()
+    assert "internal error in otel_chatbot; your code is unaffected" in caplog.text
+    assert len(span_exporter.get_finished_spans()) == 1
+
+
+def test_internal_errors_are_reraised_under_pytest(span_exporter: InMemorySpanExporter) -> None:
+    def broken_redactor(text: str) -> str:
+        raise RuntimeError("redactor bug")
+
+    tel = oc.configure("bot", embedded=False, capture_content=True, redact=broken_redactor)
+
+    @oc.traced_stage("generation", model="gpt-4o-mini")
+    def call(messages: list[dict[str, str]]) -> str:
+        return "answer"
+
+    with pytest.raises(RuntimeError, match="redactor bug"):
+        call([{"role": "user", "content": "hi"}])
+    tel.shutdown()
+
+
+def test_invalid_max_content_length(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(oc.ConfigurationError):
+        oc.configure("bot", max_content_length=0)
+    monkeypatch.setenv("OTEL_CHATBOT_MAX_CONTENT_LENGTH", "lots")
+    with pytest.raises(oc.ConfigurationError, match="OTEL_CHATBOT_MAX_CONTENT_LENGTH"):
+        oc.configure("bot")
+
+
+def test_without_sdk_traced_stage_is_a_plain_call() -> None:
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
+
+    @oc.traced_stage("generation", model="gpt-4o-mini")
+    def call(x: int) -> int:
+        assert not trace.get_current_span().is_recording()
+        return x + 1
+
+    assert call(1) == 2

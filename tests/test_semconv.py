@@ -1,0 +1,71 @@
+"""Pins every attribute and metric name: users type these into code, dashboards and alert rules."""
+
+from __future__ import annotations
+
+from otel_chatbot import semconv
+
+PINNED = {
+    "GEN_AI_OPERATION_NAME": "gen_ai.operation.name",
+    "GEN_AI_PROVIDER_NAME": "gen_ai.provider.name",
+    "GEN_AI_REQUEST_MODEL": "gen_ai.request.model",
+    "GEN_AI_RESPONSE_MODEL": "gen_ai.response.model",
+    "GEN_AI_RESPONSE_ID": "gen_ai.response.id",
+    "GEN_AI_RESPONSE_FINISH_REASONS": "gen_ai.response.finish_reasons",
+    "GEN_AI_REQUEST_MAX_TOKENS": "gen_ai.request.max_tokens",
+    "GEN_AI_REQUEST_TEMPERATURE": "gen_ai.request.temperature",
+    "GEN_AI_REQUEST_TOP_K": "gen_ai.request.top_k",
+    "GEN_AI_REQUEST_STREAM": "gen_ai.request.stream",
+    "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK": "gen_ai.response.time_to_first_chunk",
+    "GEN_AI_USAGE_INPUT_TOKENS": "gen_ai.usage.input_tokens",
+    "GEN_AI_USAGE_OUTPUT_TOKENS": "gen_ai.usage.output_tokens",
+    "GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS": "gen_ai.usage.cache_read.input_tokens",
+    "GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS": "gen_ai.usage.cache_creation.input_tokens",
+    "GEN_AI_USAGE_REASONING_OUTPUT_TOKENS": "gen_ai.usage.reasoning.output_tokens",
+    "GEN_AI_CONVERSATION_ID": "gen_ai.conversation.id",
+    "GEN_AI_DATA_SOURCE_ID": "gen_ai.data_source.id",
+    "GEN_AI_TOOL_NAME": "gen_ai.tool.name",
+    "GEN_AI_INPUT_MESSAGES": "gen_ai.input.messages",
+    "GEN_AI_OUTPUT_MESSAGES": "gen_ai.output.messages",
+    "GEN_AI_RETRIEVAL_QUERY_TEXT": "gen_ai.retrieval.query.text",
+    "GEN_AI_RETRIEVAL_DOCUMENTS": "gen_ai.retrieval.documents",
+    "GEN_AI_TOKEN_TYPE": "gen_ai.token.type",
+    "GEN_AI_USAGE_COST": "gen_ai.usage.cost",
+    "SERVER_ADDRESS": "server.address",
+    "SERVER_PORT": "server.port",
+    "ERROR_TYPE": "error.type",
+    "USER_ID": "user.id",
+    "CODE_FUNCTION_NAME": "code.function.name",
+    "CHATBOT_STAGE": "chatbot.stage",
+    "CHATBOT_TENANT_ID": "chatbot.tenant.id",
+    "CHATBOT_VARIANT": "chatbot.variant",
+    "CHATBOT_COST_UNKNOWN_MODEL": "chatbot.cost.unknown_model",
+    "CHATBOT_USAGE_ESTIMATED": "chatbot.usage.estimated",
+    "CHATBOT_CACHE_HIT": "chatbot.cache.hit",
+    "CHATBOT_RETRIEVAL_DOCUMENTS": "chatbot.retrieval.documents",
+    "CHATBOT_FEEDBACK_EVENT": "chatbot.feedback",
+    "CHATBOT_FEEDBACK_SCORE": "chatbot.feedback.score",
+    "CHATBOT_FEEDBACK_COMMENT": "chatbot.feedback.comment",
+    "CHATBOT_BUDGET_EVENT": "chatbot.budget.exceeded",
+    "METRIC_SPAN_DURATION": "traces_span_metrics_duration_milliseconds",
+    "METRIC_SPAN_CALLS": "traces_span_metrics_calls_total",
+    "METRIC_TOKEN_USAGE": "gen_ai_client_token_usage",
+    "METRIC_COST": "chatbot_cost_usd_total",
+    "METRIC_TTFC": "gen_ai_client_operation_time_to_first_chunk_seconds",
+}
+
+
+def test_every_name_is_pinned() -> None:
+    names = {k: v for k, v in vars(semconv).items() if k.isupper() and isinstance(v, str)}
+    assert names == PINNED
+
+
+def test_buckets_follow_the_genai_conventions() -> None:
+    assert semconv.DURATION_BUCKETS_S[0] == 0.01 and semconv.DURATION_BUCKETS_S[-1] == 81.92
+    assert len(semconv.DURATION_BUCKETS_S) == 14
+    assert semconv.TOKEN_BUCKETS == tuple(4**i for i in range(14))
+
+
+def test_stage_and_operation_values() -> None:
+    assert [s.value for s in semconv.Stage] == ["retrieval", "generation", "embeddings", "memory_update", "tool"]
+    assert semconv.Operation.CHAT.value == "chat" and semconv.Operation.UPDATE_MEMORY.value == "update_memory"
+    assert [t.value for t in semconv.TokenType] == ["input", "output"]

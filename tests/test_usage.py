@@ -1,0 +1,359 @@
+"""Usage, cost and response metadata for every provider shape, with exact figures; odd values never break anything."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_chatbot as oc
+from otel_chatbot import semconv
+from otel_chatbot.pricing import TokenUsage, default_table
+from otel_chatbot.usage import extract
+
+pytestmark = pytest.mark.usefixtures("tracer_provider")
+
+
+def _attrs_after(
+    result: Any, exporter: InMemorySpanExporter, *, model: str | None, provider: str | None
+) -> dict[str, Any]:
+    @oc.traced_stage("generation", model=model, provider=provider)
+    def call() -> Any:
+        return result
+
+    assert call() is result
+    (span,) = exporter.get_finished_spans()
+    return dict(span.attributes or {})
+
+
+def _cost(model: str, provider: str, **usage: int) -> float:
+    cost = default_table().cost(TokenUsage(**usage), model, provider)
+    assert cost is not None
+    return float(cost)
+
+
+# --- OpenAI Chat Completions, as objects (like the openai SDK's pydantic models) and as dicts ---------------------
+
+
+@dataclass
+class _Details:
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+
+@dataclass
+class _ChatUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_tokens_details: _Details = field(default_factory=_Details)
+    completion_tokens_details: _Details = field(default_factory=_Details)
+
+
+@dataclass
+class _Message:
+    content: str
+    role: str = "assistant"
+
+
+@dataclass
+class _Choice:
+    message: _Message
+    finish_reason: str = "stop"
+
+
+@dataclass
+class _ChatCompletion:
+    id: str
+    model: str
+    choices: list[_Choice]
+    usage: _ChatUsage
+    object: str = "chat.completion"
+
+
+def test_openai_chat_object_with_cached_and_reasoning_tokens(span_exporter: InMemorySpanExporter) -> None:
+    response = _ChatCompletion(
+        id="chatcmpl-9",
+        model="o3-mini-2025-01-31",
+        choices=[_Choice(_Message("42"), "length")],
+        usage=_ChatUsage(2000, 800, _Details(cached_tokens=1500), _Details(reasoning_tokens=600)),
+    )
+    attrs = _attrs_after(response, span_exporter, model="o3-mini", provider="openai")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 2000  # includes the cached 1500
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1500
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 800
+    assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 600
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-9"
+    # o3-mini: $1.10 input, $0.55 cached input, $4.40 output per 1M: 500*1.1 + 1500*0.55 + 800*4.4 = 4895 / 1e6
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(0.004895, rel=1e-12)
+
+
+def test_gpt_4o_mini_reference_figure() -> None:
+    cost = default_table().cost(TokenUsage(input_tokens=1000, output_tokens=500), "gpt-4o-mini", "openai")
+    assert cost == Decimal("0.00045")
+
+
+def test_cached_tokens_are_priced_at_the_cache_read_price() -> None:
+    full = _cost("gpt-4o-mini", "openai", input_tokens=1000, output_tokens=500)
+    cached = _cost("gpt-4o-mini", "openai", input_tokens=1000, output_tokens=500, cache_read_tokens=400)
+    # 400 tokens at $0.075 instead of $0.15 per 1M
+    assert full - cached == pytest.approx(400 * 0.075 / 1e6, rel=1e-9)
+    assert cached == pytest.approx(0.00042, rel=1e-12)
+
+
+# --- OpenAI Responses --------------------------------------------------------------------------------------------
+
+
+def test_openai_responses_dict(span_exporter: InMemorySpanExporter) -> None:
+    response = {
+        "id": "resp_1",
+        "object": "response",
+        "model": "gpt-4o-mini-2024-07-18",
+        "status": "completed",
+        "output_text": "hello",
+        "usage": {
+            "input_tokens": 1000,
+            "input_tokens_details": {"cached_tokens": 200},
+            "output_tokens": 500,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 1500,
+        },
+    }
+    attrs = _attrs_after(response, span_exporter, model="gpt-4o-mini", provider="openai")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 200
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6, rel=1e-12)
+
+
+# --- Anthropic Messages -----------------------------------------------------------------------------------------
+
+
+def test_anthropic_input_tokens_include_cache_reads_and_writes(span_exporter: InMemorySpanExporter) -> None:
+    response = {
+        "id": "msg_1",
+        "type": "message",
+        "model": "claude-sonnet-4-5-20250929",
+        "stop_reason": "end_turn",
+        "content": [{"type": "text", "text": "hi"}],
+        "usage": {
+            "input_tokens": 100,
+            "cache_read_input_tokens": 1000,
+            "cache_creation_input_tokens": 200,
+            "output_tokens": 50,
+        },
+    }
+    attrs = _attrs_after(response, span_exporter, model="claude-sonnet-4-5", provider="anthropic")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1300
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 200
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+    # $3 input, $0.30 cache read, $3.75 cache write, $15 output per 1M
+    expected = (100 * 3 + 1000 * 0.3 + 200 * 3.75 + 50 * 15) / 1e6
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(expected, rel=1e-12)
+
+
+def test_anthropic_long_context_tier() -> None:
+    base = _cost("claude-sonnet-4-5", "anthropic", input_tokens=100_000, output_tokens=1000)
+    tier = _cost("claude-sonnet-4-5", "anthropic", input_tokens=300_000, output_tokens=1000)
+    assert base == pytest.approx((100_000 * 3 + 1000 * 15) / 1e6)
+    assert tier == pytest.approx((300_000 * 6 + 1000 * 22.5) / 1e6)
+
+
+def test_anthropic_stream_events(span_exporter: InMemorySpanExporter) -> None:
+    events: list[dict[str, Any]] = [
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_2",
+                "model": "claude-sonnet-4-5",
+                "content": [],
+                "usage": {
+                    "input_tokens": 10,
+                    "cache_read_input_tokens": 90,
+                    "cache_creation_input_tokens": 0,
+                    "output_tokens": 1,
+                },
+            },
+        },
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 25}},
+        {"type": "message_stop"},
+    ]
+
+    @oc.traced_stage("generation", model="claude-sonnet-4-5", provider="anthropic")
+    async def stream() -> AsyncIterator[dict[str, Any]]:
+        for event in events:
+            yield event
+
+    async def consume() -> None:
+        async for _ in stream():
+            pass
+
+    asyncio.run(consume())
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 100
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 90
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 25
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "msg_2"
+    assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
+    assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
+
+
+# --- Gemini, LangChain ------------------------------------------------------------------------------------------
+
+
+def test_gemini_usage_metadata(span_exporter: InMemorySpanExporter) -> None:
+    response = {
+        "response_id": "g-1",
+        "model_version": "gemini-2.0-flash",
+        "candidates": [{"content": {"parts": [{"text": "hi"}]}, "finish_reason": "STOP"}],
+        "usage_metadata": {
+            "prompt_token_count": 1000,
+            "candidates_token_count": 300,
+            "thoughts_token_count": 200,
+            "cached_content_token_count": 400,
+            "total_token_count": 1500,
+        },
+    }
+    attrs = _attrs_after(response, span_exporter, model="gemini-2.0-flash", provider="gcp.gemini")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 500  # thoughts are billed as output
+    assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 200
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 400
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP",)
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gemini-2.0-flash"
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(
+        _cost("gemini-2.0-flash", "google", input_tokens=1000, output_tokens=500, cache_read_tokens=400)
+    )
+    assert semconv.CHATBOT_COST_UNKNOWN_MODEL not in attrs
+
+
+class _AIMessage:
+    def __init__(self) -> None:
+        self.content = "hello"
+        self.id = "run-1"
+        self.usage_metadata = {
+            "input_tokens": 1000,
+            "output_tokens": 500,
+            "total_tokens": 1500,
+            "input_token_details": {"cache_read": 300},
+            "output_token_details": {"reasoning": 100},
+        }
+        self.response_metadata = {"model_name": "gpt-4o-mini", "finish_reason": "stop"}
+
+
+def test_langchain_ai_message(span_exporter: InMemorySpanExporter) -> None:
+    attrs = _attrs_after(_AIMessage(), span_exporter, model=None, provider="openai")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 300
+    assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 100
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini"  # priced by the response model
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((700 * 0.15 + 300 * 0.075 + 500 * 0.6) / 1e6)
+
+
+def test_openai_responses_stream_completed_event(span_exporter: InMemorySpanExporter) -> None:
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def stream() -> Iterator[dict[str, Any]]:
+        yield {"type": "response.created", "response": {"id": "resp_9", "object": "response", "status": "in_progress"}}
+        yield {"type": "response.output_text.delta", "delta": "Hi"}
+        yield {
+            "type": "response.completed",
+            "response": {
+                "id": "resp_9",
+                "object": "response",
+                "status": "completed",
+                "model": "gpt-4o-mini",
+                "usage": {"input_tokens": 10, "output_tokens": 2},
+            },
+        }
+
+    list(stream())
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 2
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "resp_9"
+    assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
+
+
+# --- unknown models, overrides, weird values --------------------------------------------------------------------
+
+
+def test_unknown_model_is_never_a_silent_zero(span_exporter: InMemorySpanExporter) -> None:
+    attrs = _attrs_after(
+        {"usage": {"prompt_tokens": 10, "completion_tokens": 5}},
+        span_exporter,
+        model="my-private-llm-7b",
+        provider="self-hosted",
+    )
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 10
+    assert semconv.GEN_AI_USAGE_COST not in attrs
+    assert attrs[semconv.CHATBOT_COST_UNKNOWN_MODEL] is True
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        None,
+        "plain text answer",
+        b"bytes",
+        42,
+        3.5,
+        object(),
+        [1, 2, 3],
+        {"usage": None},
+        {"usage": "lots"},
+        {"usage": {"prompt_tokens": -5, "completion_tokens": "many"}},
+        {"usage": {"prompt_tokens": math.nan, "completion_tokens": math.inf}},
+        {"usage": {"prompt_tokens": True, "completion_tokens": 1.5}},
+        {"usage": {"prompt_tokens": [1], "completion_tokens": {"x": 1}}},
+        {"choices": "not a list", "model": 7, "id": ["x"]},
+        {"choices": [None, 3, {"message": None}], "usage": {}},
+    ],
+)
+def test_weird_return_values_never_break_user_code(result: Any, span_exporter: InMemorySpanExporter) -> None:
+    attrs = _attrs_after(result, span_exporter, model="gpt-4o-mini", provider="openai")
+    for key, value in attrs.items():
+        assert isinstance(value, str | bool | int | float | tuple), key
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            assert math.isfinite(value) and value >= 0, key
+    assert semconv.GEN_AI_USAGE_COST not in attrs or attrs[semconv.GEN_AI_USAGE_COST] >= 0
+
+
+def test_partial_odd_usage_keeps_the_valid_counts(span_exporter: InMemorySpanExporter) -> None:
+    attrs = _attrs_after(
+        {"usage": {"prompt_tokens": 100, "completion_tokens": -1}},
+        span_exporter,
+        model="gpt-4o-mini",
+        provider="openai",
+    )
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 100
+    assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(100 * 0.15 / 1e6)
+
+
+def test_record_usage_with_invalid_values_is_ignored(span_exporter: InMemorySpanExporter) -> None:
+    @oc.traced_stage("generation", model="gpt-4o-mini")
+    def call() -> None:
+        oc.record_usage(input_tokens=-3, output_tokens=math.nan)  # type: ignore[arg-type]
+
+    call()
+    (span,) = span_exporter.get_finished_spans()
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in (span.attributes or {})
+
+
+def test_extract_plain_dict_shapes() -> None:
+    chat = extract({"usage": {"prompt_tokens": 3, "completion_tokens": 4}})
+    assert chat is not None and (chat.input_tokens, chat.output_tokens) == (3, 4)
+    assert extract({}) is None
+    assert extract("x") is None

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 CORPUS = Path(__file__).parent / "corpus" / "help_center.jsonl"
+
+# bm25s logs "Building index from IDs objects" at WARNING on every build: not a problem worth a line.
+logging.getLogger("bm25s").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)

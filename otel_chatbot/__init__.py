@@ -25,6 +25,7 @@ from otel_chatbot._version import __version__
 from otel_chatbot.context import conversation
 from otel_chatbot.decorators import StageHandle, TracedStage, record_usage, traced_stage
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError, OtelChatbotError
+from otel_chatbot.instrumentation import instrument_fastapi, instrument_httpx
 from otel_chatbot.semconv import Stage
 from otel_chatbot.tracing import Telemetry, configure
 
@@ -39,6 +40,8 @@ __all__ = [
     "__version__",
     "configure",
     "conversation",
+    "instrument_fastapi",
+    "instrument_httpx",
     "record_usage",
     "traced_stage",
 ]

@@ -1,0 +1,559 @@
+"""Pure statistics over finished spans: latency sketches, stage shares, usage, caches, feedback (no OTel imports).
+
+``Aggregator.record(...)`` takes plain values, so the span processor, the Jaeger reader and the tests all feed it
+the same way. It is not thread-safe by itself: the processor calls it under one lock.
+
+Example::
+
+    agg = Aggregator(service_name="bot")
+    agg.record(
+        trace_id=1,
+        is_root=True,
+        name="request",
+        kind="SPAN_KIND_SERVER",
+        status="STATUS_CODE_UNSET",
+        start_ns=0,
+        end_ns=2_000_000,
+        attributes={},
+    )
+    snap = agg.snapshot()
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from otel_chatbot import semconv
+from otel_chatbot._accumulators import RELATIVE_ACCURACY, Hist, LatencyAcc, SeriesSet
+from otel_chatbot._usage_stats import BoundedUsage, UsageAcc
+from otel_chatbot.snapshot import (
+    OTHER,
+    CacheStats,
+    CounterSeries,
+    FeedbackStats,
+    ModelLatency,
+    StageStats,
+    StatsSnapshot,
+    StreamStats,
+    UsageBreakdown,
+    VariantStats,
+)
+
+__all__ = ["Aggregator", "LatencyAcc", "RELATIVE_ACCURACY"]
+
+STATUS_ERROR = "STATUS_CODE_ERROR"
+DURATION_BUCKETS_MS: tuple[float, ...] = tuple(round(b * 1000, 6) for b in semconv.DURATION_BUCKETS_S)
+TOKEN_BUCKETS: tuple[float, ...] = tuple(float(b) for b in semconv.TOKEN_BUCKETS)
+TTFC_BUCKETS_S: tuple[float, ...] = semconv.DURATION_BUCKETS_S
+_NANO = 1_000_000_000
+_MAX_ERROR_TYPES = 32
+_MAX_FEEDBACK_VALUES = 32
+
+
+class _Stage:
+    __slots__ = ("latency", "models", "error_types", "cache_lookups", "cache_hits", "share_ns")
+
+    def __init__(self) -> None:
+        self.latency = LatencyAcc()
+        self.models: dict[str, LatencyAcc] = {}
+        self.error_types: dict[str, int] = {}
+        self.cache_lookups = 0
+        self.cache_hits = 0
+        self.share_ns = 0
+
+
+class _Shape:
+    """The accumulators of spans that share name, kind, status, stage, operation, model and provider."""
+
+    __slots__ = ("duration", "error", "stage", "stage_name", "model", "labels", "tokens_in", "tokens_out")
+
+    def __init__(self, duration: Hist) -> None:
+        self.duration = duration
+        self.error = False
+        self.stage: _Stage | None = None
+        self.stage_name = ""
+        self.model: LatencyAcc | None = None
+        self.labels: tuple[Any, Any, Any] = (None, None, None)
+        self.tokens_in: Hist | None = None
+        self.tokens_out: Hist | None = None
+
+
+class _Stream:
+    __slots__ = ("ttft", "output_tokens", "decode_s")
+
+    def __init__(self) -> None:
+        self.ttft = LatencyAcc()
+        self.output_tokens = 0
+        self.decode_s = 0.0
+
+
+class _Pending:
+    """Per-trace state kept until the trace's root span ends (the root ends last)."""
+
+    __slots__ = ("stage_ns", "variant")
+
+    def __init__(self) -> None:
+        self.stage_ns: dict[str, int] = {}
+        self.variant: str | None = None
+
+
+class _Variant:
+    __slots__ = ("requests", "calls", "errors", "feedback_count", "feedback_sum", "fb_min", "fb_max", "values")
+
+    def __init__(self) -> None:
+        self.requests = LatencyAcc()
+        self.calls = 0
+        self.errors = 0
+        self.feedback_count = 0
+        self.feedback_sum = 0.0
+        self.fb_min = float("inf")
+        self.fb_max = float("-inf")
+        self.values: dict[float, int] = {}
+
+    def feedback(self, score: float) -> None:
+        self.feedback_count += 1
+        self.feedback_sum += score
+        self.fb_min = min(self.fb_min, score)
+        self.fb_max = max(self.fb_max, score)
+        if score in self.values or len(self.values) < _MAX_FEEDBACK_VALUES:
+            self.values[score] = self.values.get(score, 0) + 1
+
+    def feedback_stats(self, name: str) -> FeedbackStats | None:
+        if not self.feedback_count:
+            return None
+        return FeedbackStats(
+            variant=name,
+            count=self.feedback_count,
+            mean=self.feedback_sum / self.feedback_count,
+            min=self.fb_min,
+            max=self.fb_max,
+            distribution=tuple(sorted(self.values.items())),
+        )
+
+
+class Aggregator:
+    """All embedded statistics, fed one finished span at a time; memory is bounded by the options below.
+
+    Args:
+        service_name: The ``service_name`` label of the Prometheus series.
+        max_pending_traces: Traces whose root has not ended yet kept for the share computation (oldest dropped).
+        top_n: Users and conversations kept by name (the rest is folded into ``"other"``).
+        max_tenants: Tenants kept by name (also the bound of the ``chatbot_tenant_id`` metric label).
+        max_series: Series per Prometheus metric (then one ``otel_metric_overflow="true"`` series).
+        clock: Wall clock for ``generated_at``.
+    """
+
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        max_pending_traces: int = 10_000,
+        top_n: int = 100,
+        max_tenants: int = 100,
+        max_series: int = 2000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if min(max_pending_traces, top_n, max_tenants, max_series) < 1:
+            raise ValueError("Aggregator bounds must be >= 1")
+        self.service_name = service_name
+        self._clock = clock
+        self._max_pending = max_pending_traces
+        self.spans = 0
+        self.dropped_traces = 0
+        self._stages: dict[str, _Stage] = {}
+        self._shapes: dict[tuple[Any, ...], _Shape] = {}
+        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._requests = LatencyAcc()
+        self._request_ns = 0
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._variants: dict[str, _Variant] = {}
+        self._variant_of_conversation: OrderedDict[str, str] = OrderedDict()
+        self._variant_of_trace: OrderedDict[int, str] = OrderedDict()
+        self._max_variants = max_tenants
+        self._combo: dict[tuple[str, str, str, str, str], UsageAcc] = {}  # (stage, model, provider, tenant, variant)
+        self._by_user = BoundedUsage(top_n)
+        self._by_conversation = BoundedUsage(top_n)
+        self._tenant_labels: set[str] = set()
+        self._max_tenants = max_tenants
+        labels = (
+            "service_name",
+            "span_name",
+            "span_kind",
+            "status_code",
+            "chatbot_stage",
+            "gen_ai_operation_name",
+            "gen_ai_request_model",
+            "gen_ai_provider_name",
+        )
+        self._durations = SeriesSet(semconv.METRIC_SPAN_DURATION, labels, DURATION_BUCKETS_MS, max_series)
+        self._tokens = SeriesSet(
+            semconv.METRIC_TOKEN_USAGE,
+            (
+                "service_name",
+                "gen_ai_token_type",
+                "gen_ai_operation_name",
+                "gen_ai_request_model",
+                "gen_ai_provider_name",
+                "chatbot_stage",
+            ),
+            TOKEN_BUCKETS,
+            max_series,
+        )
+        self._ttfc = SeriesSet(
+            semconv.METRIC_TTFC,
+            ("service_name", "gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage"),
+            TTFC_BUCKETS_S,
+            max_series,
+        )
+        self._max_series = max_series
+
+    # --- recording -------------------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        trace_id: int,
+        is_root: bool,
+        name: str,
+        kind: str,
+        status: str,
+        start_ns: int,
+        end_ns: int,
+        attributes: Mapping[str, Any],
+        feedback: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Add one finished span.
+
+        Args:
+            trace_id: The span's trace id (an int, as OTel keeps it).
+            is_root: True when the span has no parent in this process (the request's root).
+            name: Span name.
+            kind: ``SPAN_KIND_*`` name.
+            status: ``STATUS_CODE_*`` name.
+            start_ns: Start, ns since the epoch.
+            end_ns: End, ns since the epoch.
+            attributes: The span's attributes.
+            feedback: Attributes of the span's ``chatbot.feedback`` events.
+        """
+        self.spans += 1
+        dur_ns = end_ns - start_ns
+        if dur_ns < 0:
+            dur_ns = 0
+        ms = dur_ns / 1e6
+        get = attributes.get
+        stage = get(semconv.CHATBOT_STAGE)
+        model = get(semconv.GEN_AI_REQUEST_MODEL)
+        provider = get(semconv.GEN_AI_PROVIDER_NAME)
+        operation = get(semconv.GEN_AI_OPERATION_NAME)
+        # Spans of one kind repeat the same name/kind/status/stage/model: one lookup finds all their accumulators.
+        shape_key = (name, kind, status, stage, operation, model, provider)
+        shape = self._shapes.get(shape_key)
+        if shape is None:
+            shape = self._shape(shape_key)
+        shape.duration.observe(ms)
+        if shape.stage is not None:
+            self._record_stage(shape, trace_id, ms, dur_ns, get)
+        if is_root:
+            self._record_root(trace_id, ms)
+        for event in feedback:
+            self._record_feedback(trace_id, attributes, event)
+
+    def _shape(self, key: tuple[Any, ...]) -> _Shape:
+        name, kind, status, stage, operation, model, provider = key
+        shape = _Shape(self._durations.get((self.service_name, *key[:3], stage, operation, model, provider)))
+        shape.error = status == STATUS_ERROR
+        if stage is not None:
+            shape.stage_name = str(stage)
+            st = self._stages.get(shape.stage_name)
+            if st is None:
+                st = self._stages[shape.stage_name] = _Stage()
+            shape.stage = st
+            shape.model = None if model is None else st.models.setdefault(str(model), LatencyAcc())
+            shape.labels = (operation, model, provider)
+        if len(self._shapes) < self._max_series:
+            self._shapes[key] = shape
+        return shape
+
+    def _record_stage(self, shape: _Shape, trace_id: int, ms: float, dur_ns: int, get: Callable[[str], Any]) -> None:
+        st = shape.stage
+        assert st is not None
+        stage = shape.stage_name
+        error = shape.error
+        operation, model, provider = shape.labels
+        st.latency.add(ms, error, trace_id)
+        if shape.model is not None:
+            shape.model.add(ms, error, trace_id)
+        if error:
+            etype = str(get(semconv.ERROR_TYPE) or "unknown")
+            if etype in st.error_types or len(st.error_types) < _MAX_ERROR_TYPES:
+                st.error_types[etype] = st.error_types.get(etype, 0) + 1
+            else:
+                st.error_types[OTHER] = st.error_types.get(OTHER, 0) + 1
+        hit = get(semconv.CHATBOT_CACHE_HIT)
+        if hit is not None:
+            st.cache_lookups += 1
+            if hit:
+                st.cache_hits += 1
+        variant = get(semconv.CHATBOT_VARIANT)
+        if variant is not None:
+            variant = str(variant)
+        pending = self._pending.get(trace_id)
+        if pending is None:
+            pending = self._pending[trace_id] = _Pending()
+            if len(self._pending) > self._max_pending:
+                self._pending.popitem(last=False)  # oldest trace whose root never ended here
+                self.dropped_traces += 1
+        pending.stage_ns[stage] = pending.stage_ns.get(stage, 0) + dur_ns
+        if variant is not None:
+            pending.variant = variant
+            conv = get(semconv.GEN_AI_CONVERSATION_ID)
+            if conv is not None:
+                _remember(self._variant_of_conversation, str(conv), variant, self._max_pending)
+            var = self._variant(variant)
+            var.calls += 1
+            if error:
+                var.errors += 1
+        inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+        out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+        cost = get(semconv.GEN_AI_USAGE_COST)
+        if get(semconv.GEN_AI_REQUEST_STREAM):
+            self._record_stream(stage, model, dur_ns, out, get, provider, operation)
+        if inp is None and out is None and cost is None:
+            return
+        inp_i = int(inp or 0)
+        out_i = int(out or 0)
+        cache_read = int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
+        nusd = None if cost is None else round(float(cost) * _NANO)
+        tenant = get(semconv.CHATBOT_TENANT_ID)
+        # One table keyed by every low-cardinality dimension; per-model/provider/stage/tenant/variant totals and the
+        # cost counter series are rolled up from it at snapshot time, so a priced span costs one update, not six.
+        combo = (
+            stage,
+            "" if model is None else str(model),
+            "" if provider is None else str(provider),
+            "" if tenant is None else self._tenant_label(str(tenant)),
+            "" if variant is None else variant,
+        )
+        usage = self._combo.get(combo)
+        if usage is None:
+            if len(self._combo) >= self._max_series:
+                combo = (stage, OTHER, OTHER, OTHER, OTHER)
+                usage = self._combo.get(combo)
+            if usage is None:
+                usage = self._combo[combo] = UsageAcc()
+        usage.add(inp_i, out_i, cache_read, nusd)
+        user = get(semconv.USER_ID)
+        if user is not None:
+            self._by_user.add(str(user), inp_i, out_i, cache_read, nusd)
+        conv = get(semconv.GEN_AI_CONVERSATION_ID)
+        if conv is not None:
+            self._by_conversation.add(str(conv), inp_i, out_i, cache_read, nusd)
+        if inp is not None:
+            if shape.tokens_in is None:
+                shape.tokens_in = self._tokens.get((self.service_name, "input", operation, model, provider, stage))
+            shape.tokens_in.observe(inp_i)
+        if out is not None:
+            if shape.tokens_out is None:
+                shape.tokens_out = self._tokens.get((self.service_name, "output", operation, model, provider, stage))
+            shape.tokens_out.observe(out_i)
+
+    def _record_stream(
+        self, stage: str, model: Any, dur_ns: int, out: Any, get: Callable[[str], Any], provider: Any, operation: Any
+    ) -> None:
+        key = (stage, "" if model is None else str(model))
+        acc = self._streams.get(key)
+        if acc is None:
+            acc = self._streams[key] = _Stream()
+        ttft = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        decode_s = dur_ns / 1e9
+        if ttft is not None:
+            acc.ttft.add(float(ttft) * 1000.0)
+            decode_s = max(decode_s - float(ttft), 0.0)
+            self._ttfc.observe((self.service_name, operation, model, provider, stage), float(ttft))
+        if out is not None and decode_s > 0:
+            acc.output_tokens += int(out)
+            acc.decode_s += decode_s
+
+    def _record_root(self, trace_id: int, ms: float) -> None:
+        pending = self._pending.pop(trace_id, None)
+        if pending is None:
+            return  # a request without stages (health checks, static files) says nothing about stage shares
+        self._requests.add(ms, False, trace_id)
+        self._request_ns += round(ms * 1e6)
+        for stage, ns in pending.stage_ns.items():
+            self._stages[stage].share_ns += ns
+        if pending.variant is not None:
+            self._variant(pending.variant).requests.add(ms, False, trace_id)
+            _remember(self._variant_of_trace, trace_id, pending.variant, self._max_pending)
+
+    def _record_feedback(self, trace_id: int, attributes: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        score = event.get(semconv.CHATBOT_FEEDBACK_SCORE)
+        if score is None:
+            return
+        variant = attributes.get(semconv.CHATBOT_VARIANT)
+        if variant is None:
+            conv = event.get(semconv.GEN_AI_CONVERSATION_ID) or attributes.get(semconv.GEN_AI_CONVERSATION_ID)
+            variant = self._variant_of_conversation.get(str(conv)) if conv is not None else None
+        if variant is None:
+            pending = self._pending.get(trace_id)
+            variant = pending.variant if pending is not None else self._variant_of_trace.get(trace_id)
+        self._variant("" if variant is None else str(variant)).feedback(float(score))
+
+    def _variant(self, name: str) -> _Variant:
+        var = self._variants.get(name)
+        if var is None:
+            if len(self._variants) >= self._max_variants and name != OTHER:
+                return self._variant(OTHER)
+            var = self._variants[name] = _Variant()
+        return var
+
+    def _tenant_label(self, tenant: str) -> str:
+        if tenant in self._tenant_labels:
+            return tenant
+        if len(self._tenant_labels) < self._max_tenants:
+            self._tenant_labels.add(tenant)
+            return tenant
+        return OTHER
+
+    # --- snapshot --------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> StatsSnapshot:
+        """Freeze the current state."""
+        rollups = self._rollups()
+        stages = tuple(
+            self._stage_stats(name, st, rollups["stage"].get(name)) for name, st in sorted(self._stages.items())
+        )
+        streams = tuple(
+            StreamStats(
+                stage=stage,
+                model=model,
+                count=acc.ttft.count,
+                ttft_p50_ms=acc.ttft.quantile(0.5),
+                ttft_p95_ms=acc.ttft.quantile(0.95),
+                ttft_p99_ms=acc.ttft.quantile(0.99),
+                output_tokens_per_s=acc.output_tokens / acc.decode_s if acc.decode_s > 0 else None,
+            )
+            for (stage, model), acc in sorted(self._streams.items())
+        )
+        generation = rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())
+        gen_calls = generation.calls
+        caches = tuple(
+            CacheStats(
+                stage=name,
+                lookups=st.cache_lookups,
+                hits=st.cache_hits,
+                saved_tokens=round(st.cache_hits * (generation.input_tokens + generation.output_tokens) / gen_calls)
+                if gen_calls
+                else 0,
+                saved_usd=st.cache_hits * generation.cost_nusd / gen_calls / _NANO if gen_calls else 0.0,
+            )
+            for name, st in sorted(self._stages.items())
+            if st.cache_lookups
+        )
+        usage = UsageBreakdown(
+            by_model=_freeze(rollups["model"].items()),
+            by_provider=_freeze(rollups["provider"].items()),
+            by_stage=_freeze(rollups["stage"].items()),
+            by_tenant=_freeze(rollups["tenant"].items()),
+            by_variant=_freeze(rollups["variant"].items()),
+            by_user=self._by_user.frozen(),
+            by_conversation=self._by_conversation.frozen(),
+        )
+        variant_usage = rollups["variant"]
+        variants = tuple(
+            VariantStats(
+                variant=name,
+                requests=v.requests.stats() if v.requests.count else None,
+                calls=v.calls,
+                errors=v.errors,
+                input_tokens=variant_usage.get(name, UsageAcc()).input_tokens,
+                output_tokens=variant_usage.get(name, UsageAcc()).output_tokens,
+                cost_usd=variant_usage.get(name, UsageAcc()).cost_nusd / _NANO,
+                feedback=v.feedback_stats(name),
+            )
+            for name, v in sorted(self._variants.items())
+            if name
+        )
+        feedback = tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name)))
+        return StatsSnapshot(
+            service_name=self.service_name,
+            generated_at=self._clock(),
+            spans=self.spans,
+            requests=self._requests.stats() if self._requests.count else None,
+            stages=stages,
+            streams=streams,
+            usage=usage,
+            caches=caches,
+            variants=variants,
+            feedback=feedback,
+            histograms=tuple(self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen()),
+            counters=self._counters(),
+        )
+
+    def _stage_stats(self, name: str, st: _Stage, usage: UsageAcc | None) -> StageStats:
+        usage = usage or UsageAcc()
+        return StageStats(
+            stage=name,
+            latency=st.latency.stats(),
+            share=st.share_ns / self._request_ns if self._request_ns else None,
+            error_types=tuple(sorted(st.error_types.items(), key=lambda kv: (-kv[1], kv[0]))),
+            models=tuple(ModelLatency(m, acc.stats()) for m, acc in sorted(st.models.items())),
+            cost_usd=usage.cost_nusd / _NANO,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
+    def _rollups(self) -> dict[str, dict[str, UsageAcc]]:
+        out: dict[str, dict[str, UsageAcc]] = {d: {} for d in ("stage", "model", "provider", "tenant", "variant")}
+        for (stage, model, provider, tenant, variant), acc in self._combo.items():
+            for dim, value in (
+                ("stage", stage),
+                ("model", model or "(unknown)"),
+                ("provider", provider or "(unknown)"),
+                ("tenant", tenant),
+                ("variant", variant),
+            ):
+                if value:
+                    _acc(out[dim], value).merge(acc)
+        return out
+
+    def _counters(self) -> tuple[CounterSeries, ...]:
+        calls = [
+            CounterSeries(semconv.METRIC_SPAN_CALLS, series.labels, float(series.count))
+            for series in self._durations.frozen()
+        ]
+        cost_by_key: dict[tuple[str, str, str, str], int] = {}
+        for (stage, model, provider, tenant, _), acc in self._combo.items():
+            if acc.calls > acc.unpriced:
+                key = (model, provider, stage, tenant)
+                cost_by_key[key] = cost_by_key.get(key, 0) + acc.cost_nusd
+        names = ("service_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage", "chatbot_tenant_id")
+        cost = [
+            CounterSeries(
+                semconv.METRIC_COST,
+                tuple((n, v) for n, v in zip(names, (self.service_name, *key), strict=True) if v),
+                nusd / _NANO,
+            )
+            for key, nusd in sorted(cost_by_key.items())
+        ]
+        return tuple(calls + cost)
+
+
+def _acc(table: dict[str, UsageAcc], key: str) -> UsageAcc:
+    acc = table.get(key)
+    if acc is None:
+        acc = table[key] = UsageAcc()
+    return acc
+
+
+def _freeze(items: Iterable[tuple[str, UsageAcc]]) -> tuple[Any, ...]:
+    return tuple(sorted((acc.frozen(key) for key, acc in items), key=lambda u: (-u.cost_usd, -u.input_tokens, u.key)))
+
+
+def _remember(table: OrderedDict[Any, str], key: Any, value: str, limit: int) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    if len(table) > limit:
+        table.popitem(last=False)

@@ -26,6 +26,12 @@ RUNBOOK = REPO / "collector" / "RUNBOOK.md"
 DASHBOARD_VARIABLES = ("service", "model", "provider", "stage", "variant")
 ALL = ".*"
 
+# Panels that need a metric label nobody emits yet (the lead wires it). The stack tests mark them strict xfail: once
+# the label exists they XPASS, which fails the run until the entry is removed here.
+NEEDS_LABEL = {
+    "Cache hit rate": "needs label chatbot_cache_hit (span_metrics calls dimension chatbot.cache.hit)",
+}
+
 
 def promtool() -> str:
     """The promtool binary; the test fails (never skips) when it is missing."""

@@ -1,0 +1,119 @@
+"""Run the example RAG chatbot with the local LLM server and drive chat traffic through it, in its own process.
+
+    python -m tests.rules._drive_chatbot --service svc --endpoint http://127.0.0.1:4317 [--ttft-ms 3500]
+    python -m tests.rules._drive_chatbot --service svc --embedded --port-file F    (serves /metrics; see below)
+
+The app runs under uvicorn on a free loopback port with the LLM server behind an in-process ASGI transport; requests
+go over real HTTP in waves (so the counters grow across several scrapes and rates are non-zero): JSON and streaming
+answers, repeated questions (response-cache hits), and some provider 500s (errors).
+
+With ``--endpoint``, spans go to the Collector and the process exits after flushing. With ``--embedded``, telemetry is
+the embedded default and ``tel.mount(app)`` serves ``/metrics``: the process writes the port to ``--port-file``,
+waits for a line on stdin before sending traffic (so that a Prometheus scrapes before and after), prints ``done``,
+and keeps serving until stdin is closed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+import otel_chatbot as oc
+from examples._serve import bind
+from examples.llm_server import ServerConfig
+from examples.llm_server import create_app as create_llm_app
+from examples.rag_chatbot.app import create_app
+from examples.rag_chatbot.settings import Settings
+
+APP_KEY = "demo-acme"
+QUESTIONS = (
+    "How do I reset my password?",
+    "How can I change the email on my account?",
+    "Where do I download my invoices?",
+)
+
+
+async def _turn(client: httpx.AsyncClient, i: int) -> int:
+    body = {"message": QUESTIONS[i % len(QUESTIONS)], "user_id": f"user-{i % 5}", "stream": bool(i % 2)}
+    response = await client.post("/chat", json=body)
+    await response.aread()
+    return response.status_code
+
+
+async def _traffic(base_url: str, *, waves: int, per_wave: int, gap_s: float) -> list[int]:
+    statuses: list[int] = []
+    headers = {"authorization": f"Bearer {APP_KEY}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
+        for wave in range(waves):
+            if wave:
+                await asyncio.sleep(gap_s)
+            turns = (_turn(client, wave * per_wave + i) for i in range(per_wave))
+            statuses += await asyncio.gather(*turns)
+    return statuses
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--service", required=True)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--endpoint", help="OTLP endpoint of the Collector")
+    mode.add_argument("--embedded", action="store_true", help="embedded telemetry, /metrics served")
+    parser.add_argument("--port-file", help="--embedded: write the app's port here")
+    parser.add_argument("--waves", type=int, default=4)
+    parser.add_argument("--per-wave", type=int, default=6)
+    parser.add_argument("--gap-s", type=float, default=1.5)
+    parser.add_argument("--ttft-ms", type=float, default=40.0, help="median time to first token of the LLM server")
+    parser.add_argument("--error-rate", type=float, default=0.1, help="share of provider 500s")
+    args = parser.parse_args(argv)
+
+    if args.embedded:
+        tel = oc.configure(args.service)
+    else:
+        tel = oc.configure(args.service, endpoint=args.endpoint, embedded=False)
+    llm = ServerConfig(
+        ttft_ms=args.ttft_ms,
+        ttft_sigma=0.05,
+        tokens_per_s=2000.0,
+        tokens_per_s_sd=0.0,
+        output_tokens_median=20,
+        outlier_rate=0.0,
+        error_500_rate=args.error_rate,
+    )
+    settings = Settings(openai_base_url="http://llm.test/v1", openai_api_key="sk-local")
+    app = create_app(
+        settings,
+        tracer_provider=tel.tracer_provider,
+        transport=httpx.ASGITransport(app=create_llm_app(llm)),
+        telemetry=tel,
+    )
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        if args.embedded:
+            Path(args.port_file).write_text(str(port))
+            sys.stdin.readline()  # "go"
+        statuses = asyncio.run(
+            _traffic(f"http://127.0.0.1:{port}", waves=args.waves, per_wave=args.per_wave, gap_s=args.gap_s)
+        )
+        print(f"done {len(statuses)} requests, statuses {sorted(set(statuses))}", flush=True)
+        if args.embedded:
+            sys.stdin.read()  # serve /metrics until the test closes stdin
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        tel.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

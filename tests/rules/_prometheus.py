@@ -1,0 +1,183 @@
+"""A real Prometheus (Debian's 2.42 binary) of our own, for tests that need their own rules or scrape targets.
+
+The stack's Prometheus loads the production rules; the tests that need a test copy of the rules (short ``for:``) or
+another scrape target (the embedded ``/metrics`` endpoint) start one of these on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.rules._assets import RULE_FILES, PanelQuery
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get_json(url: str, params: dict[str, str] | None = None, timeout: float = 10.0) -> Any:
+    if params:
+        url = f"{url}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def poll(probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5) -> T | None:
+    """Call ``probe`` until it returns something other than None or the deadline passes; return its last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = probe()
+        if answer is not None or time.monotonic() > deadline:
+            return answer
+        time.sleep(interval)
+
+
+def query(base_url: str, expr: str) -> list[dict[str, Any]]:
+    answer = get_json(f"{base_url}/api/v1/query", {"query": expr})
+    assert answer["status"] == "success", answer
+    result: list[dict[str, Any]] = answer["data"]["result"]
+    return result
+
+
+def finite_samples(base_url: str, expr: str) -> list[dict[str, Any]]:
+    """The samples of an instant query whose value is a finite number (NaN means "no data" on a panel)."""
+    return [s for s in query(base_url, expr) if math.isfinite(float(s["value"][1]))]
+
+
+def empty_panels(base_url: str, queries: Sequence[PanelQuery]) -> list[str]:
+    return [q.name for q in queries if not finite_samples(base_url, q.expr)]
+
+
+def wait_for_panels(base_url: str, queries: Sequence[PanelQuery], *, timeout: float) -> list[str]:
+    """Poll until every panel query has a finite sample; return the names of the panels still empty at the deadline."""
+    pending = list(queries)
+
+    def probe() -> list[str] | None:
+        nonlocal pending
+        pending = [q for q in pending if not finite_samples(base_url, q.expr)]
+        return [] if not pending else None
+
+    poll(probe, timeout=timeout, interval=1.0)
+    return [q.name for q in pending]
+
+
+def rules_with_short_for(dest: Path, *, for_duration: str) -> list[Path]:
+    """The production rule files with every ``for:`` shortened (for tests that watch an alert reach ``firing``)."""
+    copies = []
+    for path in RULE_FILES:
+        text = re.sub(r"(?m)^(\s+for:)\s*\S+", rf"\1 {for_duration}", path.read_text(encoding="utf-8"))
+        copy = dest / path.name
+        copy.write_text(text, encoding="utf-8")
+        copies.append(copy)
+    return copies
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    job: str
+    address: str  # host:port
+    honor_labels: bool = True
+
+
+class PrometheusProcess:
+    """``prometheus`` on a free loopback port with our config; stopped (by its pid) on :meth:`stop`."""
+
+    def __init__(self, workdir: Path, targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]) -> None:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            pytest.fail("prometheus not found on PATH: apt-get install -y --no-install-recommends prometheus")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(p) for p in rule_files],
+            "scrape_configs": [
+                {"job_name": t.job, "honor_labels": t.honor_labels, "static_configs": [{"targets": [t.address]}]}
+                for t in targets
+            ],
+        }
+        config_file = workdir / "prometheus.yml"
+        config_file.write_text(json.dumps(config), encoding="utf-8")  # JSON is YAML
+        self.log = workdir / "prometheus.log"
+        with self.log.open("wb") as log:
+            self._process = subprocess.Popen(
+                [
+                    binary,
+                    f"--config.file={config_file}",
+                    f"--storage.tsdb.path={workdir / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool | None:
+            if self._process.poll() is not None:
+                pytest.fail(f"prometheus exited with {self._process.returncode}:\n{self.log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    return True if response.status == 200 else None
+            except OSError:
+                return None
+
+        if not poll(ready, timeout=timeout, interval=0.2):
+            pytest.fail(f"prometheus not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=15)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        answer = get_json(f"{self.url}/api/v1/alerts")
+        assert answer["status"] == "success", answer
+        alerts: list[dict[str, Any]] = answer["data"]["alerts"]
+        return alerts
+
+    def rule_health(self) -> list[str]:
+        """``group/rule: lastError`` of every rule Prometheus could not evaluate."""
+        answer = get_json(f"{self.url}/api/v1/rules")
+        return [
+            f"{group['name']}/{rule['name']}: {rule.get('lastError')}"
+            for group in answer["data"]["groups"]
+            for rule in group["rules"]
+            if rule.get("health") == "err"
+        ]
+
+
+@contextmanager
+def prometheus(
+    workdir: Path, targets: Sequence[ScrapeTarget], rule_files: Sequence[Path]
+) -> Iterator[PrometheusProcess]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    process = PrometheusProcess(workdir, targets, rule_files)
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()

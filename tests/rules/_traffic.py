@@ -1,0 +1,51 @@
+"""Run tests/rules/_drive_chatbot.py (the example chatbot under chat traffic) in its own process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+from tests.rules._assets import REPO
+
+# The SDK's batch span processor exports every 5 s by default; export often so that the counters grow across
+# several Prometheus scrapes while the traffic runs (a rate needs an increase between two samples).
+_DRIVER_ENV = {"OTEL_BSP_SCHEDULE_DELAY": "200"}
+
+
+def unique_service(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def driver_command(service: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "tests.rules._drive_chatbot", "--service", service, *args]
+
+
+def driver_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return {**env, **_DRIVER_ENV}
+
+
+def start_driver(service: str, *args: str, stdin: int | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        driver_command(service, *args),
+        cwd=REPO,
+        env=driver_env(),
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> str:
+    """Wait for a driver; assert it succeeded; return its stdout."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        raise AssertionError(f"chat traffic driver timed out after {timeout} s:\n{err[-3000:]}") from None
+    assert process.returncode == 0, f"chat traffic driver failed ({process.returncode}):\n{err[-3000:]}"
+    return out

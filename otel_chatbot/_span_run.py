@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -19,7 +18,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import content, pricing, semconv
-from otel_chatbot._internal_errors import handle_internal_errors
+from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot.usage import Extracted, StreamAccumulator, estimate_tokens, extract
 
 RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
@@ -144,13 +143,16 @@ class SpanRun:
         """The call returned ``result`` (non-stream): read usage, cost and, if asked, content from it."""
         if not self.recording:
             return
-        with handle_internal_errors():
-            extracted = extract(result, self.provider)
+        try:  # inline rather than handle_internal_errors(): this is the hot path of every call
+            capture = content.should_capture_content()
+            extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
-            if content.should_capture_content():
+            if capture:
                 self._capture_output(result, extracted)
             if self.stage == "retrieval" and isinstance(result, list | tuple):
                 self.span.set_attribute(semconv.CHATBOT_RETRIEVAL_DOCUMENTS, len(result))
+        except Exception:
+            log_internal_error()
 
     def fail(self, exc: BaseException) -> None:
         """The user's call raised ``exc`` (an ``Exception``): status ERROR, ``error.type``, an exception event."""
@@ -276,9 +278,9 @@ def usage_attributes(
             attributes[key] = value
     if estimated:
         attributes[semconv.CHATBOT_USAGE_ESTIMATED] = True
-    cost: Decimal | None = pricing.default_table().cost(usage.token_usage(), model, provider) if model else None
+    cost = pricing.default_table().cost_float(usage.token_usage(), model, provider) if model else None
     if cost is None:
         attributes[semconv.CHATBOT_COST_UNKNOWN_MODEL] = True
     else:
-        attributes[semconv.GEN_AI_USAGE_COST] = float(cost)
+        attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from otel_chatbot.pricing import TokenUsage
@@ -21,6 +20,8 @@ __all__ = ["Extracted", "StreamAccumulator", "extract", "get"]
 
 def get(obj: Any, key: str) -> Any:
     """``obj[key]`` for mappings, ``obj.key`` otherwise; None when absent."""
+    if isinstance(obj, dict):  # the common case, and much cheaper than the Mapping ABC check
+        return obj.get(key)
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -40,19 +41,42 @@ def _count(value: Any) -> int | None:
     return None
 
 
-@dataclass(slots=True)
 class Extracted:
     """What one response (or stream) told us. Token fields are None when not reported."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    response_model: str | None = None
-    response_id: str | None = None
-    finish_reasons: list[str] = field(default_factory=list)
-    text: str | None = None
+    __slots__ = (
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "finish_reasons",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "response_id",
+        "response_model",
+        "text",
+    )
+
+    def __init__(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cache_read_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
+        reasoning_tokens: int | None = None,
+        response_model: str | None = None,
+        response_id: str | None = None,
+        finish_reasons: list[str] | None = None,
+        text: str | None = None,
+    ) -> None:
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        self.cache_read_tokens = cache_read_tokens
+        self.cache_write_tokens = cache_write_tokens
+        self.reasoning_tokens = reasoning_tokens
+        self.response_model = response_model
+        self.response_id = response_id
+        self.finish_reasons: list[str] = finish_reasons if finish_reasons is not None else []
+        self.text = text
 
     @property
     def has_usage(self) -> bool:
@@ -152,16 +176,17 @@ def _usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
         out.reasoning_tokens = _count(get(lc_out, "reasoning"))
 
 
-def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool) -> None:
-    if not isinstance(choices, Sequence) or isinstance(choices, str | bytes):
-        return
+def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool, want_text: bool) -> None:
+    if not isinstance(choices, list | tuple):
+        if not isinstance(choices, Sequence) or isinstance(choices, str | bytes):
+            return
     texts: list[str] = []
     reasons: list[str] = []
     for choice in choices:
-        message = get(choice, "delta" if delta else "message")
-        content = get(message, "content")
-        if isinstance(content, str):
-            texts.append(content)
+        if want_text or delta:
+            content = get(get(choice, "delta" if delta else "message"), "content")
+            if isinstance(content, str):
+                texts.append(content)
         reason = _str(get(choice, "finish_reason"))
         if reason:
             reasons.append(reason)
@@ -171,18 +196,25 @@ def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool) -> N
         out.finish_reasons = reasons
 
 
-def extract(obj: Any, provider: str | None = None) -> Extracted | None:
-    """Read usage and response metadata from a complete response (or one stream event). None if nothing known."""
+def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) -> Extracted | None:
+    """Read usage and response metadata from a complete response (or one stream event). None if nothing known.
+
+    ``want_text=False`` skips collecting the generated text (only needed for streams and content capture).
+    """
     if obj is None or isinstance(obj, str | bytes | int | float | bool):
         return None
+    if type(obj) is dict and "type" not in obj:
+        usage = obj.get("usage")
+        if type(usage) is dict and "prompt_tokens" in usage:
+            return _openai_chat_dict(obj, usage, want_text)
     out = Extracted()
     kind = get(obj, "type")
     # Stream events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
     if kind == "message_start":
         inner = get(obj, "message")
-        return extract(inner, "anthropic") if inner is not None else None
+        return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
     if isinstance(kind, str) and kind.startswith("response.") and get(obj, "response") is not None:
-        return extract(get(obj, "response"), provider)
+        return extract(get(obj, "response"), provider, want_text=want_text)
     if kind == "message_delta":  # Anthropic: output tokens and stop reason arrive last
         _usage_from(get(obj, "usage"), out, "anthropic")
         out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
@@ -208,14 +240,14 @@ def extract(obj: Any, provider: str | None = None) -> Extracted | None:
     _usage_from(usage, out, provider)
 
     model = _str(get(obj, "model")) or _str(get(obj, "model_version"))
-    metadata = get(obj, "response_metadata")  # LangChain
+    metadata = None if model is not None and out.has_usage else get(obj, "response_metadata")  # LangChain
     if model is None and metadata is not None:
         model = _str(get(metadata, "model_name")) or _str(get(metadata, "model"))
     out.response_model = model
     out.response_id = _str(get(obj, "id")) or _str(get(obj, "response_id"))
 
     obj_type = _str(get(obj, "object"))
-    _choices_text_and_reasons(get(obj, "choices"), out, delta=obj_type == "chat.completion.chunk")
+    _choices_text_and_reasons(get(obj, "choices"), out, delta=obj_type == "chat.completion.chunk", want_text=want_text)
     if not out.finish_reasons:
         stop = _str(get(obj, "stop_reason"))  # Anthropic
         if stop:
@@ -226,10 +258,28 @@ def extract(obj: Any, provider: str | None = None) -> Extracted | None:
             out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
         elif obj_type == "response" and (status := _str(get(obj, "status"))):
             out.finish_reasons = [status]
-    if out.text is None:
+    if out.text is None and want_text:
         out.text = _text_of(obj)
     if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
         return None
+    return out
+
+
+def _openai_chat_dict(obj: dict[str, Any], usage: dict[str, Any], want_text: bool) -> Extracted:
+    """Fast path for the most common shape: an OpenAI Chat Completions JSON body (dicts all the way down)."""
+    details = usage.get("prompt_tokens_details")
+    completion_details = usage.get("completion_tokens_details")
+    out = Extracted(
+        input_tokens=_count(usage.get("prompt_tokens")),
+        output_tokens=_count(usage.get("completion_tokens")),
+        cache_read_tokens=_count(get(details, "cached_tokens")) if details else None,
+        reasoning_tokens=_count(get(completion_details, "reasoning_tokens")) if completion_details else None,
+        response_model=_str(obj.get("model")),
+        response_id=_str(obj.get("id")),
+    )
+    _choices_text_and_reasons(
+        obj.get("choices"), out, delta=obj.get("object") == "chat.completion.chunk", want_text=want_text
+    )
     return out
 
 

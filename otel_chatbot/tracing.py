@@ -135,6 +135,16 @@ class Telemetry:
             raise ConfigurationError("report() needs the embedded statistics: configure(..., embedded=True).")
         return self._stats.snapshot()
 
+    def dump(self, path: str) -> None:
+        """Write ``report()`` as JSON to ``path``; ``otel-chatbot report PATH`` (and ``--baseline PATH``) read it."""
+        self.report().dump(path)
+
+    def mount(self, app: Any, *, path: str = "/metrics") -> None:
+        """Serve ``GET /metrics/latency`` (JSON per stage) and ``GET /metrics`` (Prometheus text) on a FastAPI app."""
+        from otel_chatbot._http import mount
+
+        mount(app, self.report, path=path)
+
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export what is buffered; True when everything was flushed within ``timeout`` seconds."""
         return _bounded(lambda: all(p.force_flush(int(timeout * 1000)) for p in self._processors), timeout)

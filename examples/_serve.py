@@ -3,9 +3,12 @@ clear line instead of a traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import signal
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +46,21 @@ def serve(app: Any, *, host: str, port: int, port_file: str | None, name: str, l
         print(f"{name}: {exc.strerror}", file=sys.stderr)
         return 2
     bound_port = sock.getsockname()[1]
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            # uvicorn re-raises SIGTERM/SIGINT after a graceful shutdown, killing the process before the caller's
+            # cleanup (flushing telemetry) runs; we only ask for the shutdown and return normally.
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
     config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
+    server = Server(config)
     if port_file:
         # Written before serving: the socket already accepts connections (the kernel queues them).
         tmp = Path(port_file + ".tmp")

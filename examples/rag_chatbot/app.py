@@ -45,8 +45,7 @@ from examples.rag_chatbot.llm import LLMClient, ProviderError
 from examples.rag_chatbot.memory import MemoryStore
 from examples.rag_chatbot.prompts import VARIANTS, Variant, build_messages, pick_variant
 from examples.rag_chatbot.settings import Settings
-from otel_chatbot import semconv
-from otel_chatbot.instrumentation import instrument_fastapi, instrument_httpx
+from otel_chatbot import pricing, semconv
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +193,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Resolve the model's price now: genai-prices loads its data (~0.1 s) on the first lookup, which would
+        # otherwise land inside the first request's generation span.
+        pricing.default_table().lookup(settings.model, settings.provider)
         yield
         for task in tasks:
             task.cancel()
@@ -282,8 +284,8 @@ def create_app(
             record(body.score, comment=body.comment, trace_id=body.trace_id, conversation_id=body.conversation_id)
         return JSONResponse({"recorded": record is not None})
 
-    instrument_fastapi(app, tracer_provider=tracer_provider)
-    instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
+    oc.instrument_fastapi(app, tracer_provider=tracer_provider)
+    oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
     if telemetry is not None and hasattr(telemetry, "mount"):
         telemetry.mount(app)
     return app

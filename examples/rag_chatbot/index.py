@@ -10,9 +10,6 @@ from typing import Any
 
 CORPUS = Path(__file__).parent / "corpus" / "help_center.jsonl"
 
-# bm25s logs "Building index from IDs objects" at WARNING on every build: not a problem worth a line.
-logging.getLogger("bm25s").setLevel(logging.ERROR)
-
 
 @dataclass(frozen=True)
 class Document:
@@ -42,6 +39,9 @@ class BM25Index:
 
     def __init__(self, documents: list[Document]) -> None:
         import bm25s  # imported here: numpy and bm25s load once, at app start-up
+
+        # bm25s sets its logger to DEBUG on import and logs every index build: keep only its errors.
+        logging.getLogger("bm25s").setLevel(logging.ERROR)
 
         if not documents:
             raise ValueError("the corpus is empty")

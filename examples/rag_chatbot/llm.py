@@ -79,7 +79,9 @@ class LLMClient:
         try:
             response = await self.http.send(request, stream=True)
         except httpx.TimeoutException as exc:
-            raise ProviderError(f"the LLM provider at {self.base_url} timed out ({type(exc).__name__})") from None
+            raise ProviderError(
+                f"the LLM provider at {self.base_url} timed out ({type(exc).__name__})", status=504
+            ) from None
         except httpx.TransportError as exc:
             raise ProviderError(
                 f"cannot reach the LLM provider at {self.base_url} ({exc or type(exc).__name__}); check OPENAI_BASE_URL"
@@ -94,35 +96,33 @@ class LLMClient:
         request = self.http.build_request("POST", "/chat/completions", json=self._body(messages, max_tokens, False))
         with oc.traced_stage("backend_ttfb"):
             response = await self._send(request)
-        try:
-            with oc.traced_stage("stream_processing"):
-                try:
-                    await response.aread()
-                except httpx.TimeoutException:
-                    raise ProviderError(f"the LLM provider at {self.base_url} timed out mid-response") from None
-                completion: dict[str, Any] = response.json()
-                return completion
-        finally:
-            await response.aclose()
+        with oc.traced_stage("stream_processing"):
+            try:
+                await response.aread()
+            except httpx.TimeoutException:
+                raise ProviderError(f"the LLM provider at {self.base_url} timed out mid-response", status=504) from None
+            finally:
+                await response.aclose()
+            completion: dict[str, Any] = response.json()
+            return completion
 
     async def _stream(self, messages: list[dict[str, str]], *, max_tokens: int = 256) -> AsyncIterator[dict[str, Any]]:
         request = self.http.build_request("POST", "/chat/completions", json=self._body(messages, max_tokens, True))
         with oc.traced_stage("backend_ttfb"):
             response = await self._send(request)
-        try:
-            with oc.traced_stage("stream_processing"):
-                try:
-                    async for line in response.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        yield json.loads(data)
-                except httpx.TimeoutException:
-                    raise ProviderError(f"the LLM provider at {self.base_url} timed out mid-stream") from None
-        finally:
-            await response.aclose()
+        with oc.traced_stage("stream_processing"):
+            try:
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    yield json.loads(data)
+            except httpx.TimeoutException:
+                raise ProviderError(f"the LLM provider at {self.base_url} timed out mid-stream", status=504) from None
+            finally:
+                await response.aclose()
 
 
 def _describe(response: httpx.Response) -> str:

@@ -1,0 +1,208 @@
+"""The example chatbot under TestClient, talking to the local LLM server through an ASGI transport."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from examples.llm_server import ServerConfig
+from examples.rag_chatbot.app import BREAKDOWN_STAGES
+from otel_chatbot import semconv
+from tests.example.conftest import (
+    APP_KEY,
+    LLM,
+    PROVIDER_KEY,
+    ancestors,
+    attrs,
+    by_name,
+    duration,
+    llm_url,
+    make_app,
+    one,
+)
+
+
+def _chat(client: TestClient, message: str, *, stream: bool = False, user: str = "user-1", **extra: Any) -> Any:
+    response = client.post("/chat", json={"message": message, "user_id": user, "stream": stream, **extra})
+    assert response.status_code == 200, response.text
+    if not stream:
+        return response.json()
+    events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+    assert events[-1]["done"] is True
+    return {**events[-1], "answer": "".join(e.get("delta", "") for e in events)}
+
+
+def _stage(span: ReadableSpan) -> Any:
+    return (span.attributes or {}).get(semconv.CHATBOT_STAGE)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_trace_per_request_with_the_documented_shape(
+    client: TestClient, span_exporter: InMemorySpanExporter, stream: bool
+) -> None:
+    data = _chat(client, "How do I reset my password?", stream=stream)
+    spans = span_exporter.get_finished_spans()
+    assert {format(s.context.trace_id, "032x") for s in spans} == {data["trace_id"]}
+    (root,) = [s for s in spans if s.parent is None]
+    assert root.name == "POST /chat" and root.kind is SpanKind.SERVER
+    for name in ("request_parsing", "auth_validation", "request_preparation", "chat gpt-4o-mini", "update_memory"):
+        assert ancestors(one(spans, name), spans) == ["POST /chat"], name
+    for name in ("response_cache", "retrieval help-center", "load_history"):
+        assert ancestors(one(spans, name), spans) == ["request_preparation", "POST /chat"], name
+    for name in ("backend_ttfb", "stream_processing"):
+        assert ancestors(one(spans, name), spans) == ["chat gpt-4o-mini", "POST /chat"], name
+    # The provider's HTTP call nests under the generation span (through backend_ttfb).
+    (http_call,) = [s for s in spans if s.kind is SpanKind.CLIENT and s.name == "POST"]
+    assert ancestors(http_call, spans) == ["backend_ttfb", "chat gpt-4o-mini", "POST /chat"]
+    # Stage contract: custom stages are INTERNAL spans named by the stage, with chatbot.stage.
+    for name in BREAKDOWN_STAGES:
+        span = one(spans, name)
+        assert span.kind is SpanKind.INTERNAL and _stage(span) == name
+    generation = one(spans, "chat gpt-4o-mini")
+    attributes = attrs(generation)
+    assert generation.kind is SpanKind.CLIENT and _stage(generation) == "generation"
+    assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 900  # system policy + context
+    assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    assert attributes[semconv.GEN_AI_USAGE_COST] > 0
+    assert attributes[semconv.GEN_AI_CONVERSATION_ID] == data["conversation_id"]
+    assert attributes[semconv.USER_ID] == "user-1"
+    assert attributes[semconv.CHATBOT_TENANT_ID] == "acme"
+    assert attributes[semconv.CHATBOT_VARIANT] == data["variant"]
+    if stream:
+        assert attributes[semconv.GEN_AI_REQUEST_STREAM] is True
+        assert attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] > 0
+    retrieval = one(spans, "retrieval help-center")
+    assert retrieval.kind is SpanKind.CLIENT
+    assert attrs(retrieval)[semconv.CHATBOT_RETRIEVAL_DOCUMENTS] == 3
+
+
+def test_streaming_keeps_the_generation_span_open_until_the_last_byte(
+    client: TestClient, span_exporter: InMemorySpanExporter
+) -> None:
+    data = _chat(client, "How do I export all my notes?", stream=True)
+    spans = span_exporter.get_finished_spans()
+    generation = one(spans, "chat gpt-4o-mini")
+    streaming = one(spans, "stream_processing")
+    ttfb = one(spans, "backend_ttfb")
+    assert generation.end_time is not None and streaming.end_time is not None and ttfb.end_time is not None
+    assert streaming.start_time is not None and generation.start_time is not None
+    assert generation.end_time >= streaming.end_time >= streaming.start_time >= ttfb.end_time
+    # Every token arrived inside the span: tokens / rate is a lower bound of the streaming time.
+    tokens = attrs(generation)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]
+    assert tokens == data["usage"]["completion_tokens"] > 1
+    assert duration(streaming) >= (tokens - 1) / LLM.tokens_per_s * 1e9 * 0.9
+    assert one(spans, "update_memory").start_time >= generation.end_time  # type: ignore[operator]
+
+
+def test_no_authorization_in_any_span(client: TestClient, span_exporter: InMemorySpanExporter) -> None:
+    _chat(client, "Which payment methods do you accept?")
+    _chat(client, "Which payment methods do you accept?", stream=True, user="user-2")
+    spans = span_exporter.get_finished_spans()
+    assert len(spans) > 10
+    for span in spans:
+        items = dict(span.attributes or {})
+        for event in span.events:
+            items.update(event.attributes or {})
+        for key, value in items.items():
+            assert "authorization" not in key.lower(), (span.name, key)
+            assert PROVIDER_KEY not in str(value) and APP_KEY not in str(value), (span.name, key)
+
+
+def test_response_cache_hit_and_miss(client: TestClient, span_exporter: InMemorySpanExporter) -> None:
+    first = _chat(client, "What does the Pro plan cost?", user="user-7")
+    again = _chat(client, "what does the pro plan   cost?", user="user-7", stream=True)
+    assert first["cached"] is False and again["cached"] is True
+    assert again["answer"] == first["answer"]
+    hits = [attrs(s)[semconv.CHATBOT_CACHE_HIT] for s in by_name(span_exporter.get_finished_spans(), "response_cache")]
+    assert hits == [False, True]
+    # A hit calls no provider.
+    assert len(by_name(span_exporter.get_finished_spans(), "chat gpt-4o-mini")) == 1
+
+
+def test_conversation_memory_and_variants(client: TestClient, span_exporter: InMemorySpanExporter) -> None:
+    first = _chat(client, "How do I share a folder?", user="user-a")
+    second = _chat(
+        client, "Can an administrator do that for me?", user="user-a", conversation_id=first["conversation_id"]
+    )
+    assert second["conversation_id"] == first["conversation_id"]
+    bot = client.app.state.bot  # type: ignore[attr-defined]
+    assert [t.role for t in bot.memory.history(first["conversation_id"])] == ["user", "assistant"] * 2
+    # The second turn's prompt carries the first exchange: more input tokens.
+    generations = by_name(span_exporter.get_finished_spans(), "chat gpt-4o-mini")
+    tokens = [attrs(g)[semconv.GEN_AI_USAGE_INPUT_TOKENS] for g in generations]
+    assert tokens[1] > tokens[0]
+    variants = {_chat(client, "Is my data encrypted?", user=f"user-{i}", variant=None)["variant"] for i in range(8)}
+    assert variants == {"concise", "detailed"}
+    assert _chat(client, "Is my data encrypted?", user="user-1", variant="detailed")["variant"] == "detailed"
+
+
+def test_auth_and_validation_errors(client: TestClient) -> None:
+    body = {"message": "hi", "user_id": "u"}
+    assert client.post("/chat", json=body, headers={"authorization": "Bearer nope"}).status_code == 401
+    assert client.post("/chat", json={"message": "", "user_id": "u"}).status_code == 422
+    assert client.post("/chat", content=b"not json").status_code == 422
+    assert client.post("/chat", json={**body, "variant": "nope"}).status_code == 422
+    assert client.post("/feedback", json={"score": 1.0, "trace_id": "0" * 32}).status_code == 200
+    assert client.post("/feedback", json={"score": 3.0}).status_code == 422
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize(("rate", "status"), [("error_429_rate", 429), ("error_500_rate", 500)])
+def test_provider_errors_are_one_line_and_error_spans(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter, rate: str, status: int, stream: bool
+) -> None:
+    with llm_url(ServerConfig(**{**LLM.__dict__, rate: 1.0})) as url:
+        app = make_app(tracer_provider, url)
+        with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
+            response = client.post("/chat", json={"message": "hi there", "user_id": "u", "stream": stream})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error.startswith(f"LLM provider returned {status}: ") and "\n" not in error
+    generation = one(span_exporter.get_finished_spans(), "chat gpt-4o-mini")
+    assert generation.status.status_code is StatusCode.ERROR
+    assert attrs(generation)[semconv.ERROR_TYPE] == "ProviderError"
+
+
+def test_bad_provider_key_shows_the_401_never_the_key(
+    tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter
+) -> None:
+    with llm_url(ServerConfig(**{**LLM.__dict__, "api_key": "sk-the-right-one-0000"})) as url:
+        app = make_app(tracer_provider, url)
+        with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
+            response = client.post("/chat", json={"message": "hi there", "user_id": "u"})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error.startswith("LLM provider returned 401: Incorrect API key provided") and "OPENAI_API_KEY" in error
+    assert PROVIDER_KEY not in error
+    for span in span_exporter.get_finished_spans():
+        assert PROVIDER_KEY not in str(span.to_json())
+
+
+def test_unreachable_provider_is_one_line(tracer_provider: TracerProvider) -> None:
+    from examples._serve import bind
+
+    with bind("127.0.0.1", 0) as sock:  # a free port, closed again: nothing listens there
+        port = sock.getsockname()[1]
+    app = make_app(tracer_provider, f"http://127.0.0.1:{port}/v1")
+    with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
+        response = client.post("/chat", json={"message": "hi there", "user_id": "u"})
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error.startswith(f"cannot reach the LLM provider at http://127.0.0.1:{port}/v1") and "\n" not in error
+
+
+def test_provider_timeout_is_a_504(tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter) -> None:
+    with llm_url(ServerConfig(**{**LLM.__dict__, "timeout_rate": 1.0, "hang_s": 3.0})) as url:
+        app = make_app(tracer_provider, url, timeout_s=0.3)
+        with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
+            response = client.post("/chat", json={"message": "hi there", "user_id": "u", "stream": True})
+    assert response.status_code == 504
+    assert "timed out" in response.json()["error"]
+    generation = one(span_exporter.get_finished_spans(), "chat gpt-4o-mini")
+    assert generation.status.status_code is StatusCode.ERROR

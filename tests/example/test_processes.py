@@ -1,0 +1,232 @@
+"""The chatbot against the local LLM server running as a real process, and the chatbot itself as a real process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from examples._serve import bind
+from examples.loadgen.__main__ import main as loadgen_main
+from examples.rag_chatbot.app import BREAKDOWN_STAGES
+from otel_chatbot import semconv
+from tests.example.conftest import APP_KEY, PROVIDER_KEY, ancestors, attrs, duration, make_app, one, serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[2]
+# Realistic but short: 250 ms to the first token, ~40 tokens at 150 tokens/s.
+LLM_ARGS = [
+    "--ttft-ms",
+    "250",
+    "--ttft-sigma",
+    "0.1",
+    "--tokens-per-s",
+    "150",
+    "--tokens-per-s-sd",
+    "0",
+    "--outlier-rate",
+    "0",
+    "--output-tokens-median",
+    "40",
+    "--seed",
+    "3",
+]
+
+
+class Process:
+    """A ``python -m`` module started with ``--port 0 --port-file``; stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, module: str, args: Sequence[str], tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.port_file = tmp / f"{module}.port"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", "0", "--port-file", str(self.port_file), *args],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_port(self) -> int:
+        for _ in range(600):  # bounded: at most ~30 s on a loaded machine
+            if self.port_file.exists():
+                return int(self.port_file.read_text())
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited with {self.proc.returncode}: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            time.sleep(0.05)
+        raise AssertionError("no port file")
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """Wait for the exit (without signalling); (exit code, stderr)."""
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        return self.proc.returncode, err
+
+
+@pytest.fixture(scope="module")
+def llm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = Process("examples.llm_server", LLM_ARGS, tmp_path_factory.mktemp("llm"))
+    try:
+        yield f"http://127.0.0.1:{server.wait_port()}/v1"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def app_url(tracer_provider: TracerProvider, llm_process: str) -> Iterator[str]:
+    """The chatbot under a real uvicorn server (in a thread, so its spans land in this test's exporter)."""
+    with serve_in_thread(make_app(tracer_provider, llm_process)) as url:
+        yield url
+
+
+def _stream_chat(url: str, message: str, user: str) -> tuple[list[int], int, dict[str, object]]:
+    """(arrival times of the deltas, arrival time of the final event, the final event) — wall-clock ns."""
+    deltas: list[int] = []
+    headers = {"authorization": f"Bearer {APP_KEY}"}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        with client.stream(
+            "POST", "/chat", json={"message": message, "user_id": user, "stream": True}, headers=headers
+        ) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line[6:])
+                    if "delta" in event:
+                        deltas.append(time.time_ns())
+                    if event.get("done"):
+                        return deltas, time.time_ns(), event
+    raise AssertionError("no final event")
+
+
+def _finished(exporter: InMemorySpanExporter, requests: int) -> tuple[ReadableSpan, ...]:
+    """The spans, once every request's server span has ended (it ends just after the client read the last byte)."""
+    for _ in range(500):  # bounded: at most ~5 s
+        spans = exporter.get_finished_spans()
+        if sum(s.parent is None for s in spans) >= requests:
+            return spans
+        time.sleep(0.01)
+    raise AssertionError("the server spans did not end")
+
+
+def test_stream_over_real_servers_keeps_generation_open_until_the_last_byte(
+    app_url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    deltas, done_at, final = _stream_chat(app_url, "How do I turn on two-factor authentication?", "user-1")
+    spans = _finished(span_exporter, 1)
+    generation = one(spans, "chat gpt-4o-mini")
+    streaming = one(spans, "stream_processing")
+    assert generation.start_time is not None and generation.end_time is not None
+    assert len(deltas) > 10
+    # The client was receiving tokens while the span was open, and the span closed before the final event.
+    assert generation.start_time < deltas[0] < deltas[-2] < generation.end_time <= done_at
+    tokens = attrs(generation)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]
+    assert tokens == final["usage"]["completion_tokens"] == len(deltas)  # type: ignore[index]
+    assert duration(streaming) >= (tokens - 1) / 150 * 1e9 * 0.9  # every token arrived inside stream_processing
+    (http_call,) = [s for s in spans if s.kind is SpanKind.CLIENT and s.name == "POST"]
+    assert "chat gpt-4o-mini" in ancestors(http_call, spans)
+    for span in spans:
+        assert PROVIDER_KEY not in span.to_json() and APP_KEY not in span.to_json()
+        assert not any("authorization" in key.lower() for key in span.attributes or {})
+
+
+def test_request_stage_breakdown_sums_to_the_request(app_url: str, span_exporter: InMemorySpanExporter) -> None:
+    headers = {"authorization": f"Bearer {APP_KEY}"}
+    with httpx.Client(base_url=app_url, timeout=30, headers=headers) as client:
+        for i in range(2):
+            body = {"message": f"How long is version history kept? ({i})", "user_id": f"user-{i}"}
+            assert client.post("/chat", json=body).status_code == 200
+    for i in range(2):
+        _stream_chat(app_url, f"What is the maximum attachment size? ({i})", f"user-{i}")
+    spans = _finished(span_exporter, 4)
+    roots = [s for s in spans if s.parent is None]
+    assert len(roots) == 4
+    for root in roots:
+        trace = [s for s in spans if s.context.trace_id == root.context.trace_id]
+        parts = sum(duration(one(trace, stage)) for stage in BREAKDOWN_STAGES)
+        assert 0.95 * duration(root) <= parts <= duration(root), (parts, duration(root))
+
+
+def test_app_process_under_load(llm_process: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = Process(
+        "examples.rag_chatbot",
+        [],
+        tmp_path,
+        env={"OPENAI_BASE_URL": llm_process, "CHATBOT_DB": str(tmp_path / "memory.sqlite")},
+    )
+    try:
+        url = f"http://127.0.0.1:{app.wait_port()}"
+        assert loadgen_main(["--url", url, "--turns", "8", "--concurrency", "4", "--seed", "5"]) == 0
+        summary = capsys.readouterr().out
+        assert "8 chat turns" in summary and "errors     0" in summary
+        assert "p50" in summary and "p95" in summary and "p99" in summary
+        system = httpx.get(url + "/system", timeout=10).json()
+        assert 0.0 <= system["system.cpu.utilization"] <= 1.0 and system["process.memory.usage"] > 0
+    finally:
+        code, err = app.stop()
+    assert code == 0, err
+
+
+def test_unreachable_provider_is_one_line_at_start(tmp_path: Path) -> None:
+    with bind("127.0.0.1", 0) as sock:
+        port = sock.getsockname()[1]
+    app = Process("examples.rag_chatbot", [], tmp_path, env={"OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"})
+    code, err = app.finish()
+    assert code == 3
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"rag_chatbot: cannot reach the LLM provider at http://127.0.0.1:{port}/v1")
+
+
+def test_bad_api_key_shows_the_providers_401_never_the_key(tmp_path: Path) -> None:
+    (tmp_path / "llm").mkdir()
+    server = Process(
+        "examples.llm_server", ["--require-api-key"], tmp_path / "llm", env={"OPENAI_API_KEY": "sk-the-right-key-0000"}
+    )
+    try:
+        base = f"http://127.0.0.1:{server.wait_port()}/v1"
+        app = Process(
+            "examples.rag_chatbot", [], tmp_path, env={"OPENAI_BASE_URL": base, "OPENAI_API_KEY": PROVIDER_KEY}
+        )
+        code, err = app.finish()
+    finally:
+        server.stop()
+    assert code == 3
+    (line,) = err.strip().splitlines()
+    assert line.startswith("rag_chatbot: LLM provider returned 401: Incorrect API key provided")
+    assert PROVIDER_KEY not in line and "OPENAI_API_KEY" in line
+
+
+def test_port_in_use_is_one_line(tmp_path: Path) -> None:
+    with bind("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "examples.llm_server", "--port", str(port)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert (
+        line == f"llm_server: port {port} on 127.0.0.1 is already in use; stop that process or pass --port 0 "
+        "for a free one"
+    )

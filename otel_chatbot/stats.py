@@ -392,7 +392,7 @@ class Aggregator:
         score = event.get(semconv.CHATBOT_FEEDBACK_SCORE)
         if score is None:
             return
-        variant = attributes.get(semconv.CHATBOT_VARIANT)
+        variant = event.get(semconv.CHATBOT_VARIANT) or attributes.get(semconv.CHATBOT_VARIANT)
         if variant is None:
             conv = event.get(semconv.GEN_AI_CONVERSATION_ID) or attributes.get(semconv.GEN_AI_CONVERSATION_ID)
             variant = self._variant_of_conversation.get(str(conv)) if conv is not None else None

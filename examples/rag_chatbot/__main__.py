@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port (see --port-file)")
     parser.add_argument("--port-file", help="write the bound port here once listening")
     parser.add_argument("--no-preflight", action="store_true", help="do not check the provider at start-up")
+    parser.add_argument(
+        "--dump", metavar="FILE", help="at shutdown, write the statistics here (otel-chatbot report FILE)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="rag_chatbot: %(message)s")
 
@@ -67,6 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(app, host=args.host, port=args.port, port_file=args.port_file, name="rag_chatbot")
     finally:
         system.shutdown()
+        tel.force_flush(timeout=5.0)
+        if args.dump:
+            tel.dump(args.dump)
         tel.shutdown(timeout=5.0)
 
 

@@ -41,7 +41,11 @@ QUESTIONS = (
 
 
 async def _turn(client: httpx.AsyncClient, i: int) -> int:
-    body = {"message": QUESTIONS[i % len(QUESTIONS)], "user_id": f"user-{i % 5}", "stream": bool(i % 2)}
+    # Every fourth turn repeats a first question (a response-cache hit once it was answered); the others are new
+    # questions, so every wave reaches the LLM and the LLM-side series grow from wave to wave.
+    question = QUESTIONS[i % len(QUESTIONS)]
+    message = question if i % 4 == 0 else f"{question} (case {i})"
+    body = {"message": message, "user_id": f"user-{i % 5}", "stream": bool(i % 2)}
     response = await client.post("/chat", json=body)
     await response.aread()
     return response.status_code

@@ -74,6 +74,7 @@ class SpanRun:
         "args",
         "ctx",
         "kwargs",
+        "model_price",
         "provider",
         "recording",
         "request_model",
@@ -96,6 +97,7 @@ class SpanRun:
         stream: bool,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
+        model_price: pricing.ModelPrice | None = None,
     ) -> None:
         self.span: Span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._t0 = time.perf_counter()
@@ -103,6 +105,7 @@ class SpanRun:
         self.recording = self.span.is_recording()
         self.stage = stage
         self.request_model = request_model
+        self.model_price = model_price
         self.provider = provider
         self.stream = stream
         self.args = args
@@ -145,6 +148,11 @@ class SpanRun:
             return
         try:  # inline rather than handle_internal_errors(): this is the hot path of every call
             capture = content.should_capture_content()
+            if type(result) is dict and self._override is None and not capture:
+                fast = _chat_completion_attributes(result, self.model_price)
+                if fast is not None:
+                    self.span.set_attributes(fast)
+                    return
             extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
             if capture:
@@ -254,6 +262,58 @@ class SpanRun:
             docs = content.retrieval_documents(result)
             if docs is not None:
                 self.span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, docs)
+
+
+def _detail(details: Any, key: str) -> int | None:
+    """A count inside ``*_tokens_details``: 0 when absent, None when present but invalid (use the general path)."""
+    if not details:
+        return 0
+    value = details.get(key) if type(details) is dict else None
+    if value is None:
+        return 0
+    return value if type(value) is int and value >= 0 else None
+
+
+def _chat_completion_attributes(
+    body: dict[str, Any], price: pricing.ModelPrice | None
+) -> dict[str, AttributeValue] | None:
+    """Fast path for the commonest return value, an OpenAI Chat Completions JSON body; None for anything else.
+
+    Same result as ``extract`` + ``usage_attributes`` (a test checks they agree), with a fraction of the calls.
+    """
+    usage = body.get("usage")
+    if "type" in body or type(usage) is not dict:
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+        return None
+    attributes: dict[str, AttributeValue] = {
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: prompt,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: completion,
+    }
+    cached = _detail(usage.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _detail(usage.get("completion_tokens_details"), "reasoning_tokens")
+    if cached is None or reasoning is None:
+        return None
+    if cached:
+        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+    if reasoning:
+        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+    model, response_id, choices = body.get("model"), body.get("id"), body.get("choices")
+    if type(model) is str and model:
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+    if type(response_id) is str and response_id:
+        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
+    if type(choices) is list:
+        reasons = [r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r]
+        if reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    if price is None:
+        return None  # unknown request model, or none given: the general path prices by the response model or flags it
+    attributes[semconv.GEN_AI_USAGE_COST] = pricing.cost_usd_float(
+        pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price
+    )
+    return attributes
 
 
 def current_run() -> SpanRun | None:

@@ -29,7 +29,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _runtime, context, semconv
+from otel_chatbot import _runtime, context, pricing, semconv
 from otel_chatbot._internal_errors import handle_internal_errors
 from otel_chatbot._span_run import SpanRun, current_run, sanitize, usage_attributes
 from otel_chatbot._version import __version__
@@ -62,6 +62,8 @@ class _Spec:
     """What is known at decoration time: the span's name, kind and start attributes, and how to get a tracer."""
 
     __slots__ = (
+        "_price",
+        "_price_generation",
         "_provider_seen",
         "_tracer",
         "attributes",
@@ -135,6 +137,15 @@ class _Spec:
         self.stream = stream
         self._provider_seen: object = None
         self._tracer: trace.Tracer | None = None
+        self._price: pricing.ModelPrice | None = None
+        self._price_generation = -1
+
+    def price(self) -> pricing.ModelPrice | None:
+        """The request model's price, looked up once per price table (the table changes only on configure())."""
+        if self._price_generation != pricing.GENERATION:
+            self._price = pricing.default_table().lookup(self.model, self.provider) if self.model else None
+            self._price_generation = pricing.GENERATION
+        return self._price
 
     def tracer(self) -> trace.Tracer | None:
         """The tracer to use, or None when no SDK is installed (then every wrapper is a plain call)."""
@@ -175,6 +186,7 @@ class _Scope:
             stream=spec.stream,
             args=args,
             kwargs=kwargs,
+            model_price=spec.price(),
         )
         self.token: object | None = None
         if spec.enforce_budget:

@@ -323,6 +323,8 @@ def _bundled_price(model: str, provider: str | None) -> ModelPrice | None:
 
 
 _DEFAULT: PricingTable | None = None
+GENERATION = 0
+"""Bumped whenever the table in force changes, so callers may cache lookups against it."""
 
 
 def default_table() -> PricingTable:
@@ -342,8 +344,9 @@ def default_table() -> PricingTable:
 
 def set_default_table(table: PricingTable | None) -> None:
     """Install the table ``configure()`` built (None: rebuild from the environment on next use)."""
-    global _DEFAULT
+    global _DEFAULT, GENERATION
     _DEFAULT = table
+    GENERATION += 1
 
 
 # --- otel-chatbot pricing MODEL ---------------------------------------------------------------------------------------

@@ -196,6 +196,29 @@ def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool, want
         out.finish_reasons = reasons
 
 
+_KNOWN_KEYS = frozenset(
+    {
+        "type",
+        "usage",
+        "usage_metadata",
+        "model",
+        "model_version",
+        "response_metadata",
+        "id",
+        "response_id",
+        "choices",
+        "stop_reason",
+        "candidates",
+        "content",
+        "output_text",
+        "text",
+        "status",
+        "message",
+        "delta",
+    }
+)
+
+
 def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) -> Extracted | None:
     """Read usage and response metadata from a complete response (or one stream event). None if nothing known.
 
@@ -203,10 +226,8 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     """
     if obj is None or isinstance(obj, str | bytes | int | float | bool):
         return None
-    if type(obj) is dict and "type" not in obj:
-        usage = obj.get("usage")
-        if type(usage) is dict and "prompt_tokens" in usage:
-            return _openai_chat_dict(obj, usage, want_text)
+    if type(obj) is dict and obj.keys().isdisjoint(_KNOWN_KEYS):  # e.g. an app's own result dict: nothing to read
+        return None
     out = Extracted()
     kind = get(obj, "type")
     # Stream events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
@@ -262,24 +283,6 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
         out.text = _text_of(obj)
     if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
         return None
-    return out
-
-
-def _openai_chat_dict(obj: dict[str, Any], usage: dict[str, Any], want_text: bool) -> Extracted:
-    """Fast path for the most common shape: an OpenAI Chat Completions JSON body (dicts all the way down)."""
-    details = usage.get("prompt_tokens_details")
-    completion_details = usage.get("completion_tokens_details")
-    out = Extracted(
-        input_tokens=_count(usage.get("prompt_tokens")),
-        output_tokens=_count(usage.get("completion_tokens")),
-        cache_read_tokens=_count(get(details, "cached_tokens")) if details else None,
-        reasoning_tokens=_count(get(completion_details, "reasoning_tokens")) if completion_details else None,
-        response_model=_str(obj.get("model")),
-        response_id=_str(obj.get("id")),
-    )
-    _choices_text_and_reasons(
-        obj.get("choices"), out, delta=obj.get("object") == "chat.completion.chunk", want_text=want_text
-    )
     return out
 
 

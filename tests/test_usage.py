@@ -357,3 +357,69 @@ def test_extract_plain_dict_shapes() -> None:
     assert chat is not None and (chat.input_tokens, chat.output_tokens) == (3, 4)
     assert extract({}) is None
     assert extract("x") is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {
+            "id": "a",
+            "model": "gpt-4o-mini",
+            "choices": [{"finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 3},
+        },
+        {
+            "id": "b",
+            "model": "gpt-4o-mini",
+            "choices": [{"finish_reason": "length"}, {"finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 300,
+                "prompt_tokens_details": {"cached_tokens": 600, "audio_tokens": 0},
+                "completion_tokens_details": {"reasoning_tokens": 100},
+            },
+        },
+        {
+            "model": "gpt-4o-mini",
+            "usage": {"prompt_tokens": 5, "completion_tokens": 0, "prompt_tokens_details": {"cached_tokens": 0}},
+        },
+        {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 2, "prompt_tokens_details": None}},
+    ],
+)
+def test_fast_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
+    from otel_chatbot._span_run import _chat_completion_attributes, usage_attributes
+
+    price = default_table().lookup("gpt-4o-mini", "openai")
+    fast = _chat_completion_attributes(body, price)
+    general_usage = extract(body, "openai", want_text=False)
+    assert fast is not None and general_usage is not None
+    general = usage_attributes(general_usage, "gpt-4o-mini", "openai", estimated=False)
+    if general_usage.response_model:
+        general[semconv.GEN_AI_RESPONSE_MODEL] = general_usage.response_model
+    if general_usage.response_id:
+        general[semconv.GEN_AI_RESPONSE_ID] = general_usage.response_id
+    if general_usage.finish_reasons:
+        general[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = general_usage.finish_reasons
+    general = {
+        k: v
+        for k, v in general.items()
+        if v != 0 or k in (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+    }
+    assert fast == general
+
+
+def test_fast_path_declines_odd_shapes() -> None:
+    from otel_chatbot._span_run import _chat_completion_attributes
+
+    price = default_table().lookup("gpt-4o-mini", "openai")
+    assert _chat_completion_attributes({"usage": {"prompt_tokens": -1, "completion_tokens": 1}}, price) is None
+    assert _chat_completion_attributes({"usage": {"prompt_tokens": 1, "completion_tokens": 1.0}}, price) is None
+    assert _chat_completion_attributes({"type": "message", "usage": {"prompt_tokens": 1}}, price) is None
+    assert (
+        _chat_completion_attributes(
+            {"usage": {"prompt_tokens": 1, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": "x"}}},
+            price,
+        )
+        is None
+    )
+    assert _chat_completion_attributes({"usage": {"prompt_tokens": 1, "completion_tokens": 1}}, None) is None

@@ -1,0 +1,108 @@
+"""``./scripts/demo`` itself, with a short, fast load: it runs, reports every stage, and stops what it started."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from examples.rag_chatbot.app import BREAKDOWN_STAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = (*BREAKDOWN_STAGES, "generation", "retrieval", "memory_update", "response_cache", "load_history")
+
+
+def _listening(url: str) -> bool:
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex((host, int(port))) == 0
+
+
+def test_demo_runs_reports_every_stage_and_cleans_up() -> None:
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "demo"), "--turns", "20", "--concurrency", "4", "--fast"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, out + proc.stderr
+    load = out.split("load summary (client side)")[1].split("== bottleneck report")[0]
+    assert "20 chat turns" in load
+    assert re.search(r"latency\s+p50 \d+ ms\s+p95 \d+ ms\s+p99 \d+ ms", load)
+    report = out.split("== bottleneck report")[1]
+    for stage in STAGES:
+        assert re.search(rf"^{stage}\s+\d+\s", report, re.MULTILINE), f"{stage} missing from the report:\n{report}"
+    for section in ("Streaming", "Usage per model", "Caches", "Variants side by side", "Recommendations"):
+        assert section in report
+    assert "gpt-4o-mini" in report and "$" in report
+    assert re.search(r"^system: cpu \d+% busy", report, re.MULTILINE)
+    # Everything the demo started is stopped.
+    urls = re.findall(r"at (http://127\.0\.0\.1:\d+)", out)
+    assert len(urls) == 2
+    assert not any(_listening(url) for url in urls)
+
+
+def test_demo_with_openai_but_no_key_is_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "demo"), "--provider", "openai"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "demo: --provider openai needs OPENAI_API_KEY (export OPENAI_API_KEY=sk-...)"
+
+
+def test_demo_with_a_rejected_key_shows_the_401_not_the_key(tmp_path: Path) -> None:
+    """--provider openai against an OpenAI-compatible server that rejects the key: one line, the key never shown."""
+    key = "sk-demo-wrong-key-0123456789abcdef"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "examples.llm_server",
+            "--port",
+            "0",
+            "--port-file",
+            str(tmp_path / "port"),
+            "--require-api-key",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "OPENAI_API_KEY": "sk-the-accepted-key-0000"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(600):  # bounded: at most ~30 s
+            if (tmp_path / "port").exists():
+                break
+            time.sleep(0.05)
+        base = f"http://127.0.0.1:{(tmp_path / 'port').read_text()}/v1"
+        proc = subprocess.run(
+            [str(ROOT / "scripts" / "demo"), "--provider", "openai", "--turns", "1"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "OPENAI_API_KEY": key, "OPENAI_BASE_URL": base},
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    assert proc.returncode == 1
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("rag_chatbot: LLM provider returned 401: Incorrect API key provided")
+    assert key not in proc.stdout + proc.stderr

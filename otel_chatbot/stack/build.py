@@ -33,6 +33,7 @@ OTEL_CHATBOT_COLLECTOR_DIR = "OTEL_CHATBOT_COLLECTOR_DIR"
 
 Log = Callable[[str], None]
 _GO_MINIMUM = "{}.{}".format(*versions.GO_MINIMUM)
+_GO_FALLBACKS = ("/usr/local/go/bin/go",)  # where go.dev's tarball installs Go, often not on PATH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +77,7 @@ def manifest_key(manifest_text: str) -> str:
 
 def find_go() -> Path:
     """The Go toolchain, checked against :data:`versions.GO_MINIMUM`."""
-    found = shutil.which("go") or next((p for p in ("/usr/local/go/bin/go",) if os.access(p, os.X_OK)), None)
+    found = shutil.which("go") or next((p for p in _GO_FALLBACKS if os.access(p, os.X_OK)), None)
     if found is None:
         raise StackError(
             f"Go toolchain not found: install Go >= {_GO_MINIMUM} (https://go.dev/dl/ or your package manager) "

@@ -1,0 +1,192 @@
+"""Every config we ship is accepted by the binary that runs it, and the pinned versions agree everywhere."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from otel_chatbot.stack import Binaries, StackPorts, versions
+from otel_chatbot.stack.build import collector_dir
+from otel_chatbot.stack.native import render_prometheus_config
+
+pytestmark = pytest.mark.stack
+
+COLLECTOR_DIR = collector_dir()
+COLLECTOR_CONFIGS = ["otelcol.yaml", "otelcol-agent.yaml", "otelcol-gateway.yaml"]
+
+
+def _load(name: str) -> Any:
+    return yaml.safe_load((COLLECTOR_DIR / name).read_text())
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without OTEL_CHATBOT_* overrides, so the configs' own defaults are validated."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_CHATBOT_")}
+
+
+@pytest.mark.parametrize("config", COLLECTOR_CONFIGS)
+def test_collector_config_validates(stack_binaries: Binaries, config: str) -> None:
+    done = subprocess.run(
+        [str(stack_binaries.collector), "validate", "--config", str(COLLECTOR_DIR / config)],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_broken_collector_config_is_rejected(stack_binaries: Binaries, tmp_path: Path) -> None:
+    broken = (COLLECTOR_DIR / "otelcol.yaml").read_text().replace("exporters: [otlp_grpc/jaeger,", "exporters: [nope,")
+    (tmp_path / "broken.yaml").write_text(broken)
+    done = subprocess.run(
+        [str(stack_binaries.collector), "validate", "--config", str(tmp_path / "broken.yaml")],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "nope" in done.stdout + done.stderr
+
+
+def test_jaeger_config_validates(stack_binaries: Binaries) -> None:
+    done = subprocess.run(
+        [str(stack_binaries.jaeger), "validate", "--config", str(COLLECTOR_DIR / "jaeger.yaml")],
+        capture_output=True,
+        text=True,
+        env=_clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_promtool_checks_the_shipped_and_the_rendered_prometheus_config(
+    stack_binaries: Binaries, tmp_path: Path
+) -> None:
+    shipped = subprocess.run(
+        [str(stack_binaries.promtool), "check", "config", "prometheus.yml"],
+        cwd=COLLECTOR_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    rendered_path = tmp_path / "prometheus.yml"
+    rendered_path.write_text(render_prometheus_config(COLLECTOR_DIR, StackPorts.free(), "1s"))
+    rendered = subprocess.run(
+        [str(stack_binaries.promtool), "check", "config", str(rendered_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+
+
+def test_every_endpoint_is_an_env_variable_with_a_loopback_default() -> None:
+    for name in [*COLLECTOR_CONFIGS, "jaeger.yaml"]:
+        text = (COLLECTOR_DIR / name).read_text()
+        endpoints = re.findall(r"(?m)^\s*(?:endpoint|host):\s*(\S+)", text)
+        assert endpoints, name
+        for value in endpoints:
+            match = re.fullmatch(r"\$\{env:OTEL_CHATBOT_[A-Z_]+:-(\S+)\}", value)
+            assert match is not None, f"{name}: {value} is not ${{env:OTEL_CHATBOT_...:-default}}"
+            assert re.match(r"(https?://)?127\.0\.0\.1(:|$)", match[1]), f"{name}: {value} is not loopback"
+
+
+def test_span_metrics_dimensions_buckets_and_pipelines() -> None:
+    config = _load("otelcol.yaml")
+    span_metrics = config["connectors"]["span_metrics"]
+    assert [d["name"] for d in span_metrics["dimensions"]] == [
+        "chatbot.stage",
+        "gen_ai.operation.name",
+        "gen_ai.request.model",
+        "gen_ai.provider.name",
+    ]
+    assert span_metrics["histogram"]["explicit"]["buckets"][0] == "10ms"
+    assert span_metrics["histogram"]["explicit"]["buckets"][-1] == "81920ms"
+    assert len(span_metrics["histogram"]["explicit"]["buckets"]) == 14
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["processors"] == ["memory_limiter", "batch"]
+    assert {"otlp_grpc/jaeger", "span_metrics", "signal_to_metrics"} <= set(pipelines["traces"]["exporters"])
+    assert config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == (
+        "${env:OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT:-18888}"
+    )
+
+
+def test_gateway_derives_the_same_metrics_as_the_single_collector() -> None:
+    assert _load("otelcol-gateway.yaml")["connectors"] == _load("otelcol.yaml")["connectors"]
+
+
+def test_agent_routes_by_trace_id_to_the_gateways() -> None:
+    agent = _load("otelcol-agent.yaml")
+    assert agent["exporters"]["loadbalancing"]["routing_key"] == "traceID"
+    assert agent["service"]["pipelines"]["traces"]["exporters"] == ["loadbalancing"]
+
+
+def test_jaeger_spm_reads_the_span_metrics_names() -> None:
+    prom = _load("jaeger.yaml")["extensions"]["jaeger_storage"]["metric_backends"]["span_metrics_prometheus"]
+    assert prom["prometheus"]["normalize_calls"] is True
+    assert prom["prometheus"]["normalize_duration"] is True
+
+
+def test_manifest_pins_one_release() -> None:
+    manifest = _load("manifest.yaml")
+    assert manifest["dist"]["version"] == versions.COLLECTOR_VERSION
+    modules = [
+        c["gomod"]
+        for kind in ("receivers", "processors", "exporters", "connectors", "extensions")
+        for c in manifest[kind]
+    ]
+    assert all(m.endswith(f" v{versions.COLLECTOR_VERSION}") for m in modules), modules
+    providers = [c["gomod"] for c in manifest["providers"]]
+    assert all(m.endswith(f" v{versions.COLLECTOR_STABLE_VERSION}") for m in providers), providers
+    wanted = {
+        "otlpreceiver",
+        "batchprocessor",
+        "memorylimiterprocessor",
+        "otlpexporter",
+        "prometheusexporter",
+        "spanmetricsconnector",
+        "signaltometricsconnector",
+        "healthcheckextension",
+        "filestorage",
+        "loadbalancingexporter",
+        "deltatocumulativeprocessor",
+    }
+    assert wanted <= {m.split()[0].rsplit("/", 1)[1] for m in modules}
+
+
+def test_docker_compose_pins_our_releases_and_mounts_the_same_configs() -> None:
+    compose = _load("docker-compose.yaml")
+    services = compose["services"]
+    assert services["otelcol"]["image"] == versions.COLLECTOR_IMAGE
+    assert services["jaeger"]["image"] == versions.JAEGER_IMAGE
+    assert services["prometheus"]["image"] == versions.PROMETHEUS_IMAGE
+    mounts = {
+        name: {m.split(":")[0]: m.split(":")[1] for m in service["volumes"] if m.startswith("./")}
+        for name, service in services.items()
+    }
+    assert mounts["otelcol"]["./otelcol.yaml"] == "/etc/otelcol-contrib/config.yaml"
+    assert "--config=/etc/otelcol-contrib/config.yaml" in services["otelcol"]["command"]
+    assert mounts["jaeger"]["./jaeger.yaml"] == "/etc/jaeger/config.yaml"
+    assert services["jaeger"]["command"] == ["--config", "/etc/jaeger/config.yaml"]
+    assert mounts["prometheus"]["./prometheus.yml"] == "/etc/prometheus/prometheus.yml"
+    assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
+    # rule_files are relative to prometheus.yml, so the rules folder is mounted beside it
+    assert mounts["prometheus"]["./prometheus/rules"] == "/etc/prometheus/prometheus/rules"
+    for name, service in services.items():
+        assert service["network_mode"] == "host", name  # the files' 127.0.0.1 addresses stay valid
+        for source in mounts[name]:
+            assert (COLLECTOR_DIR / source).exists(), source

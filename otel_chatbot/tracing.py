@@ -340,8 +340,7 @@ def configure(
     stats = None
     if embedded:
         stats = _embedded_processor(name)
-        if stats is not None:
-            processors.insert(0, stats)
+        processors.insert(0, stats)
 
     with _INSTALL_LOCK:
         installed = _install_provider(name, resource_attributes, sampler)
@@ -365,10 +364,7 @@ def _shutdown_all(processors: Sequence[SpanProcessor]) -> bool:
     return True
 
 
-def _embedded_processor(service_name: str) -> SpanProcessor | None:
-    try:
-        from otel_chatbot.processor import StatsSpanProcessor
-    except ImportError:  # the statistics module is optional at this stage of the project
-        return None
-    processor: SpanProcessor = StatsSpanProcessor(service_name=service_name)
-    return processor
+def _embedded_processor(service_name: str) -> SpanProcessor:
+    from otel_chatbot.processor import StatsSpanProcessor
+
+    return StatsSpanProcessor(service_name=service_name)

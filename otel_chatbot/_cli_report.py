@@ -16,6 +16,7 @@ import sys
 from urllib.error import URLError
 
 from otel_chatbot import _sources
+from otel_chatbot._durations import parse_duration
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.recommendations import Thresholds
 from otel_chatbot.report import render
@@ -50,7 +51,7 @@ def _load(args: argparse.Namespace) -> StatsSnapshot:
         return _sources.load_file(args.file)
     if args.url:
         return _sources.load_url(args.url)
-    since = _sources.parse_duration(args.since)
+    since = parse_duration(args.since)
     if args.jaeger:
         if not args.service:
             raise ConfigurationError("--jaeger needs --service NAME")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 import urllib.parse
 import urllib.request
@@ -19,7 +18,6 @@ from otel_chatbot import semconv
 from otel_chatbot.snapshot import LatencyStats, StageStats, StatsSnapshot, UsageBreakdown, UsageStats
 from otel_chatbot.stats import Aggregator
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _KINDS = {
     "server": "SPAN_KIND_SERVER",
     "client": "SPAN_KIND_CLIENT",
@@ -27,18 +25,6 @@ _KINDS = {
     "consumer": "SPAN_KIND_CONSUMER",
     "internal": "SPAN_KIND_INTERNAL",
 }
-
-
-def parse_duration(text: str) -> float:
-    """``"90s"``, ``"15m"``, ``"1h"``, ``"7d"``, ``"2w"`` → seconds.
-
-    Raises:
-        ValueError: Anything else.
-    """
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30m, 1h, 7d)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def fetch_json(url: str, timeout: float = 10.0) -> Any:

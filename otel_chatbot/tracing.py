@@ -17,7 +17,7 @@ import logging
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -32,6 +32,9 @@ from opentelemetry.util.types import Attributes
 
 from otel_chatbot import _runtime, env, pricing
 from otel_chatbot.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from otel_chatbot.budgets import Budget, BudgetAlert
 
 __all__ = ["Telemetry", "configure"]
 
@@ -284,6 +287,10 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     export_timeout: float = 10.0,
+    ledger: str | None = None,
+    ledger_retention: str | None = None,
+    budgets: Sequence[Budget] = (),
+    budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None = None,
 ) -> Telemetry:
     """Set up tracing for a chatbot: provider, exporters, embedded statistics, content capture and prices.
 
@@ -311,6 +318,11 @@ def configure(
         resource_attributes: Extra resource attributes.
         span_processors: Extra span processors (e.g. an in-memory exporter in tests).
         export_timeout: Seconds one OTLP export may take.
+        ledger: The usage ledger every priced call is appended to (off the request path): a SQLite file path or a
+            ``postgresql://`` URL. Default ``OTEL_CHATBOT_LEDGER``; none → no ledger.
+        ledger_retention: Delete ledger rows older than this, e.g. ``"90d"`` (default: keep everything).
+        budgets: ``oc.Budget(...)`` spend limits, read from the ledger (in memory when there is no ledger).
+        budget_alerts: Soft-limit alert callbacks (default: a log warning), e.g. ``budgets.WebhookAlert(url)``.
 
     Returns:
         The :class:`Telemetry` handle.
@@ -341,6 +353,12 @@ def configure(
     if embedded:
         stats = _embedded_processor(name)
         processors.insert(0, stats)
+    from otel_chatbot import _accounting
+
+    accounting = _accounting.setup(
+        name, ledger=ledger, budget_list=budgets, alerts=budget_alerts, retention=ledger_retention
+    )
+    processors.extend(accounting.processors)
 
     with _INSTALL_LOCK:
         installed = _install_provider(name, resource_attributes, sampler)
@@ -349,9 +367,13 @@ def configure(
         pricing.set_default_table(pricing.PricingTable(overrides))
         _runtime.install(
             _runtime.Runtime(
-                capture_content=content_on, max_content_length=limit, redact=redact or _runtime.Runtime().redact
+                capture_content=content_on,
+                max_content_length=limit,
+                redact=redact or _runtime.Runtime().redact,
+                budget_guard=accounting.guard.guard if accounting.guard is not None else None,
             )
         )
+        accounting.activate()
     if previous:
         # Stop what the previous configure() exported to, without blocking the caller for long.
         _bounded(lambda: _shutdown_all(previous), 2.0)

@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from otel_chatbot import semconv
+from otel_chatbot._durations import parse_duration
 from otel_chatbot._http import mount
-from otel_chatbot._sources import parse_duration
 from otel_chatbot.cli import main
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.recommendations import Thresholds, recommend

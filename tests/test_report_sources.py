@@ -41,6 +41,7 @@ def generate(delay: float) -> dict[str, Any]:
 
 @oc.traced_stage("memory_update")
 def remember(fail: bool) -> None:
+    time.sleep(0.002)  # >= 1 ms: Jaeger keeps microseconds, so its rounding stays far below the sketch's 1%
     if fail:
         raise KeyError("store down")
 
@@ -96,13 +97,17 @@ def cli_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> StatsSnapsh
     return StatsSnapshot.from_dict(doc["snapshot"])
 
 
-def assert_same_stages(expected: StatsSnapshot, got: StatsSnapshot, rel: float) -> None:
+def assert_same_stages(expected: StatsSnapshot, got: StatsSnapshot, *, exact: bool) -> None:
+    # Percentiles: each source is within 1% of the true value, so two sources agree within 2% (one DDSketch bin:
+    # a value rounded to Jaeger's microseconds can cross a bin edge). Means and shares are plain sums: within 0.1%.
+    rel_p, rel_sum = (1e-9, 1e-9) if exact else (0.021, 0.001)
     assert [s.stage for s in got.stages] == [s.stage for s in expected.stages]
     for want, have in zip(expected.stages, got.stages, strict=True):
         assert have.latency.count == want.latency.count, want.stage
-        for field in ("mean_ms", "p50_ms", "p95_ms", "p99_ms"):
-            assert getattr(have.latency, field) == pytest.approx(getattr(want.latency, field), rel=rel), field
-        assert have.share == pytest.approx(want.share, rel=rel)
+        assert have.latency.mean_ms == pytest.approx(want.latency.mean_ms, rel=rel_sum), want.stage
+        for field in ("p50_ms", "p95_ms", "p99_ms"):
+            assert getattr(have.latency, field) == pytest.approx(getattr(want.latency, field), rel=rel_p), field
+        assert have.share == pytest.approx(want.share, rel=rel_sum)
 
 
 def test_every_source_gives_the_same_numbers(
@@ -115,7 +120,7 @@ def test_every_source_gives_the_same_numbers(
     assert memory is not None and memory.latency.errors == REQUESTS // 10
 
     from_app = cli_json(["--url", url], capsys)  # (a) the running app's /metrics/latency
-    assert_same_stages(embedded, from_app, rel=1e-9)
+    assert_same_stages(embedded, from_app, exact=True)
 
     from_dump = cli_json([str(dump)], capsys)  # (b) the Telemetry.dump() file
     assert from_dump.stages == embedded.stages
@@ -133,8 +138,7 @@ def test_every_source_gives_the_same_numbers(
         from_jaeger = cli_json(["--jaeger", jaeger_url, "--service", SERVICE, "--since", "1h"], capsys)
     assert seen[0]["service"] == [SERVICE]
     assert int(seen[0]["end"][0]) - int(seen[0]["start"][0]) == 3600 * 10**6
-    # Jaeger keeps microseconds: the numbers agree within the sketch's 1%.
-    assert_same_stages(embedded, from_jaeger, rel=0.01)
+    assert_same_stages(embedded, from_jaeger, exact=False)
     gen_j, gen_e = from_jaeger.stage("generation"), embedded.stage("generation")
     assert gen_j is not None and gen_e is not None
     assert gen_j.cost_usd == pytest.approx(gen_e.cost_usd) and gen_j.cost_usd > 0

@@ -1,0 +1,362 @@
+"""The usage ledger: every priced call appended to SQLite (a file path) or PostgreSQL (a ``postgresql://`` URL).
+
+Appends never touch the database on the request path: they go into a bounded queue that one background thread
+writes in batches (a full queue drops the entry and counts it, it never blocks). Budgets read spend back from here,
+so they hold across restarts and across processes that share one PostgreSQL ledger.
+
+Example::
+
+    ledger = Ledger.open("usage.db", retention="90d")
+    ledger.append(LedgerEntry(ts=time.time(), model="gpt-4o-mini", cost_usd=0.0002, tenant="acme", ...))
+    ledger.spend(since=time.time() - 86400, tenant="acme")
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+from otel_chatbot._durations import parse_duration
+from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot.errors import ConfigurationError
+
+__all__ = ["Ledger", "LedgerEntry", "UsageRow"]
+
+logger = logging.getLogger(__name__)
+
+_NANO = 1_000_000_000
+_TABLE = "otel_chatbot_usage"
+_COLUMNS = (
+    "ts",
+    "trace_id",
+    "service",
+    "stage",
+    "model",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "cost_nusd",
+    "tenant",
+    "user_id",
+    "conversation",
+    "variant",
+)
+_BY = {
+    "user": "user_id",
+    "tenant": "tenant",
+    "model": "model",
+    "provider": "provider",
+    "stage": "stage",
+    "conversation": "conversation",
+    "variant": "variant",
+    "service": "service",
+}
+By = Literal["user", "tenant", "model", "provider", "stage", "conversation", "variant", "service"]
+
+
+class LedgerEntry(NamedTuple):
+    """One priced call (a NamedTuple: it is built on the request path, where a frozen dataclass costs more)."""
+
+    ts: float
+    trace_id: str = ""
+    service: str = ""
+    stage: str = ""
+    model: str = ""
+    provider: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    tenant: str = ""
+    user: str = ""
+    conversation: str = ""
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    """Usage of one key over a period (``otel-chatbot usage``)."""
+
+    key: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class _Backend:
+    """One database connection behind a lock; SQL with ``?`` placeholders is adapted per driver."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", self.placeholder)
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+_SCHEMA = f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
+    ts DOUBLE PRECISION NOT NULL, trace_id TEXT, service TEXT, stage TEXT, model TEXT, provider TEXT,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_nusd BIGINT NOT NULL,
+    tenant TEXT, user_id TEXT, conversation TEXT, variant TEXT)"""
+_INDEX = f"CREATE INDEX IF NOT EXISTS {_TABLE}_ts ON {_TABLE} (ts)"
+_INSERT = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+class _SQLite(_Backend):
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        # One connection shared under our lock; WAL lets other processes read while we write.
+        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        if path != ":memory:":
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(_SCHEMA)
+        self.conn.execute(_INDEX)
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.lock:
+            return list(self.conn.execute(text, tuple(params)).fetchall())
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        with self.lock:
+            self.conn.execute("BEGIN")
+            try:
+                self.conn.executemany(_INSERT, rows)
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+class _Postgres(_Backend):
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        try:
+            import psycopg
+        except ImportError:
+            raise ConfigurationError(
+                "a postgresql:// ledger needs psycopg: pip install 'otel-chatbot[postgres]'"
+            ) from None
+        self.conn = psycopg.connect(url, autocommit=True)
+        with self.conn.transaction():
+            # Several processes may create the table at once: serialise the DDL on an advisory lock.
+            self.conn.execute("SELECT pg_advisory_xact_lock(727274)")
+            self.conn.execute(_SCHEMA)
+            self.conn.execute(_INDEX)
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.lock:
+            cur = self.conn.execute(self.sql(text), tuple(params))
+            return list(cur.fetchall()) if cur.description else []
+
+    def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
+            cur.executemany(self.sql(_INSERT), rows)
+
+    def close(self) -> None:
+        with self.lock:
+            self.conn.close()
+
+
+class Ledger:
+    """A usage ledger with a bounded, non-blocking append queue and one writer thread.
+
+    Args:
+        backend: The database (use ``Ledger.open``).
+        queue_size: Entries waiting to be written before ``append`` starts dropping (and counting) them.
+        retention_s: Rows older than this are deleted (at start, then hourly); None keeps everything.
+        clock: Wall clock, for retention.
+    """
+
+    def __init__(
+        self,
+        backend: _Backend,
+        *,
+        queue_size: int = 10_000,
+        retention_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._backend = backend
+        self._queue: queue.Queue[LedgerEntry | None] = queue.Queue(maxsize=queue_size)
+        self._retention_s = retention_s
+        self._clock = clock
+        self._listeners: list[Callable[[Sequence[LedgerEntry]], None]] = []
+        self.dropped = 0
+        self._closed = False
+        if retention_s is not None:
+            self.prune(older_than=clock() - retention_s)
+        self._next_prune = clock() + 3600
+        self._thread = threading.Thread(target=self._run, name="otel-chatbot-ledger", daemon=True)
+        self._thread.start()
+
+    @classmethod
+    def open(cls, target: str, *, queue_size: int = 10_000, retention: str | float | None = None) -> Ledger:
+        """Open (creating the table if needed) a SQLite file or a ``postgresql://`` database.
+
+        Args:
+            target: A file path, ``":memory:"``, or a ``postgresql://`` / ``postgres://`` URL.
+            queue_size: See the class.
+            retention: Keep rows this long: seconds or a duration such as ``"90d"``; None keeps everything.
+
+        Raises:
+            ConfigurationError: The database cannot be opened or the retention is not a duration.
+        """
+        try:
+            retention_s = parse_duration(retention) if isinstance(retention, str) else retention
+        except ValueError as exc:
+            raise ConfigurationError(f"ledger retention: {exc}") from None
+        try:
+            if target.startswith(("postgresql://", "postgres://")):
+                backend: _Backend = _Postgres(target)
+            else:
+                backend = _SQLite(target)
+        except ConfigurationError:
+            raise
+        except Exception as exc:
+            raise ConfigurationError(f"cannot open the usage ledger {target!r}: {exc}") from exc
+        return cls(backend, queue_size=queue_size, retention_s=retention_s)
+
+    def add_listener(self, listener: Callable[[Sequence[LedgerEntry]], None]) -> None:
+        """Call ``listener(entries)`` on the writer thread after each batch is written (budgets' soft alerts)."""
+        self._listeners.append(listener)
+
+    def append(self, entry: LedgerEntry) -> bool:
+        """Queue one entry; never blocks. Returns False (and counts it in ``dropped``) when the queue is full."""
+        try:
+            self._queue.put_nowait(entry)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            return False
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            batch = [first]
+            while len(batch) < 500:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            entries = [e for e in batch if e is not None]
+            try:
+                if entries:
+                    self._write(entries)
+            except Exception:
+                logger.exception("otel_chatbot: writing %d usage ledger rows failed; they are lost", len(entries))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if None in batch:
+                return
+
+    def _write(self, entries: list[LedgerEntry]) -> None:
+        self._backend.insert(
+            [
+                (
+                    e.ts,
+                    e.trace_id,
+                    e.service,
+                    e.stage,
+                    e.model,
+                    e.provider,
+                    int(e.input_tokens),
+                    int(e.output_tokens),
+                    round(e.cost_usd * _NANO),
+                    e.tenant,
+                    e.user,
+                    e.conversation,
+                    e.variant,
+                )
+                for e in entries
+            ]
+        )
+        for listener in self._listeners:
+            try:
+                listener(entries)
+            except Exception:
+                log_internal_error()
+        if self._retention_s is not None and self._clock() >= self._next_prune:
+            self._next_prune = self._clock() + 3600
+            self.prune(older_than=self._clock() - self._retention_s)
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued entry is written; False if ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(remaining)
+        return True
+
+    def spend(self, *, since: float, tenant: str | None = None, user: str | None = None) -> float:
+        """USD recorded since ``since`` (epoch seconds), optionally for one tenant or user (rows already written)."""
+        text = f"SELECT COALESCE(SUM(cost_nusd), 0) FROM {_TABLE} WHERE ts >= ?"
+        params: list[Any] = [since]
+        if tenant is not None:
+            text += " AND tenant = ?"
+            params.append(tenant)
+        if user is not None:
+            text += " AND user_id = ?"
+            params.append(user)
+        ((total,),) = self._backend.execute(self._backend.sql(text), params)
+        return int(total) / _NANO
+
+    def usage(self, by: By, *, since: float) -> list[UsageRow]:
+        """Calls, tokens and USD per ``by`` key since ``since``, most expensive first."""
+        if by not in _BY:
+            raise ValueError(f"usage by {by!r}: choose one of {', '.join(_BY)}")
+        column = _BY[by]
+        text = (
+            f"SELECT {column}, COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
+            f"COALESCE(SUM(cost_nusd), 0) FROM {_TABLE} WHERE ts >= ? GROUP BY {column} "
+            f"ORDER BY 5 DESC, 1"
+        )
+        rows = self._backend.execute(self._backend.sql(text), [since])
+        return [UsageRow(str(k or ""), int(n), int(i), int(o), int(c) / _NANO) for k, n, i, o, c in rows]
+
+    def prune(self, *, older_than: float) -> int:
+        """Delete rows older than ``older_than`` (epoch seconds); returns how many."""
+        before = self._backend.execute(self._backend.sql(f"SELECT COUNT(*) FROM {_TABLE} WHERE ts < ?"), [older_than])[
+            0
+        ][0]
+        self._backend.execute(self._backend.sql(f"DELETE FROM {_TABLE} WHERE ts < ?"), [older_than])
+        return int(before)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (within ``timeout``), stop the writer and close the database."""
+        if self._closed:
+            return
+        self._closed = True
+        self.flush(timeout)
+        try:
+            self._queue.put(None, timeout=max(timeout, 0.1))
+        except queue.Full:
+            logger.warning("otel_chatbot: the usage ledger queue is still full at close; entries are lost")
+            return
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._backend.close()

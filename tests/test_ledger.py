@@ -1,0 +1,228 @@
+"""The usage ledger on SQLite and on a real PostgreSQL server; two processes sharing one PostgreSQL ledger."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_chatbot as oc
+from otel_chatbot.cli import main
+from otel_chatbot.errors import ConfigurationError
+from otel_chatbot.ledger import Ledger, LedgerEntry
+from tests._postgres import postgres_server
+
+NOW = 1_800_000_000.0
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+_DATABASES = iter(range(1, 1000))
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh database per test on the module's server."""
+    import psycopg
+
+    name = f"ledger_{next(_DATABASES)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(tmp_path / "usage.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def entry(
+    ts: float,
+    cost: float,
+    *,
+    tenant: str = "acme",
+    user: str = "u1",
+    model: str = "gpt-4o-mini",
+    inp: int = 100,
+    out: int = 10,
+) -> LedgerEntry:
+    return LedgerEntry(
+        ts=ts,
+        trace_id="ab" * 16,
+        service="bot",
+        stage="generation",
+        model=model,
+        provider="openai",
+        input_tokens=inp,
+        output_tokens=out,
+        cost_usd=cost,
+        tenant=tenant,
+        user=user,
+        conversation="c1",
+        variant="A",
+    )
+
+
+def test_append_spend_usage_and_prune(target: str) -> None:
+    ledger = Ledger.open(target)
+    try:
+        for i in range(10):
+            assert ledger.append(
+                entry(
+                    NOW - i * 3600,
+                    0.1,
+                    tenant="acme" if i % 2 else "globex",
+                    user=f"u{i % 3}",
+                    model="gpt-4o" if i < 3 else "gpt-4o-mini",
+                )
+            )
+        assert ledger.flush()
+        assert ledger.spend(since=NOW - 4.5 * 3600) == pytest.approx(0.5)
+        assert ledger.spend(since=0, tenant="acme") == pytest.approx(0.5)
+        assert ledger.spend(since=0, user="u0") == pytest.approx(0.4)
+        rows = ledger.usage("model", since=0)
+        assert [(r.key, r.calls) for r in rows] == [("gpt-4o-mini", 7), ("gpt-4o", 3)]
+        assert rows[0].input_tokens == 700 and rows[0].cost_usd == pytest.approx(0.7)
+        assert {r.key for r in ledger.usage("tenant", since=0)} == {"acme", "globex"}
+        assert ledger.prune(older_than=NOW - 5.5 * 3600) == 4
+        assert ledger.spend(since=0) == pytest.approx(0.6)
+        with pytest.raises(ValueError):
+            ledger.usage("prompt", since=0)  # type: ignore[arg-type]
+    finally:
+        ledger.close()
+
+
+def test_sums_are_exact(target: str) -> None:
+    ledger = Ledger.open(target)
+    for _ in range(1000):
+        ledger.append(entry(NOW, 0.000_001_7))
+    ledger.close()
+    again = Ledger.open(target)  # spend survives a restart
+    assert again.spend(since=0) == 0.0017
+    again.close()
+
+
+def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
+    ledger = Ledger.open(str(tmp_path / "u.db"), queue_size=1)
+    gate = threading.Event()
+
+    def hold(entries: object) -> None:  # keep the writer inside its first batch
+        gate.wait(30)
+
+    ledger.add_listener(hold)
+    ledger.append(entry(NOW, 1.0))
+    deadline = time.monotonic() + 30
+    while ledger._queue.qsize() and time.monotonic() < deadline:  # the writer took the first entry
+        time.sleep(0.01)
+    assert ledger.append(entry(NOW, 1.0))  # fills the queue (size 1)
+    assert not ledger.append(entry(NOW, 1.0))  # full: dropped, not blocked
+    assert ledger.dropped == 1
+    gate.set()
+    ledger.close()
+
+
+def test_retention_prunes_at_open(tmp_path: Path) -> None:
+    path = str(tmp_path / "u.db")
+    ledger = Ledger.open(path)
+    ledger.append(entry(time.time() - 10 * 86400, 1.0))
+    ledger.append(entry(time.time(), 2.0))
+    ledger.close()
+    kept = Ledger.open(path, retention="7d")
+    assert kept.spend(since=0) == 2.0
+    kept.close()
+    with pytest.raises(ConfigurationError):
+        Ledger.open(path, retention="a week")
+    with pytest.raises(ConfigurationError):
+        Ledger.open("postgresql://nobody@127.0.0.1:1/none")
+    with pytest.raises(ConfigurationError):
+        Ledger.open(str(tmp_path / "missing-dir" / "u.db"))
+
+
+def test_configure_records_priced_spans_and_usage_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "usage.db")
+
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def generate() -> dict[str, object]:
+        return {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+
+    tel = oc.configure("ledger-bot", ledger=path, span_processors=[SimpleSpanProcessor(InMemorySpanExporter())])
+    for i in range(3):
+        with oc.conversation(user_id=f"u{i % 2}", tenant_id="acme", conversation_id=f"c{i}"):
+            generate()
+    tel.shutdown()
+    cost = tel.report().usage.total_cost_usd
+    assert cost > 0
+    assert main(["usage", "--ledger", path, "--by", "user", "--since", "7d", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["key"], r["calls"]) for r in rows] == [("u0", 2), ("u1", 1)]
+    assert sum(r["cost_usd"] for r in rows) == pytest.approx(cost)
+    assert main(["usage", "--ledger", path, "--by", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "gpt-4o-mini" in out and "3" in out
+    assert main(["usage", "--by", "tenant"]) == 2  # no ledger given nor in OTEL_CHATBOT_LEDGER
+    assert "OTEL_CHATBOT_LEDGER" in capsys.readouterr().err
+
+
+_WORKER = textwrap.dedent("""
+    import json, sys
+    from otel_chatbot.budgets import Budget, BudgetGuard
+    from otel_chatbot.errors import BudgetExceededError
+    from otel_chatbot.ledger import Ledger, LedgerEntry
+    import time
+    url, name = sys.argv[1], sys.argv[2]
+    ledger = Ledger.open(url)
+    guard = BudgetGuard([Budget(limit_usd=1.0, window="1h", per="tenant", hard=True)], ledger, alerts=[])
+    calls = 0
+    sys.stdin.readline()  # start together
+    while True:
+        try:
+            guard.check(tenant_id="acme")
+        except BudgetExceededError as exc:
+            print(json.dumps({"calls": calls, "blocked_at": exc.spent_usd}))
+            break
+        ledger.append(LedgerEntry(ts=time.time(), service=name, tenant="acme", cost_usd=0.05))
+        ledger.flush()
+        calls += 1
+        if calls > 100:
+            print(json.dumps({"calls": calls, "blocked_at": None}))
+            break
+    ledger.close()
+""")
+
+
+def test_two_processes_share_one_hard_budget(pg_url: str) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, pg_url, f"p{i}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for i in range(2)
+    ]
+    time.sleep(0.5)  # let both open the ledger; the budget logic itself does not depend on timing
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
+    assert all(r["blocked_at"] is not None and r["blocked_at"] >= 1.0 for r in results)
+    total_calls = sum(r["calls"] for r in results)
+    # $1 at $0.05 a call is 20 calls; each process may pass its check once while the other's last call lands.
+    assert 20 <= total_calls <= 21
+    ledger = Ledger.open(pg_url)
+    assert ledger.spend(since=0, tenant="acme") == pytest.approx(0.05 * total_calls)
+    ledger.close()

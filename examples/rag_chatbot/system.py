@@ -3,7 +3,9 @@ OTLP endpoint is configured, exported to the Collector."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
@@ -64,10 +66,15 @@ class SystemMetrics:
 
 
 def _otlp_metric_exporter(endpoint: str) -> Any:
-    if endpoint.rstrip("/").endswith(":4317"):
+    """gRPC or HTTP as ``oc.configure`` chooses: ``OTEL_EXPORTER_OTLP_PROTOCOL``, else HTTP for port 4318 or a path."""
+    url = urlsplit(endpoint)
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "")
+    http = protocol.startswith("http") if protocol else (url.port == 4318 or url.path.strip("/") != "")
+    if not http:
         from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
 
         return GrpcExporter(endpoint=endpoint, insecure=True)
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
 
-    return HttpExporter(endpoint=endpoint.rstrip("/") + "/v1/metrics")
+    base = endpoint.rstrip("/")
+    return HttpExporter(endpoint=base if base.endswith("/v1/metrics") else base + "/v1/metrics")

@@ -22,26 +22,33 @@ Environment variables:
 """
 
 from otel_chatbot._version import __version__
+from otel_chatbot.budgets import Budget, check_budget
 from otel_chatbot.context import conversation
 from otel_chatbot.decorators import StageHandle, TracedStage, record_usage, traced_stage
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError, OtelChatbotError
+from otel_chatbot.feedback import record_feedback
 from otel_chatbot.instrumentation import instrument_fastapi, instrument_httpx
 from otel_chatbot.semconv import Stage
+from otel_chatbot.snapshot import StatsSnapshot
 from otel_chatbot.tracing import Telemetry, configure
 
 __all__ = [
+    "Budget",
     "BudgetExceededError",
     "ConfigurationError",
     "OtelChatbotError",
     "Stage",
     "StageHandle",
+    "StatsSnapshot",
     "Telemetry",
     "TracedStage",
     "__version__",
+    "check_budget",
     "configure",
     "conversation",
     "instrument_fastapi",
     "instrument_httpx",
+    "record_feedback",
     "record_usage",
     "traced_stage",
 ]

@@ -181,18 +181,20 @@ def test_configure_installs_the_guard_for_traced_stage_and_check_budget(tmp_path
         return {"usage": {"prompt_tokens": 1_000_000, "completion_tokens": 0}}  # $0.15 at gpt-4o-mini prices
 
     tel = oc.configure(
-        "capped", ledger=str(tmp_path / "u.db"), budgets=[Budget(limit_usd=0.2, window="1d", per="tenant", hard=True)]
+        "capped",
+        ledger=str(tmp_path / "u.db"),
+        budgets=[oc.Budget(limit_usd=0.2, window="1d", per="tenant", hard=True)],
     )
     with oc.conversation(tenant_id="acme"):
         generate()
-        check_budget()  # 0.15 < 0.2
+        oc.check_budget()  # 0.15 < 0.2
         generate()  # now 0.30
         with pytest.raises(BudgetExceededError):
-            check_budget()
+            oc.check_budget()
         with pytest.raises(BudgetExceededError):
             generate()
     assert calls == ["llm", "llm"]  # refused before the LLM call
-    check_budget(tenant_id="globex")
+    oc.check_budget(tenant_id="globex")
     tel.shutdown()
 
 

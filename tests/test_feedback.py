@@ -23,7 +23,7 @@ def test_feedback_on_current_and_given_trace_feeds_variants() -> None:
     tracer = trace.get_tracer("test")
     with oc.conversation(conversation_id="c-1", variant="A"), tracer.start_as_current_span("request") as req:
         answer()
-        record_feedback(1.0, comment="great")  # comment dropped: content capture is off
+        oc.record_feedback(1.0, comment="great")  # comment dropped: content capture is off
         rated = req.get_span_context().trace_id
     with oc.conversation(conversation_id="c-2", variant="B"), tracer.start_as_current_span("request"):
         answer()

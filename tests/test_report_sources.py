@@ -87,7 +87,7 @@ def traffic(tmp_path: Path) -> Iterator[tuple[str, StatsSnapshot, InMemorySpanEx
     tel.shutdown()
 
 
-def recorded(snapshot: StatsSnapshot) -> int:
+def recorded(snapshot: oc.StatsSnapshot) -> int:
     return snapshot.requests.count if snapshot.requests else 0
 
 

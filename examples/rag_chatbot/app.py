@@ -27,6 +27,7 @@ import hmac
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,8 @@ class Chatbot:
         self.index = BM25Index(load_corpus())
         self.cache = ResponseCache(ttl_s=settings.cache_ttl_s)
         self.memory = MemoryStore(settings.db_path)
+        # trace id -> the ids of the answer it traced, so feedback on it is attributed to the right A/B variant.
+        self.answered: OrderedDict[str, dict[str, str]] = OrderedDict()
         self.llm = LLMClient(
             settings.openai_base_url,
             settings.openai_api_key,
@@ -111,6 +114,11 @@ class Chatbot:
             timeout_s=settings.timeout_s,
             transport=transport,
         )
+
+    def remember_ids(self, trace_id: str, ids: dict[str, str]) -> None:
+        self.answered[trace_id] = ids
+        while len(self.answered) > 10_000:  # bounded
+            self.answered.popitem(last=False)
 
     def authenticate(self, authorization: str | None) -> str | None:
         """The tenant of a valid ``Authorization: Bearer <key>``, else None (constant time per key)."""
@@ -226,9 +234,14 @@ def create_app(
         conversation_id = body.conversation_id or f"c-{uuid.uuid4().hex[:16]}"
         meta = {"conversation_id": conversation_id, "trace_id": _trace_id(), "variant": variant.name}
         headers = {"x-trace-id": meta["trace_id"]}
-        with oc.conversation(
-            conversation_id=conversation_id, user_id=body.user_id, tenant_id=tenant, variant=variant.name
-        ):
+        ids = {
+            "conversation_id": conversation_id,
+            "user_id": body.user_id,
+            "tenant_id": tenant,
+            "variant": variant.name,
+        }
+        bot.remember_ids(meta["trace_id"], ids)
+        with oc.conversation(**ids):
             with oc.traced_stage("request_preparation"):
                 prepared = await bot.prepare(body, variant, conversation_id)
             if prepared.cached_answer is not None:
@@ -279,10 +292,15 @@ def create_app(
             return _error(422, f"invalid feedback: {exc.errors()[0]['msg']}")
         if bot.authenticate(request.headers.get("authorization")) is None:
             return _error(401, "missing or invalid API key (Authorization: Bearer <key>)")
-        record = getattr(oc, "record_feedback", None)
-        if record is not None:
-            record(body.score, comment=body.comment, trace_id=body.trace_id, conversation_id=body.conversation_id)
-        return JSONResponse({"recorded": record is not None})
+        ids = bot.answered.get(body.trace_id or "", {})
+        try:
+            with oc.conversation(**ids):
+                oc.record_feedback(
+                    body.score, comment=body.comment, trace_id=body.trace_id, conversation_id=body.conversation_id
+                )
+        except ValueError as exc:  # not a trace id
+            return _error(422, f"invalid feedback: {exc}")
+        return JSONResponse({"recorded": True})
 
     oc.instrument_fastapi(app, tracer_provider=tracer_provider)
     oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)

@@ -148,7 +148,7 @@ def test_auth_and_validation_errors(client: TestClient) -> None:
     assert client.post("/chat", json={"message": "", "user_id": "u"}).status_code == 422
     assert client.post("/chat", content=b"not json").status_code == 422
     assert client.post("/chat", json={**body, "variant": "nope"}).status_code == 422
-    assert client.post("/feedback", json={"score": 1.0, "trace_id": "0" * 32}).status_code == 200
+    assert client.post("/feedback", json={"score": 1.0, "trace_id": "0" * 32}).status_code == 422
     assert client.post("/feedback", json={"score": 3.0}).status_code == 422
 
 
@@ -206,3 +206,23 @@ def test_provider_timeout_is_a_504(tracer_provider: TracerProvider, span_exporte
     assert "timed out" in response.json()["error"]
     generation = one(span_exporter.get_finished_spans(), "chat gpt-4o-mini")
     assert generation.status.status_code is StatusCode.ERROR
+
+
+def test_feedback_lands_in_the_rated_trace_with_its_variant(
+    client: TestClient, span_exporter: InMemorySpanExporter
+) -> None:
+    answer = _chat(client, "How do I delete my account?", user="user-9")
+    response = client.post(
+        "/feedback", json={"score": 1.0, "trace_id": answer["trace_id"], "conversation_id": answer["conversation_id"]}
+    )
+    assert response.status_code == 200
+    (event,) = [
+        e for s in span_exporter.get_finished_spans() for e in s.events if e.name == semconv.CHATBOT_FEEDBACK_EVENT
+    ]
+    assert dict(event.attributes or {}) == {
+        semconv.CHATBOT_FEEDBACK_SCORE: 1.0,
+        semconv.GEN_AI_CONVERSATION_ID: answer["conversation_id"],
+        semconv.CHATBOT_VARIANT: answer["variant"],
+    }
+    (feedback_span,) = [s for s in span_exporter.get_finished_spans() if s.name == semconv.CHATBOT_FEEDBACK_EVENT]
+    assert format(feedback_span.context.trace_id, "032x") == answer["trace_id"]

@@ -13,6 +13,16 @@ from pathlib import Path
 from typing import Any
 
 
+@contextlib.contextmanager
+def missing_extra(name: str) -> Iterator[None]:
+    """Turn a missing optional dependency into one line naming the extra, and exit 2."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        print(f"{name}: {exc.name} is not installed: pip install 'otel-chatbot[example]'", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 class PortInUseError(OSError):
     """The requested port is taken."""
 

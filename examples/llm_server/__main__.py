@@ -8,8 +8,11 @@ import os
 import sys
 from collections.abc import Sequence
 
-from examples._serve import serve
-from examples.llm_server.server import ServerConfig, create_app
+from examples._serve import missing_extra
+
+with missing_extra("llm_server"):
+    from examples._serve import serve
+    from examples.llm_server.server import ServerConfig, create_app
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, ServerConfig]:

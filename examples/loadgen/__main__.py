@@ -10,7 +10,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from examples.loadgen.load import percentile, run, summary
+from examples._serve import missing_extra
+
+with missing_extra("loadgen"):
+    from examples.loadgen.load import percentile, run, summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:

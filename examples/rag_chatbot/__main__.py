@@ -14,14 +14,17 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fastapi.responses import JSONResponse
+from examples._serve import missing_extra
 
-import otel_chatbot as oc
-from examples._serve import serve
-from examples.rag_chatbot.app import create_app
-from examples.rag_chatbot.llm import LLMClient, ProviderError
-from examples.rag_chatbot.settings import Settings
-from examples.rag_chatbot.system import SystemMetrics
+with missing_extra("rag_chatbot"):
+    from fastapi.responses import JSONResponse
+
+    import otel_chatbot as oc
+    from examples._serve import serve
+    from examples.rag_chatbot.app import create_app
+    from examples.rag_chatbot.llm import LLMClient, ProviderError
+    from examples.rag_chatbot.settings import Settings
+    from examples.rag_chatbot.system import SystemMetrics
 
 SERVICE_NAME = "rag-chatbot"
 
@@ -59,8 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 3
 
     tel = oc.configure(SERVICE_NAME)
-    system = SystemMetrics(SERVICE_NAME, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
-    app = create_app(settings, tracer_provider=tel.tracer_provider, telemetry=tel)
+    with missing_extra("rag_chatbot"):  # bm25s and the system-metrics instrumentation load here
+        system = SystemMetrics(SERVICE_NAME, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        app = create_app(settings, tracer_provider=tel.tracer_provider, telemetry=tel)
 
     @app.get("/system")
     async def system_metrics() -> JSONResponse:

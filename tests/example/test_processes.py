@@ -230,3 +230,13 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
         line == f"llm_server: port {port} on 127.0.0.1 is already in use; stop that process or pass --port 0 "
         "for a free one"
     )
+
+
+def test_missing_extra_is_one_line() -> None:
+    code = (
+        "import runpy, sys; sys.modules['bm25s'] = None; sys.argv = ['x', '--no-preflight', '--port', '0'];"
+        " runpy.run_module('examples.rag_chatbot', run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "rag_chatbot: bm25s is not installed: pip install 'otel-chatbot[example]'"

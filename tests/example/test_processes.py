@@ -240,3 +240,20 @@ def test_missing_extra_is_one_line() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "rag_chatbot: bm25s is not installed: pip install 'otel-chatbot[example]'"
+
+
+def test_client_disconnect_mid_stream_ends_every_span(app_url: str, span_exporter: InMemorySpanExporter) -> None:
+    headers = {"authorization": f"Bearer {APP_KEY}"}
+    body = {"message": "How do I import my notes from Evernote?", "user_id": "user-1", "stream": True}
+    with httpx.Client(base_url=app_url, timeout=30) as client:
+        with client.stream("POST", "/chat", json=body, headers=headers) as response:
+            assert response.status_code == 200
+            for line in response.iter_lines():
+                if line.startswith("data: ") and "delta" in json.loads(line[6:]):
+                    break  # the user closes the tab after the first words
+    spans = _finished(span_exporter, 1)
+    generation = one(spans, "chat gpt-4o-mini")
+    assert generation.end_time is not None
+    # Cut short: far fewer tokens than the ~40 planned, and no memory update of a half answer.
+    assert duration(one(spans, "stream_processing")) < 30 / 150 * 1e9
+    assert not [s for s in spans if s.name == "update_memory"]

@@ -92,6 +92,11 @@ def _sse(payload: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
 
 
+def _status(exc: ProviderError) -> int:
+    """What the app answers when the provider failed: 504 for a timeout, else 502."""
+    return 504 if exc.status == 504 else 502
+
+
 def _trace_id() -> str:
     return format(trace.get_current_span().get_span_context().trace_id, "032x")
 
@@ -130,7 +135,6 @@ class Chatbot:
         return tenant
 
     async def prepare(self, request: ChatRequest, variant: Variant, conversation_id: str) -> _Prepared:
-        history = None
         key = cache_key(variant.name, request.message)
         with oc.traced_stage("response_cache") as stage:
             cached = self.cache.get(key)
@@ -157,7 +161,10 @@ class Chatbot:
     async def stream_answer(
         self, request: ChatRequest, prepared: _Prepared, events: asyncio.Queue[bytes | None], meta: dict[str, Any]
     ) -> None:
-        """Producer task: runs the whole generation in one task (spans open and close in one context)."""
+        """Producer task: runs the whole generation in one task (spans open and close in one context).
+
+        Puts SSE events on ``events``, then None; an error is one ``{"error", "http_status"}`` event.
+        """
         parts: list[str] = []
         usage: dict[str, Any] | None = None
         try:
@@ -168,16 +175,18 @@ class Chatbot:
                     text = (choice.get("delta") or {}).get("content")
                     if text:
                         parts.append(text)
-                        await events.put(_sse({"delta": text}))
+                        events.put_nowait(_sse({"delta": text}))
+            answer = "".join(parts)
+            await self.remember(request, prepared, answer)
+            events.put_nowait(_sse({**meta, "done": True, "cached": False, "usage": usage}))
         except ProviderError as exc:
             logger.warning("%s", exc)
-            await events.put(_sse({"error": str(exc), "status": exc.status}))
-            await events.put(None)
-            return
-        answer = "".join(parts)
-        await self.remember(request, prepared, answer)
-        await events.put(_sse({**meta, "done": True, "cached": False, "usage": usage}))
-        await events.put(None)
+            events.put_nowait(_sse({"error": str(exc), "http_status": _status(exc)}))
+        except Exception:
+            logger.exception("answering failed")
+            events.put_nowait(_sse({"error": "internal error", "http_status": 500}))
+        finally:
+            events.put_nowait(None)  # always: the response waits for it
 
 
 def create_app(
@@ -192,8 +201,8 @@ def create_app(
     Args:
         settings: Configuration; from the environment when None.
         tracer_provider: For the FastAPI and httpx spans; the global provider when None.
-        transport: httpx transport to the provider (tests pass the local LLM server's ASGI app).
-        telemetry: What ``oc.configure()`` returned; its ``/metrics`` endpoints are mounted when it has them.
+        transport: httpx transport to the provider (e.g. ``httpx.MockTransport`` in tests).
+        telemetry: What ``oc.configure()`` returned; its ``/metrics`` and ``/metrics/latency`` endpoints are mounted.
     """
     settings = settings or Settings.from_env()
     bot = Chatbot(settings, transport)
@@ -265,7 +274,7 @@ def create_app(
                     completion = await bot.llm.complete(prepared.messages, max_tokens=variant.max_tokens)
                 except ProviderError as exc:
                     logger.warning("%s", exc)
-                    return _error(502 if exc.status != 504 else 504, str(exc))
+                    return _error(_status(exc), str(exc))
                 answer = str(completion["choices"][0]["message"]["content"] or "")
                 await bot.remember(body, prepared, answer)
                 return JSONResponse(
@@ -280,8 +289,8 @@ def create_app(
         first = await events.get()
         if first is None or first.startswith(b'data: {"error"'):
             await task
-            error = json.loads(first[6:]) if first else {"error": "empty answer", "status": None}
-            return _error(502 if error.get("status") != 504 else 504, str(error["error"]))
+            error: dict[str, Any] = json.loads(first[6:]) if first else {"error": "no answer", "http_status": 502}
+            return _error(int(error["http_status"]), str(error["error"]))
         return StreamingResponse(_relay(first, events, task), media_type="text/event-stream", headers=headers)
 
     @app.post("/feedback")
@@ -304,7 +313,7 @@ def create_app(
 
     oc.instrument_fastapi(app, tracer_provider=tracer_provider)
     oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
-    if telemetry is not None and hasattr(telemetry, "mount"):
+    if telemetry is not None:
         telemetry.mount(app)
     return app
 

@@ -90,7 +90,7 @@ def _up(run_dir: Path) -> int:
     if records:  # a half-dead stack: clean it up first
         stop_stack(run_dir)
     started = time.monotonic()
-    stack = start_stack(run_dir=run_dir, binaries=ensure_all(_log))
+    stack = start_stack(run_dir=run_dir, log=_log)  # checks the ports before building anything
     print(f"stack up in {time.monotonic() - started:.1f}s (logs and pids in {run_dir})")
     _print_urls(stack)
     return 0

@@ -15,7 +15,7 @@ import dataclasses
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from otel_chatbot.stack import runner
@@ -154,6 +154,7 @@ def start_stack(
     extra_env: Mapping[str, str] | None = None,
     binaries: Binaries | None = None,
     timeout: float = 90.0,
+    log: Callable[[str], None] = print,
 ) -> RunningStack:
     """Build or reuse the binaries, start Jaeger, Prometheus and otelcol-chatbot on loopback, wait until healthy.
 
@@ -163,6 +164,7 @@ def start_stack(
         extra_env: More variables for the processes, e.g. ``{METRICS_FLUSH_INTERVAL: "1s"}``.
         binaries: Already built binaries (default: :func:`~otel_chatbot.stack.build.ensure_all`).
         timeout: Seconds to wait for all three to be healthy.
+        log: Where build progress goes (only when something must be built).
 
     Returns:
         The running stack (its URLs). If anything fails, what was started is stopped again.
@@ -176,7 +178,7 @@ def start_stack(
     if live:
         raise StackError(f"a stack already runs from {run_dir} ({', '.join(live)}): `otel-chatbot stack down` first")
     check_free(ports.by_variable())
-    binaries = binaries or ensure_all()
+    binaries = binaries or ensure_all(log)
     config_dir = collector_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     env = {

@@ -7,16 +7,20 @@ The app runs under uvicorn on a free loopback port with the LLM server behind an
 go over real HTTP in waves (so the counters grow across several scrapes and rates are non-zero): JSON and streaming
 answers, repeated questions (response-cache hits), and some provider 500s (errors).
 
+``--waves N`` sends N waves; ``--waves 0`` keeps sending waves until stdin is closed, so a test can poll Prometheus
+while traffic flows and stop it as soon as it has what it waits for (no fixed durations).
+
 With ``--endpoint``, spans go to the Collector and the process exits after flushing. With ``--embedded``, telemetry is
 the embedded default and ``tel.mount(app)`` serves ``/metrics``: the process writes the port to ``--port-file``,
-waits for a line on stdin before sending traffic (so that a Prometheus scrapes before and after), prints ``done``,
-and keeps serving until stdin is closed.
+waits for a ``go`` line on stdin before sending traffic (so that a Prometheus scrapes before and after), and keeps
+serving until stdin is closed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import sys
 import threading
 from collections.abc import Sequence
@@ -51,16 +55,26 @@ async def _turn(client: httpx.AsyncClient, i: int) -> int:
     return response.status_code
 
 
-async def _traffic(base_url: str, *, waves: int, per_wave: int, gap_s: float) -> list[int]:
+async def _traffic(base_url: str, *, waves: int, per_wave: int, gap_s: float, stop: threading.Event) -> list[int]:
     statuses: list[int] = []
     headers = {"authorization": f"Bearer {APP_KEY}"}
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60.0) as client:
-        for wave in range(waves):
+        for wave in itertools.count():
+            if (waves and wave >= waves) or (not waves and stop.is_set()):
+                break
             if wave:
                 await asyncio.sleep(gap_s)
             turns = (_turn(client, wave * per_wave + i) for i in range(per_wave))
             statuses += await asyncio.gather(*turns)
     return statuses
+
+
+def _watch_stdin(go: threading.Event, stop: threading.Event) -> None:
+    for line in sys.stdin:
+        if line.strip() == "go":
+            go.set()
+    go.set()
+    stop.set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode.add_argument("--endpoint", help="OTLP endpoint of the Collector")
     mode.add_argument("--embedded", action="store_true", help="embedded telemetry, /metrics served")
     parser.add_argument("--port-file", help="--embedded: write the app's port here")
-    parser.add_argument("--waves", type=int, default=4)
+    parser.add_argument("--waves", type=int, default=4, help="0: until stdin is closed")
     parser.add_argument("--per-wave", type=int, default=6)
     parser.add_argument("--gap-s", type=float, default=1.5)
     parser.add_argument("--ttft-ms", type=float, default=40.0, help="median time to first token of the LLM server")
@@ -102,16 +116,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
+    go, stop = threading.Event(), threading.Event()
+    if args.embedded or not args.waves:
+        threading.Thread(target=_watch_stdin, args=(go, stop), daemon=True).start()
     try:
         if args.embedded:
             Path(args.port_file).write_text(str(port))
-            sys.stdin.readline()  # "go"
+            go.wait()
         statuses = asyncio.run(
-            _traffic(f"http://127.0.0.1:{port}", waves=args.waves, per_wave=args.per_wave, gap_s=args.gap_s)
+            _traffic(f"http://127.0.0.1:{port}", waves=args.waves, per_wave=args.per_wave, gap_s=args.gap_s, stop=stop)
         )
         print(f"done {len(statuses)} requests, statuses {sorted(set(statuses))}", flush=True)
         if args.embedded:
-            sys.stdin.read()  # serve /metrics until the test closes stdin
+            stop.wait()  # serve /metrics until the test closes stdin
     finally:
         server.should_exit = True
         thread.join(timeout=10)

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from tests.rules._assets import REPO
 
@@ -49,3 +51,13 @@ def finish(process: subprocess.Popen[str], timeout: float = 120.0) -> str:
         raise AssertionError(f"chat traffic driver timed out after {timeout} s:\n{err[-3000:]}") from None
     assert process.returncode == 0, f"chat traffic driver failed ({process.returncode}):\n{err[-3000:]}"
     return out
+
+
+@contextmanager
+def traffic(service: str, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """Chat traffic in waves until the block ends (``--waves 0``): poll for what you need inside the block."""
+    process = start_driver(service, "--waves", "0", *args, stdin=subprocess.PIPE)
+    try:
+        yield process
+    finally:
+        finish(process)  # closes the driver's stdin: it ends the current wave, flushes and exits

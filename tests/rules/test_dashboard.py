@@ -48,6 +48,7 @@ REQUIRED_PANELS = {
 CONSTANT_QUERIES = {"chatbot:cost_budget_usd_per_day"}
 
 SERVICE = "bot"
+DASHBOARD_MOUNT = "/etc/grafana/dashboards/otel-chatbot"
 DURATION_BUCKETS_MS = ("10", "20", "40", "80", "160", "320", "640", "1280", "2560", "5120", "10240", "20480", "40960")
 TTFT_BUCKETS_S = ("0.01", "0.02", "0.04", "0.08", "0.16", "0.32", "0.64", "1.28", "2.56", "5.12", "10.24")
 
@@ -190,7 +191,23 @@ def test_provisioning_files() -> None:
     assert by_uid["jaeger"]["type"] == "jaeger"
     assert by_uid["prometheus"]["jsonData"]["exemplarTraceIdDestinations"][0]["datasourceUid"] == "jaeger"
     (provider,) = load_yaml(grafana / "provisioning" / "dashboards" / "otel-chatbot.yaml")["providers"]
-    assert provider["type"] == "file" and provider["options"]["path"] == "/var/lib/grafana/dashboards/otel-chatbot"
+    assert provider["type"] == "file" and provider["options"]["path"] == DASHBOARD_MOUNT
+
+
+def test_compose_runs_grafana_with_this_provisioning() -> None:
+    grafana = load_yaml(REPO / "collector" / "docker-compose.yaml")["services"]["grafana"]
+    image, _, digest = grafana["image"].partition("@")
+    name, _, version = image.partition(":")
+    assert name == "grafana/grafana" and version.split(".")[0] == "12" and digest.startswith("sha256:"), image
+    assert grafana["network_mode"] == "host" and grafana["environment"]["GF_SERVER_HTTP_ADDR"] == "127.0.0.1"
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in grafana["volumes"] if m.startswith("./")}
+    assert mounts == {
+        "./grafana/provisioning/datasources": "/etc/grafana/provisioning/datasources",
+        "./grafana/provisioning/dashboards": "/etc/grafana/provisioning/dashboards",
+        "./grafana/dashboards": DASHBOARD_MOUNT,
+    }
+    for source in mounts:
+        assert (REPO / "collector" / source).is_dir(), source
 
 
 def test_panel_queries_are_valid_promql(tmp_path: Path) -> None:

@@ -32,7 +32,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.turns < 1 or args.concurrency < 1:
         parser.error("--turns and --concurrency must be at least 1")
 
-    stats = asyncio.run(run(args))
+    try:
+        stats = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("\nloadgen: interrupted", file=sys.stderr)
+        return 130
     print(summary(stats))
     if args.json:
         ok = [r.latency_s * 1000 for r in stats.results if r.ok]

@@ -185,6 +185,10 @@ def instrument_httpx(
     contrib: Any = _import("opentelemetry.instrumentation.httpx")
     instrumentor_cls = contrib.HTTPXClientInstrumentor
     if client is not None:
+        if instrumentor_cls().is_instrumented_by_opentelemetry:
+            # Every client is already traced: instrumenting this one too would give each request two spans.
+            logger.warning("httpx is already instrumented globally; instrument_httpx(client) changed nothing")
+            return Uninstrumenter(None, "httpx client (already instrumented globally)")
         if getattr(client, "_is_instrumented_by_opentelemetry", False):
             logger.warning("httpx client %r is already instrumented; instrument_httpx() changed nothing", client)
             return Uninstrumenter(None, "httpx client (already instrumented)")

@@ -20,7 +20,7 @@ RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 RULE_TESTS_DIR = Path(__file__).resolve().parent
 RULE_TEST_FILES = sorted(RULE_TESTS_DIR.glob("*_test.yml"))
 DASHBOARD = REPO / "collector" / "grafana" / "dashboards" / "otel-chatbot.json"
-RUNBOOK = REPO / "collector" / "RUNBOOK.md"
+RUNBOOK_FILE = REPO / "collector" / "README.md"
 
 # The dashboard's query variables; tests substitute them the way Grafana does ("All" is the regex `.*`).
 DASHBOARD_VARIABLES = ("service", "model", "provider", "stage", "variant")

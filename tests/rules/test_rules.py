@@ -13,7 +13,7 @@ import yaml
 from tests.rules._assets import (
     RULE_FILES,
     RULE_TEST_FILES,
-    RUNBOOK,
+    RUNBOOK_FILE,
     alert_rules,
     load_yaml,
     promtool,
@@ -68,9 +68,11 @@ def test_alert_is_documented(name: str) -> None:
     annotations = rule["annotations"]
     assert annotations["summary"].strip() and annotations["description"].strip()
     path, _, anchor = annotations["runbook_url"].partition("#")
-    assert path == "collector/RUNBOOK.md" and anchor == name.lower()
-    headings = re.findall(r"^#+ (.+)$", RUNBOOK.read_text(encoding="utf-8"), flags=re.MULTILINE)
-    assert name in {h.strip() for h in headings}, f"collector/RUNBOOK.md has no section '{name}'"
+    assert path == "collector/README.md" and anchor == name.lower()
+    headings = [
+        h.strip() for h in re.findall(r"^#+ (.+)$", RUNBOOK_FILE.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    ]
+    assert headings.count(name) == 1, f"collector/README.md needs exactly one runbook heading '{name}'"
 
 
 def _alert_cases() -> dict[str, tuple[int, int]]:

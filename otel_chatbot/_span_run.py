@@ -155,6 +155,7 @@ class SpanRun:
                     return
             extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
+            self._override = None  # applied (merged into the return value's usage): end() must not apply it again
             if capture:
                 self._capture_output(result, extracted)
             if self.stage == "retrieval" and isinstance(result, list | tuple):

@@ -241,3 +241,21 @@ def test_processor_contract() -> None:
     processor.shutdown()
     with pytest.raises(ValueError):
         StatsSpanProcessor(service_name="svc", batch_size=0)
+
+
+def test_spans_other_than_the_sdks_readable_span_take_the_public_path() -> None:
+    from opentelemetry.sdk.trace import ReadableSpan
+
+    class Custom(ReadableSpan):
+        pass
+
+    ctx = trace.SpanContext(trace_id=5, span_id=6, is_remote=False)
+    processor = StatsSpanProcessor(service_name="svc", batch_size=1)
+    processor.on_end(
+        Custom(name="gen", context=ctx, parent=None, start_time=0, end_time=2_000_000, attributes=generation_attrs())
+    )
+    processor.on_end(Custom(name="no-times", context=ctx))  # not ended: ignored
+    snap = processor.snapshot()
+    gen = snap.stage("generation")
+    assert snap.spans == 1 and gen is not None and gen.latency.max_ms == pytest.approx(2.0)
+    assert snap.requests is not None and snap.requests.count == 1

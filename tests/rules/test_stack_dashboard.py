@@ -11,8 +11,10 @@ request-stage breakdown, streaming, cache hits and provider errors show up as in
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,6 +80,29 @@ def test_panel_has_data_after_an_end_to_end_run(
     else:
         empty = [name for name in empty_after_traffic if name.startswith(f"{title} [")]
     assert not empty, f"panel queries without data in the real Prometheus: {empty}"
+
+
+def test_slowest_spans_link_to_traces_in_jaeger(stack: RunningStack, e2e_run: tuple[str, list[str]]) -> None:
+    """Each row of "Top 10 slowest span names" links to a Jaeger search (service + operation) that finds traces."""
+    service, _ = e2e_run
+    (panel,) = (p for p in panels() if p["title"] == "Top 10 slowest span names (p95)")
+    (link,) = panel["fieldConfig"]["defaults"]["links"]
+    assert link["url"].startswith("${jaeger_url}/search?service=${__data.fields.service_name}&operation=")
+    (table,) = (q for q in panel_queries(variable_values(service=service)) if q.panel == panel["title"])
+    rows = finite_samples(stack.prometheus_url, table.expr)
+    assert rows, "the slowest-spans table is empty"
+
+    def traces(service_name: str, span_name: str) -> list[Any] | None:
+        params = {"service": service_name, "operation": span_name, "lookback": "1h", "limit": "5"}
+        found: list[Any] = get_json(f"{stack.jaeger_url}/api/traces", params)["data"] or []
+        return found or None
+
+    missing = []
+    for row in rows:
+        labels = row["metric"]
+        if not poll(functools.partial(traces, labels["service_name"], labels["span_name"]), timeout=DATA_TIMEOUT_S):
+            missing.append(labels["span_name"])
+    assert not missing, f"Jaeger finds no traces for these rows of the slowest-spans table: {missing}"
 
 
 def _ttfb_alerts(url: str, service: str) -> list[tuple[str, str]]:

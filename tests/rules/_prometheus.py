@@ -181,3 +181,56 @@ def prometheus(
         yield process
     finally:
         process.stop()
+
+
+@contextmanager
+def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
+    """otelcol-chatbot with collector/otelcol.yaml, except that its Jaeger exporter points at a closed port and does
+    not retry: every span export fails at once. Yields (OTLP gRPC URL, self-telemetry address host:port)."""
+    from tests.rules._assets import REPO
+
+    config = (REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")
+    retry_on = "    retry_on_failure:\n      enabled: true"
+    assert config.count(retry_on) == 1, "collector/otelcol.yaml changed: update failing_collector()"
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_file = workdir / "otelcol.yaml"
+    config_file.write_text(config.replace(retry_on, "    retry_on_failure:\n      enabled: false"), encoding="utf-8")
+    grpc, http, exporter, health, telemetry, dead = (free_port() for _ in range(6))
+    env = {
+        "OTEL_CHATBOT_COLLECTOR_OTLP_GRPC": f"127.0.0.1:{grpc}",
+        "OTEL_CHATBOT_COLLECTOR_OTLP_HTTP": f"127.0.0.1:{http}",
+        "OTEL_CHATBOT_COLLECTOR_PROMETHEUS": f"127.0.0.1:{exporter}",
+        "OTEL_CHATBOT_COLLECTOR_HEALTH": f"127.0.0.1:{health}",
+        "OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT": str(telemetry),
+        "OTEL_CHATBOT_JAEGER_OTLP_GRPC": f"127.0.0.1:{dead}",  # nothing listens there
+        "OTEL_CHATBOT_METRICS_FLUSH_INTERVAL": "1s",
+    }
+    log = workdir / "otelcol.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), "--config", str(config_file)],
+            env={"PATH": "/usr/bin:/bin", **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def healthy() -> bool | None:
+            if process.poll() is not None:
+                pytest.fail(f"otelcol-chatbot exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/", timeout=2) as response:
+                    return True if response.status == 200 else None
+            except OSError:
+                return None
+
+        if not poll(healthy, timeout=30.0, interval=0.2):
+            pytest.fail(f"otelcol-chatbot not healthy after 30 s:\n{log.read_text()[-3000:]}")
+        yield f"http://127.0.0.1:{grpc}", f"127.0.0.1:{telemetry}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)

@@ -2,8 +2,10 @@
 
 - every panel query (variables substituted) returns data from the stack's Prometheus, which loads the production
   rules of collector/prometheus/rules/ (a failure names the panels without data);
+- each row of the slowest-spans table links to a Jaeger search that finds traces;
 - with the local LLM server made slow (3.5 s to the first token), the backend-TTFB alerts reach ``firing`` in a real
-  Prometheus loaded with a copy of the rules whose ``for:`` is 1 s, while a fast service's stay quiet.
+  Prometheus loaded with a copy of the rules whose ``for:`` is 1 s, while a fast service's stay quiet;
+- with Jaeger unreachable, OtelCollectorExportFailures fires on the collector's real self-telemetry.
 
 Traffic comes from the example RAG chatbot (tests/rules/_drive_chatbot.py) in its own process, so every stage of the
 request-stage breakdown, streaming, cache hits and provider errors show up as in production.
@@ -18,10 +20,11 @@ from typing import Any
 
 import pytest
 
-from otel_chatbot.stack import RunningStack
+from otel_chatbot.stack import Binaries, RunningStack
 from tests.rules._assets import NEEDS_LABEL, panel_queries, panels, variable_values
 from tests.rules._prometheus import (
     ScrapeTarget,
+    failing_collector,
     finite_samples,
     get_json,
     poll,
@@ -140,6 +143,31 @@ def test_backend_ttfb_alerts_fire_with_a_slow_llm_server(stack: RunningStack, tm
         assert fast_p95 and float(fast_p95[0]["value"][1]) < 2000, fast_p95
         assert _ttfb_alerts(prom.url, fast) == []
         assert prom.rule_health() == []
+
+
+def test_collector_export_failure_alert_fires_when_jaeger_is_down(stack_binaries: Binaries, tmp_path: Path) -> None:
+    """OtelCollectorExportFailures against the collector's real self-telemetry names (not just promtool fixtures)."""
+    service = unique_service("export-fail")
+    rules = rules_with_short_for(tmp_path, for_duration="1s")
+    with failing_collector(stack_binaries.collector, tmp_path / "otelcol") as (otlp, telemetry):
+        target = ScrapeTarget("otelcol-chatbot-self", telemetry, honor_labels=False)
+        with (
+            prometheus(tmp_path / "prometheus", [target], rules) as prom,
+            traffic(service, "--endpoint", otlp, "--error-rate", "0"),
+        ):
+
+            def firing() -> list[dict[str, str]] | None:
+                alerts = [
+                    r["metric"]
+                    for r in query(prom.url, 'ALERTS{alertname="OtelCollectorExportFailures", alertstate="firing"}')
+                ]
+                return alerts or None
+
+            alerts = poll(firing, timeout=DATA_TIMEOUT_S, interval=1.0)
+            failed = query(prom.url, '{__name__=~"otelcol_exporter_send_failed_.*"}')
+            assert alerts, f"OtelCollectorExportFailures never fired; failure counters: {failed}"
+            assert {a["exporter"] for a in alerts} == {"otlp_grpc/jaeger"}, alerts
+            assert prom.rule_health() == []
 
 
 def test_driver_reports_failure() -> None:

@@ -34,7 +34,7 @@ def serve_in_thread(app: Any) -> Iterator[str]:
     A real server, so responses really stream (httpx's ASGITransport buffers whole bodies).
     """
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     for _ in range(500):  # bounded: at most ~5 s

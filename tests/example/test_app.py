@@ -198,7 +198,7 @@ def test_unreachable_provider_is_one_line(tracer_provider: TracerProvider) -> No
 
 
 def test_provider_timeout_is_a_504(tracer_provider: TracerProvider, span_exporter: InMemorySpanExporter) -> None:
-    with llm_url(ServerConfig(**{**LLM.__dict__, "timeout_rate": 1.0, "hang_s": 3.0})) as url:
+    with llm_url(ServerConfig(**{**LLM.__dict__, "timeout_rate": 1.0, "hang_s": 1.5})) as url:
         app = make_app(tracer_provider, url, timeout_s=0.3)
         with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
             response = client.post("/chat", json={"message": "hi there", "user_id": "u", "stream": True})

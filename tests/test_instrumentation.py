@@ -83,6 +83,15 @@ def test_fastapi_excluded_urls_configurable(provider: TracerProvider, exporter: 
     assert [s.name for s in exporter.get_finished_spans()] == ["GET /health"]
 
 
+def test_fastapi_excluded_urls_none_traces_everything(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    app = _app()
+    instrument_fastapi(app, tracer_provider=provider, excluded_urls=None)
+    with TestClient(app) as client:
+        client.get("/health")
+        client.get("/metrics/latency")
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["GET /health", "GET /metrics/latency"]
+
+
 def test_fastapi_no_headers_captured_by_default(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
     app = _app()
     instrument_fastapi(app, tracer_provider=provider)

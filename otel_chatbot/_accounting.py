@@ -14,6 +14,7 @@ from otel_chatbot import budgets, env, semconv
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot.budgets import AlertCallback, Budget, BudgetGuard
 from otel_chatbot.ledger import Ledger, LedgerEntry
+from otel_chatbot.processor import span_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,7 @@ class UsageRecorder(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            attrs = span.attributes or {}
-            get = attrs.get
+            get = span_attributes(span).get
             cost = get(semconv.GEN_AI_USAGE_COST)
             inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
             out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
@@ -46,9 +46,9 @@ class UsageRecorder(SpanProcessor):
                     str(get(semconv.CHATBOT_STAGE) or ""),
                     str(get(semconv.GEN_AI_REQUEST_MODEL) or ""),
                     str(get(semconv.GEN_AI_PROVIDER_NAME) or ""),
-                    int(inp or 0),  # type: ignore[arg-type]
-                    int(out or 0),  # type: ignore[arg-type]
-                    float(cost or 0.0),  # type: ignore[arg-type]
+                    int(inp or 0),
+                    int(out or 0),
+                    float(cost or 0.0),
                     str(get(semconv.CHATBOT_TENANT_ID) or ""),
                     str(get(semconv.USER_ID) or ""),
                     str(get(semconv.GEN_AI_CONVERSATION_ID) or ""),

@@ -198,7 +198,14 @@ class Ledger:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._backend = backend
-        self._queue: queue.Queue[LedgerEntry | None] = queue.Queue(maxsize=queue_size)
+        # SimpleQueue (C) rather than Queue: a put is ~0.1 µs instead of ~1 µs of Python locking. The bound and the
+        # flush bookkeeping are two counters.
+        self._queue: queue.SimpleQueue[LedgerEntry | None] = queue.SimpleQueue()
+        self._maxsize = queue_size
+        self._count_lock = threading.Lock()
+        self._appended = 0
+        self._written = 0
+        self._done = threading.Condition()
         self._retention_s = retention_s
         self._clock = clock
         self._listeners: list[Callable[[Sequence[LedgerEntry]], None]] = []
@@ -243,12 +250,13 @@ class Ledger:
 
     def append(self, entry: LedgerEntry) -> bool:
         """Queue one entry; never blocks. Returns False (and counts it in ``dropped``) when the queue is full."""
-        try:
-            self._queue.put_nowait(entry)
-            return True
-        except queue.Full:
+        if self._queue.qsize() >= self._maxsize:
             self.dropped += 1
             return False
+        with self._count_lock:  # counted before the put, so a flush() never misses it
+            self._appended += 1
+        self._queue.put(entry)
+        return True
 
     def _run(self) -> None:
         while True:
@@ -266,8 +274,9 @@ class Ledger:
             except Exception:
                 logger.exception("otel_chatbot: writing %d usage ledger rows failed; they are lost", len(entries))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                with self._done:
+                    self._written += len(entries)
+                    self._done.notify_all()
             if None in batch:
                 return
 
@@ -303,13 +312,14 @@ class Ledger:
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Wait until every queued entry is written; False if ``timeout`` seconds pass first."""
+        target = self._appended
         deadline = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
+        with self._done:
+            while self._written < target:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
-                self._queue.all_tasks_done.wait(remaining)
+                self._done.wait(remaining)
         return True
 
     def spend(self, *, since: float, tenant: str | None = None, user: str | None = None) -> float:
@@ -351,12 +361,9 @@ class Ledger:
         if self._closed:
             return
         self._closed = True
-        self.flush(timeout)
-        try:
-            self._queue.put(None, timeout=max(timeout, 0.1))
-        except queue.Full:
-            logger.warning("otel_chatbot: the usage ledger queue is still full at close; entries are lost")
-            return
+        if not self.flush(timeout):
+            logger.warning("otel_chatbot: the usage ledger did not finish writing within %.1f s", timeout)
+        self._queue.put(None)
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._backend.close()

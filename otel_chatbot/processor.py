@@ -42,6 +42,15 @@ def _feedback(events: Sequence[Event]) -> Sequence[Mapping[str, Any]]:
     return [e.attributes or {} for e in events if e.name == semconv.CHATBOT_FEEDBACK_EVENT] if events else _NO_EVENTS
 
 
+def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The attributes of an ended span, without the MappingProxy of ``ReadableSpan.attributes`` (see ``_item``)."""
+    if type(span) is ReadableSpan:
+        attrs = span.__dict__.get("_attributes")
+        if type(attrs) is BoundedAttributes:
+            return attrs._dict
+    return span.attributes or {}
+
+
 def _item(span: ReadableSpan) -> Item | None:
     """The values the aggregator needs, read from the span."""
     # Fast path, about half the cost of the public properties (each one a Python call; .attributes wraps the

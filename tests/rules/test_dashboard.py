@@ -169,6 +169,19 @@ def test_dashboard_has_every_required_panel() -> None:
     assert REQUIRED_PANELS <= set(titles), REQUIRED_PANELS - set(titles)
 
 
+def test_panels_have_unique_ids_and_do_not_overlap() -> None:
+    ids = [p["id"] for p in dashboard()["panels"]]
+    assert len(ids) == len(set(ids))
+    taken: dict[tuple[int, int], str] = {}
+    for panel in dashboard()["panels"]:
+        pos = panel["gridPos"]
+        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= 24, panel["title"]
+        for x in range(pos["x"], pos["x"] + pos["w"]):
+            for y in range(pos["y"], pos["y"] + pos["h"]):
+                assert (x, y) not in taken, f"{panel['title']!r} overlaps {taken[(x, y)]!r}"
+                taken[(x, y)] = panel["title"]
+
+
 @pytest.mark.parametrize("panel", list(panels()), ids=lambda p: p["title"])
 def test_panel_queries_prometheus_through_the_datasource_variable(panel: dict[str, Any]) -> None:
     assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}

@@ -195,6 +195,7 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     telemetry: oc.Telemetry | None = None,
+    instrument: bool = True,
 ) -> FastAPI:
     """Build the chatbot app, instrumented (FastAPI server spans, httpx client spans of the provider client).
 
@@ -203,6 +204,7 @@ def create_app(
         tracer_provider: For the FastAPI and httpx spans; the global provider when None.
         transport: httpx transport to the provider (e.g. ``httpx.MockTransport`` in tests).
         telemetry: What ``oc.configure()`` returned; its ``/metrics`` and ``/metrics/latency`` endpoints are mounted.
+        instrument: Add the FastAPI and httpx instrumentation (False: the benchmark's uninstrumented baseline).
     """
     settings = settings or Settings.from_env()
     bot = Chatbot(settings, transport)
@@ -311,8 +313,9 @@ def create_app(
             return _error(422, f"invalid feedback: {exc}")
         return JSONResponse({"recorded": True})
 
-    oc.instrument_fastapi(app, tracer_provider=tracer_provider)
-    oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
+    if instrument:
+        oc.instrument_fastapi(app, tracer_provider=tracer_provider)
+        oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
     if telemetry is not None:
         telemetry.mount(app)
     return app

@@ -146,7 +146,9 @@ class Chatbot:
             stage.set_attribute(semconv.GEN_AI_REQUEST_TOP_K, self.settings.top_k)
             stage.set_attribute(semconv.CHATBOT_RETRIEVAL_DOCUMENTS, len(hits))
         with oc.traced_stage("load_history"):
-            history = await asyncio.to_thread(self.memory.history, conversation_id, self.settings.history_turns)
+            history = await asyncio.to_thread(
+                self.memory.history, conversation_id, request.user_id, self.settings.history_turns
+            )
         return _Prepared(conversation_id, variant, key, None, build_messages(request.message, hits, history, variant))
 
     async def remember(self, request: ChatRequest, prepared: _Prepared, answer: str) -> None:

@@ -28,14 +28,17 @@ class MemoryStore:
             "CREATE TABLE IF NOT EXISTS turns (conversation_id TEXT NOT NULL, user_id TEXT NOT NULL,"
             " role TEXT NOT NULL, content TEXT NOT NULL, created REAL NOT NULL)"
         )
-        self._db.execute("CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, created)")
+        self._db.execute(
+            "CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns (conversation_id, user_id, created)"
+        )
 
-    def history(self, conversation_id: str, limit: int = 6) -> list[Turn]:
-        """The last ``limit`` messages of a conversation, oldest first."""
+    def history(self, conversation_id: str, user_id: str, limit: int = 6) -> list[Turn]:
+        """The last ``limit`` messages of a user's conversation, oldest first (nobody reads another's history)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT role, content FROM turns WHERE conversation_id = ? ORDER BY created DESC, rowid DESC LIMIT ?",
-                (conversation_id, limit),
+                "SELECT role, content FROM turns WHERE conversation_id = ? AND user_id = ?"
+                " ORDER BY created DESC, rowid DESC LIMIT ?",
+                (conversation_id, user_id, limit),
             ).fetchall()
         return [Turn(role, content) for role, content in reversed(rows)]
 

@@ -132,7 +132,8 @@ def test_conversation_memory_and_variants(client: TestClient, span_exporter: InM
     )
     assert second["conversation_id"] == first["conversation_id"]
     bot = client.app.state.bot  # type: ignore[attr-defined]
-    assert [t.role for t in bot.memory.history(first["conversation_id"])] == ["user", "assistant"] * 2
+    assert [t.role for t in bot.memory.history(first["conversation_id"], "user-a")] == ["user", "assistant"] * 2
+    assert bot.memory.history(first["conversation_id"], "someone-else") == []  # histories are per user
     # The second turn's prompt carries the first exchange: more input tokens.
     generations = by_name(span_exporter.get_finished_spans(), "chat gpt-4o-mini")
     tokens = [attrs(g)[semconv.GEN_AI_USAGE_INPUT_TOKENS] for g in generations]

@@ -134,8 +134,8 @@ class Chatbot:
                 tenant = key_tenant
         return tenant
 
-    async def prepare(self, request: ChatRequest, variant: Variant, conversation_id: str) -> _Prepared:
-        key = cache_key(variant.name, request.message)
+    async def prepare(self, request: ChatRequest, tenant: str, variant: Variant, conversation_id: str) -> _Prepared:
+        key = cache_key(tenant, variant.name, request.message)
         with oc.traced_stage("response_cache") as stage:
             cached = self.cache.get(key)
             stage.set_attribute(semconv.CHATBOT_CACHE_HIT, cached is not None)
@@ -256,7 +256,7 @@ def create_app(
         bot.remember_ids(meta["trace_id"], ids)
         with oc.conversation(**ids):
             with oc.traced_stage("request_preparation"):
-                prepared = await bot.prepare(body, variant, conversation_id)
+                prepared = await bot.prepare(body, tenant, variant, conversation_id)
             if prepared.cached_answer is not None:
                 await bot.remember(body, prepared, prepared.cached_answer)
                 if not body.stream:

@@ -1,4 +1,5 @@
-"""A response cache: the same first question, for the same prompt variant, within the TTL, is answered from memory."""
+"""A response cache: the same first question, from the same tenant under the same prompt variant, within the TTL, is
+answered from memory."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from collections import OrderedDict
 _SPACES = re.compile(r"\s+")
 
 
-def cache_key(variant: str, question: str) -> str:
-    """Case- and whitespace-insensitive key of a question under a prompt variant."""
+def cache_key(tenant: str, variant: str, question: str) -> str:
+    """Case- and whitespace-insensitive key of a question, per tenant (never share answers across tenants) and
+    prompt variant."""
     normalized = _SPACES.sub(" ", question.strip().lower())
-    return hashlib.sha256(f"{variant}\x00{normalized}".encode()).hexdigest()
+    return hashlib.sha256(f"{tenant}\x00{variant}\x00{normalized}".encode()).hexdigest()
 
 
 class ResponseCache:

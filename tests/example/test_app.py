@@ -123,6 +123,13 @@ def test_response_cache_hit_and_miss(client: TestClient, span_exporter: InMemory
     assert hits == [False, True]
     # A hit calls no provider.
     assert len(by_name(span_exporter.get_finished_spans(), "chat gpt-4o-mini")) == 1
+    # Another tenant never gets this tenant's cached answer.
+    other = client.post(
+        "/chat",
+        json={"message": "What does the Pro plan cost?", "user_id": "user-7"},
+        headers={"authorization": "Bearer demo-globex"},
+    )
+    assert other.status_code == 200 and other.json()["cached"] is False
 
 
 def test_conversation_memory_and_variants(client: TestClient, span_exporter: InMemorySpanExporter) -> None:

@@ -49,6 +49,24 @@ DURATION_BUCKETS_MS: tuple[float, ...] = tuple(round(b * 1000, 6) for b in semco
 TOKEN_BUCKETS: tuple[float, ...] = tuple(float(b) for b in semconv.TOKEN_BUCKETS)
 TTFC_BUCKETS_S: tuple[float, ...] = semconv.DURATION_BUCKETS_S
 _NANO = 1_000_000_000
+# Attribute names bound as module globals: the recording path reads a dozen per span, and a global is one lookup
+# where ``semconv.X`` is two.
+_CHATBOT_CACHE_HIT = semconv.CHATBOT_CACHE_HIT
+_CHATBOT_STAGE = semconv.CHATBOT_STAGE
+_CHATBOT_TENANT_ID = semconv.CHATBOT_TENANT_ID
+_CHATBOT_VARIANT = semconv.CHATBOT_VARIANT
+_ERROR_TYPE = semconv.ERROR_TYPE
+_GEN_AI_CONVERSATION_ID = semconv.GEN_AI_CONVERSATION_ID
+_GEN_AI_OPERATION_NAME = semconv.GEN_AI_OPERATION_NAME
+_GEN_AI_PROVIDER_NAME = semconv.GEN_AI_PROVIDER_NAME
+_GEN_AI_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_GEN_AI_REQUEST_STREAM = semconv.GEN_AI_REQUEST_STREAM
+_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+_GEN_AI_USAGE_COST = semconv.GEN_AI_USAGE_COST
+_GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
+_GEN_AI_USAGE_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_USER_ID = semconv.USER_ID
 _MAX_ERROR_TYPES = 32
 _MAX_FEEDBACK_VALUES = 32
 
@@ -243,10 +261,10 @@ class Aggregator:
             dur_ns = 0
         ms = dur_ns / 1e6
         get = attributes.get
-        stage = get(semconv.CHATBOT_STAGE)
-        model = get(semconv.GEN_AI_REQUEST_MODEL)
-        provider = get(semconv.GEN_AI_PROVIDER_NAME)
-        operation = get(semconv.GEN_AI_OPERATION_NAME)
+        stage = get(_CHATBOT_STAGE)
+        model = get(_GEN_AI_REQUEST_MODEL)
+        provider = get(_GEN_AI_PROVIDER_NAME)
+        operation = get(_GEN_AI_OPERATION_NAME)
         # Spans of one kind repeat the same name/kind/status/stage/model: one lookup finds all their accumulators.
         shape_key = (name, kind, status, stage, operation, model, provider)
         shape = self._shapes.get(shape_key)
@@ -286,17 +304,17 @@ class Aggregator:
         if shape.model is not None:
             shape.model.add(ms, error, trace_id)
         if error:
-            etype = str(get(semconv.ERROR_TYPE) or "unknown")
+            etype = str(get(_ERROR_TYPE) or "unknown")
             if etype in st.error_types or len(st.error_types) < _MAX_ERROR_TYPES:
                 st.error_types[etype] = st.error_types.get(etype, 0) + 1
             else:
                 st.error_types[OTHER] = st.error_types.get(OTHER, 0) + 1
-        hit = get(semconv.CHATBOT_CACHE_HIT)
+        hit = get(_CHATBOT_CACHE_HIT)
         if hit is not None:
             st.cache_lookups += 1
             if hit:
                 st.cache_hits += 1
-        variant = get(semconv.CHATBOT_VARIANT)
+        variant = get(_CHATBOT_VARIANT)
         if variant is not None:
             variant = str(variant)
         pending = self._pending.get(trace_id)
@@ -308,25 +326,25 @@ class Aggregator:
         pending.stage_ns[stage] = pending.stage_ns.get(stage, 0) + dur_ns
         if variant is not None:
             pending.variant = variant
-            conv = get(semconv.GEN_AI_CONVERSATION_ID)
+            conv = get(_GEN_AI_CONVERSATION_ID)
             if conv is not None:
                 _remember(self._variant_of_conversation, str(conv), variant, self._max_pending)
             var = self._variant(variant)
             var.calls += 1
             if error:
                 var.errors += 1
-        inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
-        out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
-        cost = get(semconv.GEN_AI_USAGE_COST)
-        if get(semconv.GEN_AI_REQUEST_STREAM):
+        inp = get(_GEN_AI_USAGE_INPUT_TOKENS)
+        out = get(_GEN_AI_USAGE_OUTPUT_TOKENS)
+        cost = get(_GEN_AI_USAGE_COST)
+        if get(_GEN_AI_REQUEST_STREAM):
             self._record_stream(stage, model, dur_ns, out, get, provider, operation)
         if inp is None and out is None and cost is None:
             return
         inp_i = int(inp or 0)
         out_i = int(out or 0)
-        cache_read = int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
+        cache_read = int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
         nusd = None if cost is None else round(float(cost) * _NANO)
-        tenant = get(semconv.CHATBOT_TENANT_ID)
+        tenant = get(_CHATBOT_TENANT_ID)
         # One table keyed by every low-cardinality dimension; per-model/provider/stage/tenant/variant totals and the
         # cost counter series are rolled up from it at snapshot time, so a priced span costs one update, not six.
         combo = (
@@ -344,10 +362,10 @@ class Aggregator:
             if usage is None:
                 usage = self._combo[combo] = UsageAcc()
         usage.add(inp_i, out_i, cache_read, nusd)
-        user = get(semconv.USER_ID)
+        user = get(_USER_ID)
         if user is not None:
             self._by_user.add(str(user), inp_i, out_i, cache_read, nusd)
-        conv = get(semconv.GEN_AI_CONVERSATION_ID)
+        conv = get(_GEN_AI_CONVERSATION_ID)
         if conv is not None:
             self._by_conversation.add(str(conv), inp_i, out_i, cache_read, nusd)
         if inp is not None:
@@ -366,7 +384,7 @@ class Aggregator:
         acc = self._streams.get(key)
         if acc is None:
             acc = self._streams[key] = _Stream()
-        ttft = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        ttft = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         decode_s = dur_ns / 1e9
         if ttft is not None:
             acc.ttft.add(float(ttft) * 1000.0)

@@ -13,7 +13,7 @@ from pathlib import Path
 from examples._serve import missing_extra
 
 with missing_extra("loadgen"):
-    from examples.loadgen.load import percentile, run, summary
+    from examples.loadgen.load import percentile, run, slowest_trace, summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "p95_ms": percentile(ok, 95),
                     "p99_ms": percentile(ok, 99),
                     "trace_ids": stats.trace_ids,
+                    "slowest_trace_id": slowest_trace(stats),
                 }
             )
         )

@@ -63,6 +63,7 @@ class Result:
     ttft_s: float | None = None
     cached: bool = False
     usage: dict[str, Any] | None = None
+    trace_id: str | None = None
 
 
 @dataclass
@@ -189,6 +190,7 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> Stats:
                 if conversation_id:
                     body["conversation_id"] = conversation_id
                 result, cid, trace_id = await _turn(client, body, headers)
+                result.trace_id = trace_id
                 stats.results.append(result)
                 conversation_id = conversation_id or cid
                 if trace_id:
@@ -213,6 +215,12 @@ async def run(args: argparse.Namespace, out: TextIO = sys.stderr) -> Stats:
         await asyncio.gather(*(worker(client) for _ in range(args.concurrency)))
     stats.wall_s = time.perf_counter() - started
     return stats
+
+
+def slowest_trace(stats: Stats) -> str | None:
+    """The trace id of the slowest answered, uncached turn: the most instructive one to open in Jaeger."""
+    answered = [r for r in stats.results if r.ok and not r.cached and r.trace_id]
+    return max(answered, key=lambda r: r.latency_s).trace_id if answered else None
 
 
 def summary(stats: Stats) -> str:

@@ -33,7 +33,7 @@ def test_demo_stack_sends_traces_to_jaeger_and_stage_metrics_to_prometheus(stack
     assert "already running" in proc.stdout  # the demo reused the stack; it never starts a second one
     assert f"Jaeger      {stack.jaeger_url}/search?service=rag-chatbot" in proc.stdout
     assert f"Prometheus  {stack.prometheus_url}/graph" in proc.stdout
-    match = re.search(r"^a trace\s+(\S+)/trace/([0-9a-f]{32})$", proc.stdout, re.MULTILINE)
+    match = re.search(r"^a trace\s+(\S+)/trace/([0-9a-f]{32})\s", proc.stdout, re.MULTILINE)
     assert match and match.group(1) == stack.jaeger_url
 
     def trace_spans() -> list[str] | None:

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from examples.loadgen.load import Progress, Result, Stats, percentile, plan_conversations, summary
+from examples.loadgen.load import Progress, Result, Stats, percentile, plan_conversations, slowest_trace, summary
 from examples.rag_chatbot.settings import Settings
 
 
@@ -41,6 +41,18 @@ def test_summary_counts_errors_and_percentiles() -> None:
     assert "errors     2  (502: 1, ReadTimeout: 1)" in text
     assert "latency    p50 550 ms   p95 955 ms   p99 991 ms" in text
     assert "tokens     100 in, 20 out" in text
+
+
+def test_slowest_trace_is_an_answered_uncached_turn() -> None:
+    stats = Stats()
+    assert slowest_trace(stats) is None
+    stats.results = [
+        Result(True, "200", 0.5, trace_id="a"),
+        Result(True, "200", 2.0, cached=True, trace_id="cached"),
+        Result(False, "502", 9.0, trace_id=None),
+        Result(True, "200", 1.5, trace_id="b"),
+    ]
+    assert slowest_trace(stats) == "b"
 
 
 def test_progress_without_a_terminal_prints_every_tenth() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from ddsketch import LogarithmicMapping
@@ -66,6 +67,25 @@ class LatencyAcc:
                 heapq.heappush(slowest, (ms, trace_id))
             elif ms > slowest[0][0]:
                 heapq.heapreplace(slowest, (ms, trace_id))
+
+    @classmethod
+    def merged(cls, parts: Iterable[LatencyAcc]) -> LatencyAcc:
+        """One accumulator holding every value of ``parts`` (exact: the bins share one mapping)."""
+        out = cls()
+        for part in parts:
+            out.count += part.count
+            out.errors += part.errors
+            out.total += part.total
+            out.min = min(out.min, part.min)
+            out.max = max(out.max, part.max)
+            out.zeros += part.zeros
+            for key, n in part.bins.items():
+                out.bins[key] = out.bins.get(key, 0) + n
+            out.slowest = heapq.nlargest(3, out.slowest + part.slowest)
+        while len(out.bins) > _BIN_LIMIT:
+            out._collapse()
+        heapq.heapify(out.slowest)
+        return out
 
     def _collapse(self) -> None:
         # Like ddsketch's LogCollapsingLowestDenseDDSketch: fold the lowest bin into the next one, so the tail

@@ -72,10 +72,11 @@ _MAX_FEEDBACK_VALUES = 32
 
 
 class _Stage:
-    __slots__ = ("latency", "models", "error_types", "cache_lookups", "cache_hits", "share_ns")
+    __slots__ = ("models", "error_types", "cache_lookups", "cache_hits", "share_ns")
 
     def __init__(self) -> None:
-        self.latency = LatencyAcc()
+        # Latency per model ("" when the span names none). The stage's own latency is their merge at snapshot time
+        # (DDSketch bins merge exactly), so a span costs one sketch update, not two.
         self.models: dict[str, LatencyAcc] = {}
         self.error_types: dict[str, int] = {}
         self.cache_lookups = 0
@@ -288,7 +289,7 @@ class Aggregator:
             if st is None:
                 st = self._stages[shape.stage_name] = _Stage()
             shape.stage = st
-            shape.model = None if model is None else st.models.setdefault(str(model), LatencyAcc())
+            shape.model = st.models.setdefault("" if model is None else str(model), LatencyAcc())
             shape.labels = (operation, model, provider)
         if len(self._shapes) < self._max_series:
             self._shapes[key] = shape
@@ -300,9 +301,8 @@ class Aggregator:
         stage = shape.stage_name
         error = shape.error
         operation, model, provider = shape.labels
-        st.latency.add(ms, error, trace_id)
-        if shape.model is not None:
-            shape.model.add(ms, error, trace_id)
+        assert shape.model is not None
+        shape.model.add(ms, error, trace_id)
         if error:
             etype = str(get(_ERROR_TYPE) or "unknown")
             if etype in st.error_types or len(st.error_types) < _MAX_ERROR_TYPES:
@@ -514,10 +514,10 @@ class Aggregator:
         usage = usage or UsageAcc()
         return StageStats(
             stage=name,
-            latency=st.latency.stats(),
+            latency=LatencyAcc.merged(st.models.values()).stats(),
             share=st.share_ns / self._request_ns if self._request_ns else None,
             error_types=tuple(sorted(st.error_types.items(), key=lambda kv: (-kv[1], kv[0]))),
-            models=tuple(ModelLatency(m, acc.stats()) for m, acc in sorted(st.models.items())),
+            models=tuple(ModelLatency(m, acc.stats()) for m, acc in sorted(st.models.items()) if m),
             cost_usd=usage.cost_nusd / _NANO,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,

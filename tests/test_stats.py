@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import tracemalloc
@@ -154,3 +155,15 @@ def test_usage_rollups_per_dimension() -> None:
 def test_bounds_validated() -> None:
     with pytest.raises(ValueError):
         Aggregator(service_name="svc", top_n=0)
+
+
+def test_merged_equals_one_accumulator_over_all_values() -> None:
+    rng = random.Random(9)
+    whole, parts = LatencyAcc(), [LatencyAcc() for _ in range(3)]
+    for i in range(3000):
+        v = rng.lognormvariate(4, 1.5)
+        whole.add(v, error=i % 7 == 0, trace_id=i + 1)
+        parts[i % 3].add(v, error=i % 7 == 0, trace_id=i + 1)
+    merged, expected = LatencyAcc.merged(parts).stats(), whole.stats()
+    assert merged.mean_ms == pytest.approx(expected.mean_ms)  # float sums in another order
+    assert dataclasses.replace(merged, mean_ms=0.0) == dataclasses.replace(expected, mean_ms=0.0)

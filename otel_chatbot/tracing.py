@@ -360,6 +360,8 @@ def configure(
     )
     processors.extend(accounting.processors)
 
+    pricing.warm_up()  # the first priced span should not pay for loading the price data
+
     with _INSTALL_LOCK:
         installed = _install_provider(name, resource_attributes, sampler)
         previous = installed.switch.processors

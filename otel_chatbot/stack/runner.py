@@ -59,6 +59,12 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[19])
 
 
+def proc_start_ticks(pid: int) -> int | None:
+    """The kernel start time of a pid (clock ticks since boot), or None when there is no such process."""
+    stat = _proc_stat(pid)
+    return None if stat is None else stat[1]
+
+
 def read_records(run_dir: Path) -> list[ProcessRecord]:
     """The processes recorded in a run folder (empty when none)."""
     path = run_dir / PIDS_FILE

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +81,19 @@ def test_a_missing_go_toolchain_is_one_line_naming_the_fix(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "Go toolchain not found: install Go >= 1.25" in err
+
+
+def test_down_never_signals_a_process_that_only_reuses_a_recorded_pid(tmp_path: Path) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = runner.ProcessRecord(name="sleeper", pid=other.pid, start_ticks=0, health_url="", log="")
+        assert live.start_ticks != runner.proc_start_ticks(other.pid)
+        # the record says pid X started at another time: the recorded process died and X was given to `other`
+        (tmp_path / runner.PIDS_FILE).write_text(json.dumps([dataclasses.asdict(live)]))
+        assert not live.alive()
+        assert runner.stop(tmp_path) == ["sleeper"]
+        assert other.poll() is None  # untouched
+        assert runner.read_records(tmp_path) == []
+    finally:
+        other.kill()
+        other.wait()

@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     except (URLError, OSError) as exc:
         print(f"otel-chatbot report: cannot read the source: {exc}", file=sys.stderr)
         return 1
+    except (KeyError, TypeError, AttributeError) as exc:
+        print(f"otel-chatbot report: the source's data has an unexpected shape ({exc!r})", file=sys.stderr)
+        return 1
     text = render(snapshot, args.format, thresholds=thresholds, baseline=baseline)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

@@ -193,6 +193,16 @@ def test_cli_errors(argv: list[str], code: int, message: str, capsys: pytest.Cap
     assert message in capsys.readouterr().err
 
 
+def test_cli_rejects_files_of_another_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    odd = tmp_path / "odd.json"
+    odd.write_text('{"generation": {"count": 1}}')
+    assert main(["report", str(odd)]) == 1
+    assert "unexpected shape" in capsys.readouterr().err
+    odd.write_text('{"format": "something-else"}')
+    assert main(["report", str(odd)]) == 2
+    assert "not an otel-chatbot snapshot" in capsys.readouterr().err
+
+
 def test_parse_duration() -> None:
     assert parse_duration("90s") == 90 and parse_duration("1h") == 3600 and parse_duration("7d") == 7 * 86400
     with pytest.raises(ValueError):

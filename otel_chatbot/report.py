@@ -183,7 +183,7 @@ def _render_text(
                 "requests",
                 "p50 ms",
                 "p95 ms",
-                "calls",
+                "stage spans",
                 "errors",
                 "in tokens",
                 "out tokens",

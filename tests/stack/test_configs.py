@@ -25,72 +25,42 @@ def _load(name: str) -> Any:
     return yaml.safe_load((COLLECTOR_DIR / name).read_text())
 
 
-def _clean_env() -> dict[str, str]:
-    """The environment without OTEL_CHATBOT_* overrides, so the configs' own defaults are validated."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_CHATBOT_")}
+def _run(argv: list[str | Path], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a binary of the stack without OTEL_CHATBOT_* overrides, so the configs' own defaults are what it sees."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_CHATBOT_")}
+    return subprocess.run(
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 @pytest.mark.parametrize("config", COLLECTOR_CONFIGS)
 def test_collector_config_validates(stack_binaries: Binaries, config: str) -> None:
-    done = subprocess.run(
-        [str(stack_binaries.collector), "validate", "--config", str(COLLECTOR_DIR / config)],
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=60,
-        check=False,
-    )
+    done = _run([stack_binaries.collector, "validate", "--config", COLLECTOR_DIR / config])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_a_broken_collector_config_is_rejected(stack_binaries: Binaries, tmp_path: Path) -> None:
     broken = (COLLECTOR_DIR / "otelcol.yaml").read_text().replace("exporters: [otlp_grpc/jaeger,", "exporters: [nope,")
     (tmp_path / "broken.yaml").write_text(broken)
-    done = subprocess.run(
-        [str(stack_binaries.collector), "validate", "--config", str(tmp_path / "broken.yaml")],
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=60,
-        check=False,
-    )
+    done = _run([stack_binaries.collector, "validate", "--config", tmp_path / "broken.yaml"])
     assert done.returncode != 0
     assert "nope" in done.stdout + done.stderr
 
 
 def test_jaeger_config_validates(stack_binaries: Binaries) -> None:
-    done = subprocess.run(
-        [str(stack_binaries.jaeger), "validate", "--config", str(COLLECTOR_DIR / "jaeger.yaml")],
-        capture_output=True,
-        text=True,
-        env=_clean_env(),
-        timeout=60,
-        check=False,
-    )
+    done = _run([stack_binaries.jaeger, "validate", "--config", COLLECTOR_DIR / "jaeger.yaml"])
     assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_promtool_checks_the_shipped_and_the_rendered_prometheus_config(
     stack_binaries: Binaries, tmp_path: Path
 ) -> None:
-    shipped = subprocess.run(
-        [str(stack_binaries.promtool), "check", "config", "prometheus.yml"],
-        cwd=COLLECTOR_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    shipped = _run([stack_binaries.promtool, "check", "config", "prometheus.yml"], cwd=COLLECTOR_DIR)
     assert shipped.returncode == 0, shipped.stdout + shipped.stderr
+    assert "SUCCESS" in shipped.stdout and "rule files found" in shipped.stdout
     rendered_path = tmp_path / "prometheus.yml"
     rendered_path.write_text(render_prometheus_config(COLLECTOR_DIR, StackPorts.free(), "1s"))
-    rendered = subprocess.run(
-        [str(stack_binaries.promtool), "check", "config", str(rendered_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    rendered = _run([stack_binaries.promtool, "check", "config", rendered_path])
     assert rendered.returncode == 0, rendered.stdout + rendered.stderr
 
 

@@ -184,7 +184,9 @@ def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool, want
     reasons: list[str] = []
     for choice in choices:
         if want_text or delta:
-            content = get(get(choice, "delta" if delta else "message"), "content")
+            # A stream chunk carries "delta", a full response "message"; don't rely on "object" being present.
+            message = get(choice, "delta")
+            content = get(message if message is not None else get(choice, "message"), "content")
             if isinstance(content, str):
                 texts.append(content)
         reason = _str(get(choice, "finish_reason"))

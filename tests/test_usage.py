@@ -423,3 +423,18 @@ def test_fast_path_declines_odd_shapes() -> None:
         is None
     )
     assert _chat_completion_attributes({"usage": {"prompt_tokens": 1, "completion_tokens": 1}}, None) is None
+
+
+def test_stream_chunks_without_object_marker_still_give_ttft(span_exporter: InMemorySpanExporter) -> None:
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def stream() -> Iterator[dict[str, Any]]:
+        yield {"choices": [{"delta": {"role": "assistant"}}]}
+        yield {"choices": [{"delta": {"content": "Hi"}}]}
+        yield {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+
+    list(stream())
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
+    assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs

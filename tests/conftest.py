@@ -11,6 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_chatbot import _runtime, pricing, tracing
 from otel_chatbot.testing import reset_trace_globals
+from tests.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 
 _ENV_PREFIXES = ("OTEL_", "OTEL_CHATBOT_")
 

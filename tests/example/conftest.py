@@ -17,7 +17,6 @@ from examples.llm_server import ServerConfig
 from examples.llm_server import create_app as create_llm_app
 from examples.rag_chatbot.app import create_app
 from examples.rag_chatbot.settings import Settings
-from tests.stack.fixtures import stack, stack_binaries  # noqa: F401  (the real stack, for @pytest.mark.stack tests)
 
 APP_KEY = "demo-acme"
 PROVIDER_KEY = "sk-provider-test-0123456789SECRET"

@@ -1,4 +1,5 @@
-"""Accumulators behind ``stats.Aggregator``: a DDSketch-backed latency group and Prometheus histogram series."""
+"""Accumulators behind ``stats.Aggregator``: DDSketch-backed latency groups, Prometheus histogram series, and the
+per-stage, per-span-shape, per-stream, per-trace and per-variant state."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from ddsketch import LogarithmicMapping
 
-from otel_chatbot.snapshot import HistogramSeries, LatencyStats
+from otel_chatbot.snapshot import FeedbackStats, HistogramSeries, LatencyStats
 
 RELATIVE_ACCURACY = 0.01
 """DDSketch relative accuracy: every reported percentile is within 1% of the true value at that rank."""
@@ -175,3 +176,88 @@ class SeriesSet:
             HistogramSeries(self.name, self.labels(k), self.bounds, tuple(h.counts), h.sum, h.count)
             for k, h in sorted(self.series.items(), key=lambda kv: tuple(str(x) for x in kv[0]))
         ]
+
+
+_MAX_FEEDBACK_VALUES = 32
+
+
+class StageAcc:
+    __slots__ = ("models", "error_types", "cache_lookups", "cache_hits", "share_ns")
+
+    def __init__(self) -> None:
+        # Latency per model ("" when the span names none). The stage's own latency is their merge at snapshot time
+        # (DDSketch bins merge exactly), so a span costs one sketch update, not two.
+        self.models: dict[str, LatencyAcc] = {}
+        self.error_types: dict[str, int] = {}
+        self.cache_lookups = 0
+        self.cache_hits = 0
+        self.share_ns = 0
+
+
+class Shape:
+    """The accumulators of spans that share name, kind, status, stage, operation, model and provider."""
+
+    __slots__ = ("duration", "error", "stage", "stage_name", "model", "labels", "tokens_in", "tokens_out")
+
+    def __init__(self, duration: Hist) -> None:
+        self.duration = duration
+        self.error = False
+        self.stage: StageAcc | None = None
+        self.stage_name = ""
+        self.model: LatencyAcc | None = None
+        self.labels: tuple[Any, Any, Any] = (None, None, None)
+        self.tokens_in: Hist | None = None
+        self.tokens_out: Hist | None = None
+
+
+class StreamAcc:
+    __slots__ = ("ttft", "output_tokens", "decode_s")
+
+    def __init__(self) -> None:
+        self.ttft = LatencyAcc()
+        self.output_tokens = 0
+        self.decode_s = 0.0
+
+
+class Pending:
+    """Per-trace state kept until the trace's root span ends (the root ends last)."""
+
+    __slots__ = ("stage_ns", "variant")
+
+    def __init__(self) -> None:
+        self.stage_ns: dict[str, int] = {}
+        self.variant: str | None = None
+
+
+class VariantAcc:
+    __slots__ = ("requests", "calls", "errors", "feedback_count", "feedback_sum", "fb_min", "fb_max", "values")
+
+    def __init__(self) -> None:
+        self.requests = LatencyAcc()
+        self.calls = 0
+        self.errors = 0
+        self.feedback_count = 0
+        self.feedback_sum = 0.0
+        self.fb_min = float("inf")
+        self.fb_max = float("-inf")
+        self.values: dict[float, int] = {}
+
+    def feedback(self, score: float) -> None:
+        self.feedback_count += 1
+        self.feedback_sum += score
+        self.fb_min = min(self.fb_min, score)
+        self.fb_max = max(self.fb_max, score)
+        if score in self.values or len(self.values) < _MAX_FEEDBACK_VALUES:
+            self.values[score] = self.values.get(score, 0) + 1
+
+    def feedback_stats(self, name: str) -> FeedbackStats | None:
+        if not self.feedback_count:
+            return None
+        return FeedbackStats(
+            variant=name,
+            count=self.feedback_count,
+            mean=self.feedback_sum / self.feedback_count,
+            min=self.fb_min,
+            max=self.fb_max,
+            distribution=tuple(sorted(self.values.items())),
+        )

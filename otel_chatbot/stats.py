@@ -27,13 +27,21 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from otel_chatbot import semconv
-from otel_chatbot._accumulators import RELATIVE_ACCURACY, Hist, LatencyAcc, SeriesSet
+from otel_chatbot._accumulators import (
+    RELATIVE_ACCURACY,
+    LatencyAcc,
+    Pending,
+    SeriesSet,
+    Shape,
+    StageAcc,
+    StreamAcc,
+    VariantAcc,
+)
 from otel_chatbot._usage_stats import BoundedUsage, UsageAcc
 from otel_chatbot.snapshot import (
     OTHER,
     CacheStats,
     CounterSeries,
-    FeedbackStats,
     ModelLatency,
     StageStats,
     StatsSnapshot,
@@ -68,89 +76,6 @@ _GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
 _GEN_AI_USAGE_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 _USER_ID = semconv.USER_ID
 _MAX_ERROR_TYPES = 32
-_MAX_FEEDBACK_VALUES = 32
-
-
-class _Stage:
-    __slots__ = ("models", "error_types", "cache_lookups", "cache_hits", "share_ns")
-
-    def __init__(self) -> None:
-        # Latency per model ("" when the span names none). The stage's own latency is their merge at snapshot time
-        # (DDSketch bins merge exactly), so a span costs one sketch update, not two.
-        self.models: dict[str, LatencyAcc] = {}
-        self.error_types: dict[str, int] = {}
-        self.cache_lookups = 0
-        self.cache_hits = 0
-        self.share_ns = 0
-
-
-class _Shape:
-    """The accumulators of spans that share name, kind, status, stage, operation, model and provider."""
-
-    __slots__ = ("duration", "error", "stage", "stage_name", "model", "labels", "tokens_in", "tokens_out")
-
-    def __init__(self, duration: Hist) -> None:
-        self.duration = duration
-        self.error = False
-        self.stage: _Stage | None = None
-        self.stage_name = ""
-        self.model: LatencyAcc | None = None
-        self.labels: tuple[Any, Any, Any] = (None, None, None)
-        self.tokens_in: Hist | None = None
-        self.tokens_out: Hist | None = None
-
-
-class _Stream:
-    __slots__ = ("ttft", "output_tokens", "decode_s")
-
-    def __init__(self) -> None:
-        self.ttft = LatencyAcc()
-        self.output_tokens = 0
-        self.decode_s = 0.0
-
-
-class _Pending:
-    """Per-trace state kept until the trace's root span ends (the root ends last)."""
-
-    __slots__ = ("stage_ns", "variant")
-
-    def __init__(self) -> None:
-        self.stage_ns: dict[str, int] = {}
-        self.variant: str | None = None
-
-
-class _Variant:
-    __slots__ = ("requests", "calls", "errors", "feedback_count", "feedback_sum", "fb_min", "fb_max", "values")
-
-    def __init__(self) -> None:
-        self.requests = LatencyAcc()
-        self.calls = 0
-        self.errors = 0
-        self.feedback_count = 0
-        self.feedback_sum = 0.0
-        self.fb_min = float("inf")
-        self.fb_max = float("-inf")
-        self.values: dict[float, int] = {}
-
-    def feedback(self, score: float) -> None:
-        self.feedback_count += 1
-        self.feedback_sum += score
-        self.fb_min = min(self.fb_min, score)
-        self.fb_max = max(self.fb_max, score)
-        if score in self.values or len(self.values) < _MAX_FEEDBACK_VALUES:
-            self.values[score] = self.values.get(score, 0) + 1
-
-    def feedback_stats(self, name: str) -> FeedbackStats | None:
-        if not self.feedback_count:
-            return None
-        return FeedbackStats(
-            variant=name,
-            count=self.feedback_count,
-            mean=self.feedback_sum / self.feedback_count,
-            min=self.fb_min,
-            max=self.fb_max,
-            distribution=tuple(sorted(self.values.items())),
-        )
 
 
 class Aggregator:
@@ -182,13 +107,13 @@ class Aggregator:
         self._max_pending = max_pending_traces
         self.spans = 0
         self.dropped_traces = 0
-        self._stages: dict[str, _Stage] = {}
-        self._shapes: dict[tuple[Any, ...], _Shape] = {}
-        self._streams: dict[tuple[str, str], _Stream] = {}
+        self._stages: dict[str, StageAcc] = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
+        self._streams: dict[tuple[str, str], StreamAcc] = {}
         self._requests = LatencyAcc()
         self._request_ns = 0
-        self._pending: OrderedDict[int, _Pending] = OrderedDict()
-        self._variants: dict[str, _Variant] = {}
+        self._pending: OrderedDict[int, Pending] = OrderedDict()
+        self._variants: dict[str, VariantAcc] = {}
         self._variant_of_conversation: OrderedDict[str, str] = OrderedDict()
         self._variant_of_trace: OrderedDict[int, str] = OrderedDict()
         self._max_variants = max_tenants
@@ -279,15 +204,15 @@ class Aggregator:
         for event in feedback:
             self._record_feedback(trace_id, attributes, event)
 
-    def _shape(self, key: tuple[Any, ...]) -> _Shape:
+    def _shape(self, key: tuple[Any, ...]) -> Shape:
         name, kind, status, stage, operation, model, provider = key
-        shape = _Shape(self._durations.get((self.service_name, *key[:3], stage, operation, model, provider)))
+        shape = Shape(self._durations.get((self.service_name, *key[:3], stage, operation, model, provider)))
         shape.error = status == STATUS_ERROR
         if stage is not None:
             shape.stage_name = str(stage)
             st = self._stages.get(shape.stage_name)
             if st is None:
-                st = self._stages[shape.stage_name] = _Stage()
+                st = self._stages[shape.stage_name] = StageAcc()
             shape.stage = st
             shape.model = st.models.setdefault("" if model is None else str(model), LatencyAcc())
             shape.labels = (operation, model, provider)
@@ -295,7 +220,7 @@ class Aggregator:
             self._shapes[key] = shape
         return shape
 
-    def _record_stage(self, shape: _Shape, trace_id: int, ms: float, dur_ns: int, get: Callable[[str], Any]) -> None:
+    def _record_stage(self, shape: Shape, trace_id: int, ms: float, dur_ns: int, get: Callable[[str], Any]) -> None:
         st = shape.stage
         assert st is not None
         stage = shape.stage_name
@@ -319,7 +244,7 @@ class Aggregator:
             variant = str(variant)
         pending = self._pending.get(trace_id)
         if pending is None:
-            pending = self._pending[trace_id] = _Pending()
+            pending = self._pending[trace_id] = Pending()
             if len(self._pending) > self._max_pending:
                 self._pending.popitem(last=False)  # oldest trace whose root never ended here
                 self.dropped_traces += 1
@@ -383,7 +308,7 @@ class Aggregator:
         key = (stage, "" if model is None else str(model))
         acc = self._streams.get(key)
         if acc is None:
-            acc = self._streams[key] = _Stream()
+            acc = self._streams[key] = StreamAcc()
         ttft = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         decode_s = dur_ns / 1e9
         if ttft is not None:
@@ -419,12 +344,12 @@ class Aggregator:
             variant = pending.variant if pending is not None else self._variant_of_trace.get(trace_id)
         self._variant("" if variant is None else str(variant)).feedback(float(score))
 
-    def _variant(self, name: str) -> _Variant:
+    def _variant(self, name: str) -> VariantAcc:
         var = self._variants.get(name)
         if var is None:
             if len(self._variants) >= self._max_variants and name != OTHER:
                 return self._variant(OTHER)
-            var = self._variants[name] = _Variant()
+            var = self._variants[name] = VariantAcc()
         return var
 
     def _tenant_label(self, tenant: str) -> str:
@@ -510,7 +435,7 @@ class Aggregator:
             counters=self._counters(),
         )
 
-    def _stage_stats(self, name: str, st: _Stage, usage: UsageAcc | None) -> StageStats:
+    def _stage_stats(self, name: str, st: StageAcc, usage: UsageAcc | None) -> StageStats:
         usage = usage or UsageAcc()
         return StageStats(
             stage=name,

@@ -42,6 +42,7 @@ class LLMClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
+        self.provider = provider
         self._secret = api_key
         self.http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -94,9 +95,9 @@ class LLMClient:
 
     async def _complete(self, messages: list[dict[str, str]], *, max_tokens: int = 256) -> dict[str, Any]:
         request = self.http.build_request("POST", "/chat/completions", json=self._body(messages, max_tokens, False))
-        with oc.traced_stage("backend_ttfb"):
+        with oc.traced_stage("backend_ttfb", model=self.model, provider=self.provider):
             response = await self._send(request)
-        with oc.traced_stage("stream_processing"):
+        with oc.traced_stage("stream_processing", model=self.model, provider=self.provider):
             try:
                 await response.aread()
             except httpx.TimeoutException:
@@ -108,9 +109,9 @@ class LLMClient:
 
     async def _stream(self, messages: list[dict[str, str]], *, max_tokens: int = 256) -> AsyncIterator[dict[str, Any]]:
         request = self.http.build_request("POST", "/chat/completions", json=self._body(messages, max_tokens, True))
-        with oc.traced_stage("backend_ttfb"):
+        with oc.traced_stage("backend_ttfb", model=self.model, provider=self.provider):
             response = await self._send(request)
-        with oc.traced_stage("stream_processing"):
+        with oc.traced_stage("stream_processing", model=self.model, provider=self.provider):
             try:
                 async for line in response.aiter_lines():
                     if not line.startswith("data:"):

@@ -24,6 +24,7 @@ _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 # in benchmarks/bench_embedded.py. Quantiles are read back through ddsketch's mapping, so the accuracy guarantee is
 # the library's.
 _MULTIPLIER = math.log(2) / math.log1p(2 * RELATIVE_ACCURACY / (1 - RELATIVE_ACCURACY))
+_ceil, _log2 = math.ceil, math.log2
 
 
 class LatencyAcc:
@@ -52,7 +53,7 @@ class LatencyAcc:
         if error:
             self.errors += 1
         if ms > 0:
-            key = math.ceil(math.log2(ms) * _MULTIPLIER)
+            key = _ceil(_log2(ms) * _MULTIPLIER)
             bins = self.bins
             if key in bins:
                 bins[key] += 1
@@ -204,7 +205,7 @@ class Shape:
         self.error = False
         self.stage: StageAcc | None = None
         self.stage_name = ""
-        self.model: LatencyAcc | None = None
+        self.model = _UNUSED  # a stage shape gets its (stage, model) accumulator
         self.labels: tuple[Any, Any, Any] = (None, None, None)
         self.tokens_in: Hist | None = None
         self.tokens_out: Hist | None = None
@@ -261,3 +262,6 @@ class VariantAcc:
             max=self.fb_max,
             distribution=tuple(sorted(self.values.items())),
         )
+
+
+_UNUSED = LatencyAcc()

@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -114,11 +115,11 @@ class StatsSpanProcessor(SpanProcessor):
             raise ValueError("batch_size must be >= 1")
         self._aggregator = Aggregator(service_name=service_name, **options)
         self._record = self._aggregator.record
-        # Two locks: _buffer_lock guards the list on_end appends to; _lock serialises the aggregator. Batches are
-        # handed over while both are held, so they are aggregated in the order spans ended (a root after its stages).
-        self._buffer_lock = threading.Lock()
+        # on_end appends to a deque (atomic, no lock); whoever finds batch_size spans waiting and gets _lock drains
+        # it in FIFO order, so spans are aggregated in the order they ended (a root after its stages) and no span is
+        # lost: a drainer empties the deque, including what other threads append meanwhile.
+        self._buffer: deque[Item] = deque()
         self._lock = threading.Lock()
-        self._buffer: list[Item] = []
         self._batch_size = batch_size
         self.service_name = service_name
 
@@ -133,32 +134,34 @@ class StatsSpanProcessor(SpanProcessor):
             item = _item(span)
             if item is None:
                 return
-            with self._buffer_lock:
-                self._buffer.append(item)
-                if len(self._buffer) < self._batch_size:
-                    return
-                batch, self._buffer = self._buffer, []
-                self._lock.acquire()
-            self._aggregate(batch)
+            buffer = self._buffer
+            buffer.append(item)
+            if len(buffer) >= self._batch_size and self._lock.acquire(blocking=False):
+                try:
+                    self._drain()
+                finally:
+                    self._lock.release()
         except Exception:
             log_internal_error()
 
-    def _aggregate(self, batch: list[Item]) -> None:
-        # Called with self._lock held (acquired under the buffer lock, to keep batches in order); releases it.
-        try:
-            record = self._record
-            for item in batch:
-                try:
-                    record(*item)
-                except Exception:  # one bad span must not cost the rest of the batch
-                    log_internal_error()
-        finally:
-            self._lock.release()
+    def _drain(self) -> None:
+        # Called with self._lock held.
+        record = self._record
+        pop = self._buffer.popleft
+        while True:
+            try:
+                item = pop()
+            except IndexError:
+                return
+            try:
+                record(*item)
+            except Exception:  # one bad span must not cost the rest of the batch
+                log_internal_error()
 
     def snapshot(self) -> StatsSnapshot:
         """An immutable snapshot of every span that has ended so far."""
-        self.force_flush()
         with self._lock:
+            self._drain()
             return self._aggregator.snapshot()
 
     def shutdown(self) -> None:
@@ -166,8 +169,6 @@ class StatsSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Aggregate the buffered spans now (in memory: it always succeeds at once)."""
-        with self._buffer_lock:
-            batch, self._buffer = self._buffer, []
-            self._lock.acquire()
-        self._aggregate(batch)
+        with self._lock:
+            self._drain()
         return True

@@ -26,134 +26,16 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
-from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _runtime, context, pricing, semconv
-from otel_chatbot._internal_errors import handle_internal_errors
-from otel_chatbot._span_run import SpanRun, current_run, sanitize, usage_attributes
-from otel_chatbot._version import __version__
-from otel_chatbot.usage import Extracted, _count, extract
+from otel_chatbot import _runtime, context, semconv
+from otel_chatbot._span_run import SpanRun
+from otel_chatbot._stage_spec import Spec
+from otel_chatbot.recording import StageHandle, record_usage
 
 __all__ = ["StageHandle", "TracedStage", "record_usage", "traced_stage"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_NO_SDK = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
-# (stage) -> (span kind, default operation, span-name rule)
-_CONTRACT: dict[str, tuple[SpanKind, str | None]] = {
-    semconv.Stage.RETRIEVAL.value: (SpanKind.CLIENT, semconv.Operation.RETRIEVAL.value),
-    semconv.Stage.GENERATION.value: (SpanKind.CLIENT, semconv.Operation.CHAT.value),
-    semconv.Stage.EMBEDDINGS.value: (SpanKind.CLIENT, semconv.Operation.EMBEDDINGS.value),
-    semconv.Stage.MEMORY_UPDATE.value: (SpanKind.INTERNAL, semconv.Operation.UPDATE_MEMORY.value),
-    semconv.Stage.TOOL.value: (SpanKind.INTERNAL, semconv.Operation.EXECUTE_TOOL.value),
-}
-
-
-def _global_provider() -> trace.TracerProvider:
-    # trace.get_tracer_provider() consults os.environ on every call while no provider is set (~0.4 us), which is most
-    # of the budget of the no-SDK pass-through (<= 1 us). Read the global it returns directly when we can.
-    provider = getattr(trace, "_TRACER_PROVIDER", None)
-    return provider if provider is not None else trace.get_tracer_provider()
-
-
-class _Spec:
-    """What is known at decoration time: the span's name, kind and start attributes, and how to get a tracer."""
-
-    __slots__ = (
-        "_price",
-        "_price_generation",
-        "_provider_seen",
-        "_tracer",
-        "attributes",
-        "enforce_budget",
-        "explicit_provider",
-        "kind",
-        "model",
-        "name",
-        "provider",
-        "stage",
-        "stream",
-    )
-
-    def __init__(
-        self,
-        stage: str,
-        *,
-        model: str | None,
-        provider: str | None,
-        operation: str | None,
-        data_source: str | None,
-        tool_name: str | None,
-        server_address: str | None,
-        server_port: int | None,
-        attributes: Mapping[str, Any] | None,
-        enforce_budget: bool,
-        tracer_provider: trace.TracerProvider | None,
-        stream: bool = False,
-        function: Callable[..., Any] | None = None,
-    ) -> None:
-        kind, default_operation = _CONTRACT.get(stage, (SpanKind.INTERNAL, None))
-        op = operation or default_operation
-        if stage == semconv.Stage.TOOL.value and tool_name is None and function is not None:
-            tool_name = function.__name__
-        if stage == semconv.Stage.RETRIEVAL.value:
-            name = f"{op} {data_source}" if data_source else op or stage
-        elif stage in (semconv.Stage.GENERATION.value, semconv.Stage.EMBEDDINGS.value):
-            name = f"{op} {model}" if model else op or stage
-        elif stage == semconv.Stage.MEMORY_UPDATE.value:
-            name = op or stage
-        elif stage == semconv.Stage.TOOL.value:
-            name = f"{op} {tool_name}" if tool_name else op or stage
-        else:
-            name = stage
-        attrs: dict[str, AttributeValue] = {semconv.CHATBOT_STAGE: stage}
-        for key, value in (
-            (semconv.GEN_AI_OPERATION_NAME, op),
-            (semconv.GEN_AI_PROVIDER_NAME, provider),
-            (semconv.GEN_AI_REQUEST_MODEL, model),
-            (semconv.GEN_AI_DATA_SOURCE_ID, data_source),
-            (semconv.GEN_AI_TOOL_NAME, tool_name if stage == semconv.Stage.TOOL.value else None),
-            (semconv.SERVER_ADDRESS, server_address),
-            (semconv.SERVER_PORT, server_port),
-        ):
-            if value is not None:
-                attrs[key] = value
-        if stream:
-            attrs[semconv.GEN_AI_REQUEST_STREAM] = True
-        for key, value in (attributes or {}).items():
-            clean = sanitize(value)
-            if clean is not None:
-                attrs[key] = clean
-        self.stage = stage
-        self.name = name
-        self.kind = kind
-        self.model = model
-        self.provider = provider
-        self.attributes = attrs
-        self.enforce_budget = enforce_budget
-        self.explicit_provider = tracer_provider
-        self.stream = stream
-        self._provider_seen: object = None
-        self._tracer: trace.Tracer | None = None
-        self._price: pricing.ModelPrice | None = None
-        self._price_generation = -1
-
-    def price(self) -> pricing.ModelPrice | None:
-        """The request model's price, looked up once per price table (the table changes only on configure())."""
-        if self._price_generation != pricing.GENERATION:
-            self._price = pricing.default_table().lookup(self.model, self.provider) if self.model else None
-            self._price_generation = pricing.GENERATION
-        return self._price
-
-    def tracer(self) -> trace.Tracer | None:
-        """The tracer to use, or None when no SDK is installed (then every wrapper is a plain call)."""
-        provider = self.explicit_provider or _global_provider()
-        if provider is not self._provider_seen:
-            self._tracer = None if isinstance(provider, _NO_SDK) else provider.get_tracer("otel_chatbot", __version__)
-            self._provider_seen = provider
-        return self._tracer
 
 
 class _Scope:
@@ -163,7 +45,7 @@ class _Scope:
 
     def __init__(
         self,
-        spec: _Spec,
+        spec: Spec,
         tracer: trace.Tracer,
         args: Sequence[Any],
         kwargs: Mapping[str, Any],
@@ -219,7 +101,7 @@ class _Scope:
         self.run.end()
 
 
-def _wrap_function(fn: Callable[P, R], spec: _Spec) -> Callable[P, R]:
+def _wrap_function(fn: Callable[P, R], spec: Spec) -> Callable[P, R]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         tracer = spec.tracer()
@@ -233,7 +115,7 @@ def _wrap_function(fn: Callable[P, R], spec: _Spec) -> Callable[P, R]:
     return wrapper
 
 
-def _wrap_coroutine(fn: Callable[P, Any], spec: _Spec) -> Callable[P, Any]:
+def _wrap_coroutine(fn: Callable[P, Any], spec: Spec) -> Callable[P, Any]:
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         tracer = spec.tracer()
@@ -247,7 +129,7 @@ def _wrap_coroutine(fn: Callable[P, Any], spec: _Spec) -> Callable[P, Any]:
     return wrapper
 
 
-def _wrap_generator(fn: Callable[P, Generator[Any, Any, Any]], spec: _Spec) -> Callable[P, Any]:
+def _wrap_generator(fn: Callable[P, Generator[Any, Any, Any]], spec: Spec) -> Callable[P, Any]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
         tracer = spec.tracer()
@@ -263,7 +145,7 @@ def _wrap_generator(fn: Callable[P, Generator[Any, Any, Any]], spec: _Spec) -> C
 
 def _traced_generator(
     inner: Generator[Any, Any, Any],
-    spec: _Spec,
+    spec: Spec,
     tracer: trace.Tracer,
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
@@ -302,7 +184,7 @@ def _traced_generator(
         run.end()
 
 
-def _wrap_async_generator(fn: Callable[P, AsyncGenerator[Any, Any]], spec: _Spec) -> Callable[P, Any]:
+def _wrap_async_generator(fn: Callable[P, AsyncGenerator[Any, Any]], spec: Spec) -> Callable[P, Any]:
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
         tracer = spec.tracer()
@@ -317,7 +199,7 @@ def _wrap_async_generator(fn: Callable[P, AsyncGenerator[Any, Any]], spec: _Spec
 
 async def _traced_async_generator(
     inner: AsyncGenerator[Any, Any],
-    spec: _Spec,
+    spec: Spec,
     tracer: trace.Tracer,
     args: Sequence[Any],
     kwargs: Mapping[str, Any],
@@ -356,35 +238,6 @@ async def _traced_async_generator(
         run.end()
 
 
-class StageHandle:
-    """What ``with traced_stage(...) as stage`` yields: the span, and ways to add to it."""
-
-    __slots__ = ("_run",)
-
-    def __init__(self, run: SpanRun) -> None:
-        self._run = run
-
-    @property
-    def span(self) -> Span:
-        """The stage's OpenTelemetry span."""
-        return self._run.span
-
-    def set_attribute(self, key: str, value: Any) -> None:
-        """Set an attribute on the stage span (values are sanitised and secrets scrubbed)."""
-        self._run.set_attribute(key, value)
-
-    def record_usage(self, input_tokens: int | None = None, output_tokens: int | None = None, **kwargs: Any) -> None:
-        """Token usage of this stage by hand; same arguments as :func:`otel_chatbot.record_usage`."""
-        _record_on_run(self._run, input_tokens, output_tokens, **kwargs)
-
-    def record_response(self, response: Any) -> None:
-        """Read usage, model, id and finish reasons from a provider response (as the decorator does)."""
-        with handle_internal_errors():
-            extracted = extract(response, self._run.provider)
-            if extracted is not None:
-                self._run.override().usage.merge(extracted)
-
-
 class TracedStage:
     """A stage: use it as a decorator, or as a context manager. Made by :func:`traced_stage`."""
 
@@ -399,7 +252,7 @@ class TracedStage:
         """Decorate ``fn`` (sync, async, generator or async generator function, or method)."""
         is_async_gen = inspect.isasyncgenfunction(fn)
         is_gen = inspect.isgeneratorfunction(fn)
-        spec = _Spec(self._stage, function=fn, stream=is_async_gen or is_gen, **self._options)
+        spec = Spec(self._stage, function=fn, stream=is_async_gen or is_gen, **self._options)
         if is_async_gen:
             return cast(Callable[P, R], _wrap_async_generator(cast(Any, fn), spec))
         if is_gen:
@@ -409,7 +262,7 @@ class TracedStage:
         return _wrap_function(fn, spec)
 
     def __enter__(self) -> StageHandle:
-        spec = _Spec(self._stage, **self._options)
+        spec = Spec(self._stage, **self._options)
         tracer = spec.tracer() or trace.NoOpTracer()
         scope = _Scope(spec, tracer, (), {})
         self._scopes.set((*self._scopes.get(), scope))
@@ -514,92 +367,3 @@ def traced_stage(
     if callable(stage) and not isinstance(stage, str):
         return TracedStage(stage.__name__, options)(stage)
     return TracedStage(stage.value if isinstance(stage, semconv.Stage) else str(stage), options)
-
-
-def _record_on_run(
-    run: SpanRun,
-    input_tokens: Any,
-    output_tokens: Any,
-    *,
-    model: str | None = None,
-    provider: str | None = None,
-    cache_read_tokens: Any = None,
-    cache_write_tokens: Any = None,
-    reasoning_tokens: Any = None,
-    estimated: bool = False,
-) -> None:
-    override = run.override()
-    usage = Extracted(
-        input_tokens=_count(input_tokens),
-        output_tokens=_count(output_tokens),
-        cache_read_tokens=_count(cache_read_tokens),
-        cache_write_tokens=_count(cache_write_tokens),
-        reasoning_tokens=_count(reasoning_tokens),
-    )
-    override.usage.merge(usage)
-    override.model = model or override.model
-    override.provider = provider or override.provider
-    override.estimated = override.estimated or estimated
-
-
-def record_usage(
-    input_tokens: int | None = None,
-    output_tokens: int | None = None,
-    *,
-    model: str | None = None,
-    provider: str | None = None,
-    cache_read_tokens: int | None = None,
-    cache_write_tokens: int | None = None,
-    reasoning_tokens: int | None = None,
-    estimated: bool = False,
-) -> None:
-    """Record token usage by hand on the current stage span (it wins over what the return value says).
-
-    Example::
-
-        oc.record_usage(input_tokens=812, output_tokens=95, model="gpt-4o-mini")
-
-    Outside any stage it sets usage and cost on the current span, if one is recording. Invalid counts (negative,
-    NaN, non-numeric) are ignored.
-
-    Args:
-        input_tokens: All input tokens, cached ones included (semconv).
-        output_tokens: All output tokens, reasoning ones included.
-        model: Model to price the call with (default: the stage's model).
-        provider: Provider to price the call with.
-        cache_read_tokens: Input tokens read from the provider's prompt cache.
-        cache_write_tokens: Input tokens written to the provider's prompt cache.
-        reasoning_tokens: Reasoning tokens (part of the output).
-        estimated: Mark the counts as estimated (``chatbot.usage.estimated``).
-    """
-    with handle_internal_errors():
-        run = current_run()
-        if run is not None:
-            _record_on_run(
-                run,
-                input_tokens,
-                output_tokens,
-                model=model,
-                provider=provider,
-                cache_read_tokens=cache_read_tokens,
-                cache_write_tokens=cache_write_tokens,
-                reasoning_tokens=reasoning_tokens,
-                estimated=estimated,
-            )
-            return
-        span = trace.get_current_span()
-        if not span.is_recording():
-            return
-        usage = Extracted(
-            input_tokens=_count(input_tokens),
-            output_tokens=_count(output_tokens),
-            cache_read_tokens=_count(cache_read_tokens),
-            cache_write_tokens=_count(cache_write_tokens),
-            reasoning_tokens=_count(reasoning_tokens),
-        )
-        attributes = usage_attributes(usage, model, provider, estimated=estimated)
-        if model:
-            attributes[semconv.GEN_AI_REQUEST_MODEL] = model
-        if provider:
-            attributes[semconv.GEN_AI_PROVIDER_NAME] = provider
-        span.set_attributes(attributes)

@@ -282,7 +282,7 @@ class Aggregator:
             stage,
             "" if model is None else str(model),
             "" if provider is None else str(provider),
-            "" if tenant is None else self._tenant_label(str(tenant)),
+            "" if tenant is None else (tenant if tenant in self._tenant_labels else self._tenant_label(str(tenant))),
             "" if variant is None else variant,
         )
         usage = self._combo.get(combo)
@@ -300,13 +300,23 @@ class Aggregator:
         if conv is not None:
             self._by_conversation.add(str(conv), inp_i, out_i, cache_read, nusd)
         if inp is not None:
-            if shape.tokens_in is None:
-                shape.tokens_in = self._tokens.get((self.service_name, "input", operation, model, provider, stage))
-            shape.tokens_in.observe(inp_i)
+            hist = shape.tokens_in
+            if hist is None:
+                hist = shape.tokens_in = self._tokens.get(
+                    (self.service_name, "input", operation, model, provider, stage)
+                )
+            hist.counts[bisect_left(hist.bounds, inp_i)] += 1  # Hist.observe, inlined
+            hist.sum += inp_i
+            hist.count += 1
         if out is not None:
-            if shape.tokens_out is None:
-                shape.tokens_out = self._tokens.get((self.service_name, "output", operation, model, provider, stage))
-            shape.tokens_out.observe(out_i)
+            hist = shape.tokens_out
+            if hist is None:
+                hist = shape.tokens_out = self._tokens.get(
+                    (self.service_name, "output", operation, model, provider, stage)
+                )
+            hist.counts[bisect_left(hist.bounds, out_i)] += 1
+            hist.sum += out_i
+            hist.count += 1
 
     def _record_stream(
         self, stage: str, model: Any, dur_ns: int, out: Any, get: Callable[[str], Any], provider: Any, operation: Any

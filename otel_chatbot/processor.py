@@ -75,7 +75,9 @@ def _item(span: ReadableSpan) -> Item | None:
 class StatsSpanProcessor(SpanProcessor):
     """Aggregates every finished span into the embedded statistics (``snapshot()``).
 
-    ``on_end`` does a few dict updates under one lock: it never blocks on I/O and never raises into user code.
+    ``on_end`` reads the span and appends it to a buffer; every ``batch_size`` spans, the thread that gets the lock
+    aggregates the buffer (a few dict updates per span). It never blocks on I/O, never waits for another thread's
+    aggregation, and never raises into user code.
 
     Args:
         service_name: The service, for the ``service_name`` metric label.

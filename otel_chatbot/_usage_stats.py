@@ -68,7 +68,14 @@ class BoundedUsage:
             if len(self.keys) >= 2 * self.capacity:
                 self._compact()
             acc = self.keys[key] = UsageAcc()
-        acc.add(inp, out, cache_read, nusd)
+        acc.calls += 1  # UsageAcc.add, inlined (a priced span updates two of these tables)
+        acc.input_tokens += inp
+        acc.output_tokens += out
+        acc.cache_read_tokens += cache_read
+        if nusd is None:
+            acc.unpriced += 1
+        else:
+            acc.cost_nusd += nusd
 
     def _compact(self) -> None:
         ranked = sorted(self.keys.items(), key=lambda kv: (kv[1].cost_nusd, kv[1].input_tokens + kv[1].output_tokens))

@@ -92,7 +92,7 @@ class StatsSpanProcessor(SpanProcessor):
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self._aggregator = Aggregator(service_name=service_name, **options)
-        self._record = self._aggregator.record
+        self._record = self._aggregator.record_item
         # on_end appends to a deque (atomic, no lock); whoever finds batch_size spans waiting and gets _lock drains
         # it in FIFO order, so spans are aggregated in the order they ended (a root after its stages) and no span is
         # lost: a drainer empties the deque, including what other threads append meanwhile.
@@ -162,7 +162,7 @@ class StatsSpanProcessor(SpanProcessor):
             except IndexError:
                 return
             try:
-                record(*item)
+                record(item)
             except Exception:  # one bad span must not cost the rest of the batch
                 log_internal_error()
 

@@ -186,6 +186,11 @@ class Aggregator:
             attributes: The span's attributes.
             feedback: Attributes of the span's ``chatbot.feedback`` events.
         """
+        self.record_item((trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback))
+
+    def record_item(self, item: tuple[Any, ...]) -> None:
+        """``record`` with its arguments in one tuple (the processor's buffer holds these; unpacking is cheaper)."""
+        trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback = item
         dur_ns = end_ns - start_ns
         if dur_ns < 0:
             dur_ns = 0

@@ -29,7 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jaeger", metavar="URL", help="Jaeger query base URL, e.g. http://127.0.0.1:16686")
     parser.add_argument("--prometheus", metavar="URL", help="Prometheus base URL, e.g. http://127.0.0.1:9090")
     parser.add_argument("--service", help="service.name to report on (required with --jaeger)")
-    parser.add_argument("--since", default="1h", help="time range for --jaeger/--prometheus (default 1h)")
+    parser.add_argument(
+        "--since",
+        help="time range: for --jaeger (default 1h); for --prometheus, increase() over it (default: the counters' "
+        "totals since the Collector started, exact where increase() extrapolates)",
+    )
     parser.add_argument("--limit", type=int, default=1000, help="most traces read from Jaeger (default 1000)")
     parser.add_argument("--format", choices=["table", "json", "markdown"], default="table")
     parser.add_argument("--baseline", metavar="FILE", help="an earlier dump or JSON report to compare with")
@@ -51,11 +55,11 @@ def _load(args: argparse.Namespace) -> StatsSnapshot:
         return _sources.load_file(args.file)
     if args.url:
         return _sources.load_url(args.url)
-    since = parse_duration(args.since)
+    since = parse_duration(args.since) if args.since else None
     if args.jaeger:
         if not args.service:
             raise ConfigurationError("--jaeger needs --service NAME")
-        return _sources.load_jaeger(args.jaeger, service=args.service, since_s=since, limit=args.limit)
+        return _sources.load_jaeger(args.jaeger, service=args.service, since_s=since or 3600.0, limit=args.limit)
     return _sources.load_prometheus(args.prometheus, service=args.service, since_s=since)
 
 

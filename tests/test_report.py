@@ -249,6 +249,11 @@ def test_prometheus_source(capsys: pytest.CaptureFixture[str]) -> None:
 
     with serve_json(prometheus) as url:
         assert main(["report", "--prometheus", url, "--service", "bot", "--format", "json"]) == 0
+        assert not any("increase(" in q for q in queries)  # totals since the Collector started
+        assert main(["report", "--prometheus", url, "--service", "bot", "--since", "1h", "--format", "json"]) == 0
+    capsys.readouterr()
+    with serve_json(prometheus) as url:
+        assert main(["report", "--prometheus", url, "--service", "bot", "--format", "json"]) == 0
     snap = StatsSnapshot.from_dict(json.loads(capsys.readouterr().out)["snapshot"])
     (stage,) = snap.stages
     assert dataclasses.astuple(stage.latency)[:8] == (10, 1, 800.0, 0.0, 0.0, 700.0, 1200.0, 1500.0)

@@ -1,0 +1,112 @@
+"""The bottleneck report from every source on the real stack: the app's own statistics (dump), Jaeger, Prometheus.
+
+One app process sends the same requests to the Collector (OTLP) and aggregates them in memory; the report read back
+from Jaeger agrees with the embedded numbers within the sketch's error, the one from Prometheus within its buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+import otel_chatbot as oc
+from otel_chatbot import semconv
+from otel_chatbot.cli import main
+from otel_chatbot.snapshot import StatsSnapshot
+from otel_chatbot.stack import RunningStack
+from otel_chatbot.stats import DURATION_BUCKETS_MS
+
+from ._helpers import eventually
+
+pytestmark = pytest.mark.stack
+
+SERVICE = "stack-report-sources-bot"
+N = 30
+# Sleep ranges well inside one GenAI duration bucket each, so bucket estimates and sketch values share a bucket.
+DELAYS_MS = {"retrieval": (24.0, 34.0), "generation": (95.0, 140.0), "memory_update": (46.0, 70.0)}
+
+
+@oc.traced_stage("retrieval", data_source="faq-index")
+def retrieve(ms: float) -> None:
+    time.sleep(ms / 1000)
+
+
+@oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+def generate(ms: float) -> dict[str, object]:
+    time.sleep(ms / 1000)
+    return {"usage": {"prompt_tokens": 700, "completion_tokens": 50}}
+
+
+@oc.traced_stage("memory_update")
+def remember(ms: float) -> None:
+    time.sleep(ms / 1000)
+
+
+def report_json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> StatsSnapshot:
+    capsys.readouterr()
+    assert main(["report", *argv, "--format", "json"]) == 0
+    return StatsSnapshot.from_dict(json.loads(capsys.readouterr().out)["snapshot"])
+
+
+def counts(snapshot: StatsSnapshot) -> dict[str, int]:
+    return {s.stage: s.latency.count for s in snapshot.stages}
+
+
+def bucket(value: float) -> tuple[float, float]:
+    lower = 0.0
+    for upper in DURATION_BUCKETS_MS:
+        if value <= upper:
+            return lower, upper
+        lower = upper
+    return lower, float("inf")
+
+
+def test_jaeger_and_prometheus_agree_with_the_embedded_statistics(
+    stack: RunningStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tel = oc.configure(SERVICE, endpoint=stack.collector_otlp_grpc_url)
+    tracer = trace.get_tracer("test")
+    rng = random.Random(3)
+    for _ in range(N):
+        with tracer.start_as_current_span("POST /chat", kind=SpanKind.SERVER):
+            for stage, fn in (("retrieval", retrieve), ("generation", generate), ("memory_update", remember)):
+                fn(rng.uniform(*DELAYS_MS[stage]))
+    embedded = tel.report()
+    dump = tmp_path / "stats.json"
+    tel.dump(str(dump))
+    assert tel.shutdown(timeout=30)
+    assert counts(embedded) == {stage: N for stage in DELAYS_MS}
+
+    from_dump = report_json([str(dump)], capsys)
+    assert from_dump.stages == embedded.stages
+
+    jaeger_args = ["--jaeger", stack.jaeger_url, "--service", SERVICE, "--since", "1h"]
+    from_jaeger = eventually(lambda: s if counts(s := report_json(jaeger_args, capsys)) == counts(embedded) else None)
+    assert from_jaeger is not None, counts(report_json(jaeger_args, capsys))
+    for want in embedded.stages:
+        have = from_jaeger.stage(want.stage)
+        assert have is not None
+        assert have.latency.mean_ms == pytest.approx(want.latency.mean_ms, rel=0.001)
+        for field in ("p50_ms", "p95_ms", "p99_ms"):  # each within 1% of the truth: within 2% of each other
+            assert getattr(have.latency, field) == pytest.approx(getattr(want.latency, field), rel=0.021)
+        assert have.share == pytest.approx(want.share, rel=0.001)
+    gen = from_jaeger.stage(semconv.Stage.GENERATION.value)
+    assert gen is not None and gen.cost_usd == pytest.approx(embedded.usage.total_cost_usd)
+
+    prom_args = ["--prometheus", stack.prometheus_url, "--service", SERVICE]
+    from_prom = eventually(lambda: s if counts(s := report_json(prom_args, capsys)) == counts(embedded) else None)
+    assert from_prom is not None, counts(report_json(prom_args, capsys))
+    for want in embedded.stages:
+        have = from_prom.stage(want.stage)
+        assert have is not None
+        assert have.latency.mean_ms == pytest.approx(want.latency.mean_ms, rel=0.001)
+        for field in ("p50_ms", "p95_ms", "p99_ms"):  # histogram_quantile lands in the sketch value's bucket
+            lower, upper = bucket(getattr(want.latency, field))
+            assert lower <= getattr(have.latency, field) <= upper, (want.stage, field)
+        assert have.share == pytest.approx(want.share, rel=0.001)

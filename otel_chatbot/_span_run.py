@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import content, pricing, semconv
+from otel_chatbot import _runtime, content, pricing, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot.usage import Extracted, StreamAccumulator, estimate_tokens, extract
 
@@ -110,10 +110,12 @@ class SpanRun:
         self.stream = stream
         self.args = args
         self.kwargs = kwargs
-        self._accumulator: StreamAccumulator | None = StreamAccumulator(provider) if stream else None
         self._override: UsageOverride | None = None
         self._ended = False
-        if self.recording and content.should_capture_content():
+        capture = self.recording and content.should_capture_content()
+        keep = _runtime.RUNTIME.max_content_length if capture else 0
+        self._accumulator: StreamAccumulator | None = StreamAccumulator(provider, keep) if stream else None
+        if capture:
             with handle_internal_errors():
                 self._capture_input()
 
@@ -136,9 +138,11 @@ class SpanRun:
         """A stream produced ``chunk``: note TTFT at the first chunk with content, and any usage it carries."""
         if not self.recording or self._accumulator is None:
             return
-        with handle_internal_errors():
+        try:  # per chunk: a plain try is cheaper than the handle_internal_errors() context manager
             if self._accumulator.add(chunk):
                 self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._t0)
+        except Exception:
+            log_internal_error()
 
     # --- the end ------------------------------------------------------------------------------------------------
 
@@ -204,8 +208,10 @@ class SpanRun:
             result.input_tokens = self._estimate_input_tokens()
             estimated = True
         self._apply(result, estimated=estimated)
-        if content.should_capture_content() and acc.chars and result.text is None:
-            pass  # stream text is not retained (memory); only counted
+        if acc.texts and self.stage in _CONTENT_STAGES:  # texts are kept only when content capture is on
+            value = content.output_messages("".join(acc.texts), result.finish_reasons)
+            if value is not None:
+                self.span.set_attribute(semconv.GEN_AI_OUTPUT_MESSAGES, value)
 
     def _estimate_input_tokens(self) -> int | None:
         messages = self.kwargs.get("messages")

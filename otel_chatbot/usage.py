@@ -328,13 +328,15 @@ def estimate_tokens(text_length: int) -> int:
 class StreamAccumulator:
     """Follows a stream chunk by chunk: when content first arrives, the final usage, and how much text came."""
 
-    __slots__ = ("_provider", "chars", "first_content", "result")
+    __slots__ = ("_keep", "_provider", "chars", "first_content", "result", "texts")
 
-    def __init__(self, provider: str | None) -> None:
+    def __init__(self, provider: str | None, keep_text: int = 0) -> None:
         self._provider = provider
+        self._keep = keep_text  # characters of text to retain (content capture); 0 keeps none
         self.result = Extracted()
         self.chars = 0
         self.first_content = False
+        self.texts: list[str] = []
 
     def add(self, chunk: Any) -> bool:
         """Account for one chunk; True when it is the first chunk that carries content."""
@@ -348,6 +350,8 @@ class StreamAccumulator:
             text = extracted.text
         if not text:  # a role-only or empty chunk is not the first token
             return False
+        if self.chars < self._keep:
+            self.texts.append(text)
         self.chars += len(text)
         if self.first_content:
             return False

@@ -167,3 +167,32 @@ def test_invalid_capture_env_raises_at_configure(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "maybe")
     with pytest.raises(oc.ConfigurationError, match="OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"):
         oc.configure("x")
+
+
+def test_streamed_output_is_captured_when_on(span_exporter: InMemorySpanExporter) -> None:
+    tel = _configure(span_exporter, capture_content=True, max_content_length=200)
+
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def stream(messages: list[dict[str, str]]) -> Iterator[dict[str, Any]]:
+        yield {"choices": [{"delta": {"role": "assistant"}}]}
+        yield {"choices": [{"delta": {"content": "Four"}}]}
+        yield {"choices": [{"delta": {"content": "."}, "finish_reason": "stop"}]}
+
+    list(stream(MESSAGES))
+    tel.shutdown()
+    (span,) = span_exporter.get_finished_spans()
+    outputs = json.loads(str((span.attributes or {})[semconv.GEN_AI_OUTPUT_MESSAGES]))
+    assert outputs == [{"role": "assistant", "parts": [{"type": "text", "content": "Four."}], "finish_reason": "stop"}]
+
+
+def test_streamed_output_is_not_kept_when_off(span_exporter: InMemorySpanExporter) -> None:
+    tel = _configure(span_exporter)
+
+    @oc.traced_stage("generation", model="gpt-4o-mini")
+    def stream() -> Iterator[str]:
+        yield "secret answer"
+
+    list(stream())
+    tel.shutdown()
+    (span,) = span_exporter.get_finished_spans()
+    assert not CONTENT_KEYS & set(span.attributes or {})

@@ -34,6 +34,7 @@ from opentelemetry import trace
 
 from otel_chatbot import semconv
 from otel_chatbot._durations import parse_duration
+from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot.context import current_attributes
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError
 from otel_chatbot.ledger import Ledger, LedgerEntry
@@ -218,13 +219,21 @@ class BudgetGuard:
         Raises:
             BudgetExceededError: A hard budget that applies to this tenant/user is spent.
         """
+        if self.ledger.closed:
+            return  # after Telemetry.shutdown(): nothing is recorded any more, so nothing is enforced
         now = self.clock()
         self.ledger.flush(timeout=2.0)  # this process's own recent spend counts too
         for index, budget in enumerate(self.budgets):
             key = budget.key(tenant_id, user_id)
             if key is None:
                 continue
-            spent = self._spent(budget, key, now)
+            try:
+                spent = self._spent(budget, key, now)
+            except Exception:
+                # The ledger's database is unreachable: telemetry must not take the chatbot down, so the call
+                # goes ahead (fail open) and the error is logged.
+                log_internal_error()
+                continue
             if spent < budget.limit_usd:
                 continue
             if self._alert(index, budget, key, spent, now) is not None:

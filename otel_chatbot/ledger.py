@@ -244,6 +244,11 @@ class Ledger:
             raise ConfigurationError(f"cannot open the usage ledger {target!r}: {exc}") from exc
         return cls(backend, queue_size=queue_size, retention_s=retention_s)
 
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
     def add_listener(self, listener: Callable[[Sequence[LedgerEntry]], None]) -> None:
         """Call ``listener(entries)`` on the writer thread after each batch is written (budgets' soft alerts)."""
         self._listeners.append(listener)

@@ -207,3 +207,27 @@ def test_budgets_without_a_ledger_warn_and_keep_spend_in_memory(caplog: pytest.L
         tel = oc.configure("mem", budgets=[Budget(limit_usd=1)])
     assert "without a ledger" in caplog.text
     tel.shutdown()
+
+
+def test_after_shutdown_budgets_are_not_enforced(tmp_path: Path) -> None:
+    ledger = Ledger.open(str(tmp_path / "u.db"))
+    guard = BudgetGuard([Budget(limit_usd=0.01, hard=True)], ledger, alerts=[], clock=Clock())
+    spend(ledger, T0, 1.0)
+    with pytest.raises(BudgetExceededError):
+        guard.check()
+    ledger.close()
+    guard.check()  # a closed ledger: no enforcement, and no error from the closed database
+
+
+def test_an_unreachable_ledger_fails_open(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    guard = BudgetGuard([Budget(limit_usd=0.01, hard=True)], ledger, alerts=[], clock=Clock())
+
+    def down(**kwargs: object) -> float:
+        raise OSError("database down")
+
+    monkeypatch.setattr(ledger, "spend", down)
+    monkeypatch.setenv("OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS", "1")  # behave as in production, not as under pytest
+    guard.check()
+    assert "internal error in otel_chatbot" in caplog.text

@@ -254,8 +254,8 @@ class Ledger:
         self._listeners.append(listener)
 
     def append(self, entry: LedgerEntry) -> bool:
-        """Queue one entry; never blocks. Returns False (and counts it in ``dropped``) when the queue is full."""
-        if self._queue.qsize() >= self._maxsize:
+        """Queue one entry; never blocks. Returns False (and counts it in ``dropped``) when full or closed."""
+        if self._closed or self._queue.qsize() >= self._maxsize:
             self.dropped += 1
             return False
         with self._count_lock:  # counted before the put, so a flush() never misses it

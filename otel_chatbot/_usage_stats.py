@@ -1,8 +1,13 @@
-"""Token/USD accumulators, exact in integer nano-dollars, and a bounded top-N + "other" table of them."""
+"""Token/USD accumulators, exact in integer nano-dollars: bounded top-N + "other" tables and the usage tables of
+``stats.Aggregator``."""
 
 from __future__ import annotations
 
-from otel_chatbot.snapshot import OTHER, UsageStats
+from collections.abc import Iterable
+from typing import Any
+
+from otel_chatbot import semconv
+from otel_chatbot.snapshot import OTHER, CounterSeries, UsageBreakdown, UsageStats
 
 _NANO = 1_000_000_000
 
@@ -96,3 +101,120 @@ class BoundedUsage:
         if other.calls:
             out.append(other.frozen(OTHER))
         return tuple(out)
+
+
+class UsageTables:
+    """Usage of priced spans: one table keyed by every low-cardinality dimension, plus top-N users and conversations.
+
+    Per-model, provider, stage, tenant and variant totals and the cost counter series are rolled up from the one
+    table at snapshot time, so a priced span costs one update, not six.
+
+    Args:
+        top_n: Users and conversations kept by name.
+        max_tenants: Tenants kept by name (the rest is ``"other"``; also bounds the ``chatbot_tenant_id`` label).
+        max_series: Keys of the main table (then one ``"other"`` key per stage).
+    """
+
+    def __init__(self, *, top_n: int, max_tenants: int, max_series: int) -> None:
+        self.combo: dict[tuple[str, str, str, str, str], UsageAcc] = {}  # (stage, model, provider, tenant, variant)
+        self.by_user = BoundedUsage(top_n)
+        self.by_conversation = BoundedUsage(top_n)
+        self._tenants: set[str] = set()
+        self._max_tenants = max_tenants
+        self._max_series = max_series
+
+    def _tenant(self, tenant: Any) -> str:
+        if tenant is None:
+            return ""
+        if tenant in self._tenants:
+            return str(tenant)
+        if len(self._tenants) < self._max_tenants:
+            self._tenants.add(str(tenant))
+            return str(tenant)
+        return OTHER
+
+    def add(
+        self,
+        stage: str,
+        model: Any,
+        provider: Any,
+        tenant: Any,
+        variant: str | None,
+        user: Any,
+        conversation: Any,
+        inp: int,
+        out: int,
+        cache_read: int,
+        nusd: int | None,
+    ) -> None:
+        """Add one priced call."""
+        combo = (
+            stage,
+            "" if model is None else str(model),
+            "" if provider is None else str(provider),
+            self._tenant(tenant),
+            "" if variant is None else variant,
+        )
+        usage = self.combo.get(combo)
+        if usage is None:
+            if len(self.combo) >= self._max_series:
+                combo = (stage, OTHER, OTHER, OTHER, OTHER)
+                usage = self.combo.get(combo)
+            if usage is None:
+                usage = self.combo[combo] = UsageAcc()
+        usage.add(inp, out, cache_read, nusd)
+        if user is not None:
+            self.by_user.add(str(user), inp, out, cache_read, nusd)
+        if conversation is not None:
+            self.by_conversation.add(str(conversation), inp, out, cache_read, nusd)
+
+    def rollups(self) -> dict[str, dict[str, UsageAcc]]:
+        """Totals per ``stage``, ``model``, ``provider``, ``tenant`` and ``variant``."""
+        out: dict[str, dict[str, UsageAcc]] = {d: {} for d in ("stage", "model", "provider", "tenant", "variant")}
+        for (stage, model, provider, tenant, variant), acc in self.combo.items():
+            for dim, value in (
+                ("stage", stage),
+                ("model", model or "(unknown)"),
+                ("provider", provider or "(unknown)"),
+                ("tenant", tenant),
+                ("variant", variant),
+            ):
+                if value:
+                    table = out[dim]
+                    if value not in table:
+                        table[value] = UsageAcc()
+                    table[value].merge(acc)
+        return out
+
+    def breakdown(self, rollups: dict[str, dict[str, UsageAcc]]) -> UsageBreakdown:
+        """The frozen usage section of a snapshot."""
+        return UsageBreakdown(
+            by_model=_freeze(rollups["model"].items()),
+            by_provider=_freeze(rollups["provider"].items()),
+            by_stage=_freeze(rollups["stage"].items()),
+            by_tenant=_freeze(rollups["tenant"].items()),
+            by_variant=_freeze(rollups["variant"].items()),
+            by_user=self.by_user.frozen(),
+            by_conversation=self.by_conversation.frozen(),
+        )
+
+    def cost_series(self, service_name: str) -> list[CounterSeries]:
+        """``chatbot_cost_usd_total`` per model, provider, stage and (bounded) tenant."""
+        cost_by_key: dict[tuple[str, str, str, str], int] = {}
+        for (stage, model, provider, tenant, _), acc in self.combo.items():
+            if acc.calls > acc.unpriced:
+                key = (model, provider, stage, tenant)
+                cost_by_key[key] = cost_by_key.get(key, 0) + acc.cost_nusd
+        names = ("service_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage", "chatbot_tenant_id")
+        return [
+            CounterSeries(
+                semconv.METRIC_COST,
+                tuple((n, v) for n, v in zip(names, (service_name, *key), strict=True) if v),
+                nusd / _NANO,
+            )
+            for key, nusd in sorted(cost_by_key.items())
+        ]
+
+
+def _freeze(items: Iterable[tuple[str, UsageAcc]]) -> tuple[UsageStats, ...]:
+    return tuple(sorted((acc.frozen(key) for key, acc in items), key=lambda u: (-u.cost_usd, -u.input_tokens, u.key)))

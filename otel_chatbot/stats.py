@@ -24,7 +24,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_chatbot import semconv
@@ -38,7 +38,7 @@ from otel_chatbot._accumulators import (
     StreamAcc,
     VariantAcc,
 )
-from otel_chatbot._usage_stats import BoundedUsage, UsageAcc
+from otel_chatbot._usage_stats import UsageAcc, UsageTables
 from otel_chatbot.snapshot import (
     OTHER,
     CacheStats,
@@ -47,7 +47,6 @@ from otel_chatbot.snapshot import (
     StageStats,
     StatsSnapshot,
     StreamStats,
-    UsageBreakdown,
     VariantStats,
 )
 
@@ -117,11 +116,7 @@ class Aggregator:
         self._variant_of_conversation: OrderedDict[str, str] = OrderedDict()
         self._variant_of_trace: OrderedDict[int, str] = OrderedDict()
         self._max_variants = max_tenants
-        self._combo: dict[tuple[str, str, str, str, str], UsageAcc] = {}  # (stage, model, provider, tenant, variant)
-        self._by_user = BoundedUsage(top_n)
-        self._by_conversation = BoundedUsage(top_n)
-        self._tenant_labels: set[str] = set()
-        self._max_tenants = max_tenants
+        self._usage = UsageTables(top_n=top_n, max_tenants=max_tenants, max_series=max_series)
         labels = (
             "service_name",
             "span_name",
@@ -280,30 +275,19 @@ class Aggregator:
         out_i = int(out or 0)
         cache_read = int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
         nusd = None if cost is None else round(float(cost) * _NANO)
-        tenant = get(_CHATBOT_TENANT_ID)
-        # One table keyed by every low-cardinality dimension; per-model/provider/stage/tenant/variant totals and the
-        # cost counter series are rolled up from it at snapshot time, so a priced span costs one update, not six.
-        combo = (
+        self._usage.add(
             stage,
-            "" if model is None else str(model),
-            "" if provider is None else str(provider),
-            "" if tenant is None else (tenant if tenant in self._tenant_labels else self._tenant_label(str(tenant))),
-            "" if variant is None else variant,
+            model,
+            provider,
+            get(_CHATBOT_TENANT_ID),
+            variant,
+            get(_USER_ID),
+            get(_GEN_AI_CONVERSATION_ID),
+            inp_i,
+            out_i,
+            cache_read,
+            nusd,
         )
-        usage = self._combo.get(combo)
-        if usage is None:
-            if len(self._combo) >= self._max_series:
-                combo = (stage, OTHER, OTHER, OTHER, OTHER)
-                usage = self._combo.get(combo)
-            if usage is None:
-                usage = self._combo[combo] = UsageAcc()
-        usage.add(inp_i, out_i, cache_read, nusd)
-        user = get(_USER_ID)
-        if user is not None:
-            self._by_user.add(str(user), inp_i, out_i, cache_read, nusd)
-        conv = get(_GEN_AI_CONVERSATION_ID)
-        if conv is not None:
-            self._by_conversation.add(str(conv), inp_i, out_i, cache_read, nusd)
         if inp is not None:
             hist = shape.tokens_in
             if hist is None:
@@ -373,19 +357,11 @@ class Aggregator:
             var = self._variants[name] = VariantAcc()
         return var
 
-    def _tenant_label(self, tenant: str) -> str:
-        if tenant in self._tenant_labels:
-            return tenant
-        if len(self._tenant_labels) < self._max_tenants:
-            self._tenant_labels.add(tenant)
-            return tenant
-        return OTHER
-
     # --- snapshot --------------------------------------------------------------------------------------------------
 
     def snapshot(self) -> StatsSnapshot:
         """Freeze the current state."""
-        rollups = self._rollups()
+        rollups = self._usage.rollups()
         stages = tuple(
             self._stage_stats(name, st, rollups["stage"].get(name)) for name, st in sorted(self._stages.items())
         )
@@ -416,15 +392,7 @@ class Aggregator:
             for name, st in sorted(self._stages.items())
             if st.cache_lookups
         )
-        usage = UsageBreakdown(
-            by_model=_freeze(rollups["model"].items()),
-            by_provider=_freeze(rollups["provider"].items()),
-            by_stage=_freeze(rollups["stage"].items()),
-            by_tenant=_freeze(rollups["tenant"].items()),
-            by_variant=_freeze(rollups["variant"].items()),
-            by_user=self._by_user.frozen(),
-            by_conversation=self._by_conversation.frozen(),
-        )
+        usage = self._usage.breakdown(rollups)
         variant_usage = rollups["variant"]
         variants = tuple(
             VariantStats(
@@ -469,51 +437,13 @@ class Aggregator:
             output_tokens=usage.output_tokens,
         )
 
-    def _rollups(self) -> dict[str, dict[str, UsageAcc]]:
-        out: dict[str, dict[str, UsageAcc]] = {d: {} for d in ("stage", "model", "provider", "tenant", "variant")}
-        for (stage, model, provider, tenant, variant), acc in self._combo.items():
-            for dim, value in (
-                ("stage", stage),
-                ("model", model or "(unknown)"),
-                ("provider", provider or "(unknown)"),
-                ("tenant", tenant),
-                ("variant", variant),
-            ):
-                if value:
-                    _acc(out[dim], value).merge(acc)
-        return out
-
     def _counters(self) -> tuple[CounterSeries, ...]:
         calls = [
             CounterSeries(semconv.METRIC_SPAN_CALLS, series.labels, float(series.count))
             for series in self._durations.frozen()
         ]
-        cost_by_key: dict[tuple[str, str, str, str], int] = {}
-        for (stage, model, provider, tenant, _), acc in self._combo.items():
-            if acc.calls > acc.unpriced:
-                key = (model, provider, stage, tenant)
-                cost_by_key[key] = cost_by_key.get(key, 0) + acc.cost_nusd
-        names = ("service_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage", "chatbot_tenant_id")
-        cost = [
-            CounterSeries(
-                semconv.METRIC_COST,
-                tuple((n, v) for n, v in zip(names, (self.service_name, *key), strict=True) if v),
-                nusd / _NANO,
-            )
-            for key, nusd in sorted(cost_by_key.items())
-        ]
+        cost = self._usage.cost_series(self.service_name)
         return tuple(calls + cost)
-
-
-def _acc(table: dict[str, UsageAcc], key: str) -> UsageAcc:
-    acc = table.get(key)
-    if acc is None:
-        acc = table[key] = UsageAcc()
-    return acc
-
-
-def _freeze(items: Iterable[tuple[str, UsageAcc]]) -> tuple[Any, ...]:
-    return tuple(sorted((acc.frozen(key) for key, acc in items), key=lambda u: (-u.cost_usd, -u.input_tokens, u.key)))
 
 
 def _remember(table: OrderedDict[Any, str], key: Any, value: str, limit: int) -> None:

@@ -45,7 +45,7 @@ def _feedback(events: Sequence[Event]) -> Sequence[Mapping[str, Any]]:
 
 
 def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
-    """The attributes of an ended span, without the MappingProxy of ``ReadableSpan.attributes`` (see ``_item``)."""
+    """The attributes of an ended span, without the MappingProxy of ``ReadableSpan.attributes`` (see ``on_end``)."""
     if type(span) is ReadableSpan:
         attrs = span.__dict__.get("_attributes")
         if type(attrs) is BoundedAttributes:

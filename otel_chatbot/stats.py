@@ -126,6 +126,8 @@ class Aggregator:
             "gen_ai_operation_name",
             "gen_ai_request_model",
             "gen_ai_provider_name",
+            "chatbot_variant",
+            "chatbot_cache_hit",
         )
         self._durations = SeriesSet(semconv.METRIC_SPAN_DURATION, labels, DURATION_BUCKETS_MS, max_series)
         self._tokens = SeriesSet(
@@ -196,7 +198,17 @@ class Aggregator:
         provider = get(_GEN_AI_PROVIDER_NAME)
         operation = get(_GEN_AI_OPERATION_NAME)
         # Spans of one kind repeat the same name/kind/status/stage/model: one lookup finds all their accumulators.
-        shape_key = (name, kind, status, stage, operation, model, provider)
+        shape_key = (
+            name,
+            kind,
+            status,
+            stage,
+            operation,
+            model,
+            provider,
+            get(_CHATBOT_VARIANT),
+            get(_CHATBOT_CACHE_HIT),
+        )
         shape = self._shapes.get(shape_key)
         if shape is None:
             shape = self._shape(shape_key)
@@ -212,8 +224,12 @@ class Aggregator:
             self._record_feedback(trace_id, attributes, event)
 
     def _shape(self, key: tuple[Any, ...]) -> Shape:
-        name, kind, status, stage, operation, model, provider = key
-        shape = Shape(self._durations.get((self.service_name, *key[:3], stage, operation, model, provider)))
+        name, kind, status, stage, operation, model, provider, variant, hit = key
+        # Labels as the span_metrics connector writes them: booleans as "true"/"false".
+        hit_label = None if hit is None else ("true" if hit else "false")
+        shape = Shape(
+            self._durations.get((self.service_name, *key[:3], stage, operation, model, provider, variant, hit_label))
+        )
         shape.error = status == STATUS_ERROR
         if stage is not None:
             shape.stage_name = str(stage)

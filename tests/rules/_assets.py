@@ -28,9 +28,7 @@ ALL = ".*"
 
 # Panels that need a metric label nobody emits yet (the lead wires it). The stack tests mark them strict xfail: once
 # the label exists they XPASS, which fails the run until the entry is removed here.
-NEEDS_LABEL = {
-    "Cache hit rate": "needs label chatbot_cache_hit (span_metrics calls dimension chatbot.cache.hit)",
-}
+NEEDS_LABEL: dict[str, str] = {}  # none left: chatbot_cache_hit and chatbot_variant are emitted by both
 # Panels that filter on model/provider over spans that do not carry them (none left: the example app's backend_ttfb
 # and stream_processing spans carry gen_ai.request.model / gen_ai.provider.name). Strict xfail when listed.
 NEEDS_MODEL_ON_BREAKDOWN_SPANS: dict[str, str] = {}

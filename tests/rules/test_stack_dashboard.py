@@ -109,7 +109,6 @@ def test_panel_has_data_with_one_model_selected(
     assert not empty, f"panel queries without data for model gpt-4o-mini / provider openai: {empty}"
 
 
-@pytest.mark.xfail(reason="needs label chatbot_variant (span_metrics dimension chatbot.variant)", strict=True)
 def test_variant_label_reaches_prometheus(stack: RunningStack, e2e_run: tuple[str, list[str]]) -> None:
     """The dashboard's variant variable lists label values of chatbot_variant; the example app sets chatbot.variant."""
     service, _ = e2e_run

@@ -83,6 +83,8 @@ def test_span_metrics_dimensions_buckets_and_pipelines() -> None:
         "gen_ai.operation.name",
         "gen_ai.request.model",
         "gen_ai.provider.name",
+        "chatbot.variant",
+        "chatbot.cache.hit",
     ]
     assert span_metrics["histogram"]["explicit"]["buckets"][0] == "10ms"
     assert span_metrics["histogram"]["explicit"]["buckets"][-1] == "81920ms"

@@ -35,6 +35,8 @@ class Thresholds:
     """Generation's share of request time above which to act on generation."""
     tail_ratio: float = 2.0
     """p99 ÷ p95 above which a stage has outliers."""
+    tail_min_ms: float = 50.0
+    """p99 − p95 (ms) below which a tail is too small to matter (a 0.1 ms stage with a 0.3 ms p99 is no problem)."""
     ttft_p95_ms: float = 800.0
     """Time-to-first-token p95 above which streams feel slow."""
     min_tokens_per_s: float = 10.0
@@ -133,6 +135,8 @@ def _generation(snapshot: StatsSnapshot, t: Thresholds) -> list[Recommendation]:
 def _outliers(stage: StageStats, t: Thresholds) -> list[Recommendation]:
     lat = stage.latency
     if lat.count < t.min_count or lat.p95_ms <= 0 or lat.p99_ms <= t.tail_ratio * lat.p95_ms:
+        return []
+    if lat.p99_ms - lat.p95_ms < t.tail_min_ms:
         return []
     ratio = lat.p99_ms / lat.p95_ms
     return [

@@ -175,6 +175,16 @@ def _render_text(
                 for c in snapshot.caches
             ],
         )
+    prompt_cached = [u for u in snapshot.usage.by_model if u.input_tokens]
+    if any(u.cache_read_tokens for u in prompt_cached):
+        doc.heading("Provider prompt cache")
+        doc.table(
+            ["model", "input tokens", "read from cache", "cached share"],
+            [
+                [u.key, f"{u.input_tokens:,}", f"{u.cache_read_tokens:,}", _pct(u.cache_read_tokens / u.input_tokens)]
+                for u in prompt_cached
+            ],
+        )
     if snapshot.variants:
         doc.heading("Variants side by side")
         doc.table(

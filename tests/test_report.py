@@ -261,3 +261,28 @@ def test_prometheus_source(capsys: pytest.CaptureFixture[str]) -> None:
     assert snap.usage.by_model[0].cost_usd == 0.5
     assert all('service_name="bot"' in q for q in queries)
     assert any("increase(" in q and "[3600s]" in q for q in queries)
+
+
+def test_tiny_stages_with_a_relative_tail_are_not_outliers() -> None:
+    tb = TraceBuilder()
+    for i in range(40):
+        with tb.request(100, start_ms=i * 1000) as req:
+            # auth takes 0.1 ms, and 0.6 ms for two requests: p99 is 6x p95, but 0.5 ms of tail is nothing.
+            req.stage("auth_validation", 0, 0.6 if i >= 38 else 0.1)
+            req.stage("retrieval", 1, 40 if i < 38 else 400)  # a real tail: 360 ms
+    found = rules(tb.snapshot())
+    assert "outliers" in found and found["outliers"].stage == "retrieval"
+    assert [r.stage for r in recommend(tb.snapshot()) if r.rule == "outliers"] == ["retrieval"]
+    assert "outliers" not in rules(tb.snapshot(), thresholds=Thresholds(tail_min_ms=1000))
+
+
+def test_provider_prompt_cache_reads_are_reported() -> None:
+    tb = TraceBuilder()
+    with tb.request(1000) as req:
+        req.stage(
+            "generation", 0, 900, generation_attrs(inp=2000, extra={semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: 1500})
+        )
+    text = render(tb.snapshot())
+    assert "Provider prompt cache" in text
+    line = next(line for line in text.splitlines() if "gpt-4o-mini" in line and "1,500" in line)
+    assert "75.0%" in line or "75%" in line

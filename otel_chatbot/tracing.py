@@ -33,6 +33,10 @@ from opentelemetry.util.types import Attributes
 from otel_chatbot import _runtime, env, pricing
 from otel_chatbot.errors import ConfigurationError
 
+if TYPE_CHECKING:  # imported lazily at run time: the statistics are only loaded when embedded=True
+    from otel_chatbot.processor import StatsSpanProcessor
+    from otel_chatbot.snapshot import StatsSnapshot
+
 if TYPE_CHECKING:
     from otel_chatbot.budgets import Budget, BudgetAlert
 
@@ -110,7 +114,11 @@ class Telemetry:
     """What ``configure()`` returns: the provider, the embedded statistics, report/dump/mount and shutdown."""
 
     def __init__(
-        self, service_name: str, provider: TracerProvider | None, processors: Sequence[SpanProcessor], stats: Any | None
+        self,
+        service_name: str,
+        provider: TracerProvider | None,
+        processors: Sequence[SpanProcessor],
+        stats: StatsSpanProcessor | None,
     ) -> None:
         self.service_name = service_name
         self.tracer_provider = provider
@@ -124,11 +132,11 @@ class Telemetry:
         return self.tracer_provider is not None
 
     @property
-    def stats(self) -> Any | None:
+    def stats(self) -> StatsSpanProcessor | None:
         """The embedded statistics span processor (None with ``embedded=False`` or a disabled SDK)."""
         return self._stats
 
-    def report(self) -> Any:
+    def report(self) -> StatsSnapshot:
         """An immutable snapshot of the embedded statistics (per stage, per model, cost, recommendations...).
 
         Raises:
@@ -388,7 +396,7 @@ def _shutdown_all(processors: Sequence[SpanProcessor]) -> bool:
     return True
 
 
-def _embedded_processor(service_name: str) -> SpanProcessor:
+def _embedded_processor(service_name: str) -> StatsSpanProcessor:
     from otel_chatbot.processor import StatsSpanProcessor
 
     return StatsSpanProcessor(service_name=service_name)

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_chatbot import _runtime, pricing, tracing
+from otel_chatbot import _runtime, budgets, pricing, tracing
 from otel_chatbot.testing import reset_trace_globals
 from tests.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 
@@ -35,6 +35,7 @@ def _reset_globals() -> Iterator[None]:
     reset_trace_globals()
     _runtime.reset()
     pricing.set_default_table(None)
+    budgets.activate(None)
 
 
 @pytest.fixture

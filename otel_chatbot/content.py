@@ -28,6 +28,7 @@ _SECRET_PATTERNS = re.compile(
     | \b(gh[pousr]_)[a-z0-9]{30,}                        # GitHub tokens
     | \b(xox[abposr]-)[a-z0-9-]{10,}                     # Slack tokens
     | ((?:api[_-]?key|access[_-]?token|secret|password)["']?\s*[:=]\s*["']?)[^\s"',;&]{8,}  # key=value secrets
+    | ([?&](?:key|api[_-]?key|apikey|token|access[_-]?token|sig|signature|password)=)[^&#\s]+  # URL query
     """
 )
 

@@ -23,6 +23,9 @@ from collections.abc import Callable, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot.content import scrub_secrets
+
 if TYPE_CHECKING:
     import fastapi
     import httpx
@@ -192,7 +195,8 @@ def instrument_httpx(
         if getattr(client, "_is_instrumented_by_opentelemetry", False):
             logger.warning("httpx client %r is already instrumented; instrument_httpx() changed nothing", client)
             return Uninstrumenter(None, "httpx client (already instrumented)")
-        instrumentor_cls.instrument_client(client, tracer_provider=tracer_provider)
+        hook = _async_scrub_url if type(client).__name__ == "AsyncClient" else _scrub_url
+        instrumentor_cls.instrument_client(client, tracer_provider=tracer_provider, request_hook=hook)
 
         def undo_client() -> None:
             instrumentor_cls.uninstrument_client(client)
@@ -203,5 +207,26 @@ def instrument_httpx(
     if instrumentor.is_instrumented_by_opentelemetry:
         logger.warning("httpx is already instrumented globally; instrument_httpx() changed nothing")
         return Uninstrumenter(None, "httpx (already instrumented)")
-    instrumentor.instrument(tracer_provider=tracer_provider)
+    instrumentor.instrument(
+        tracer_provider=tracer_provider, request_hook=_scrub_url, async_request_hook=_async_scrub_url
+    )
     return Uninstrumenter(instrumentor.uninstrument, "httpx (all clients)")
+
+
+_URL_ATTRIBUTES = ("url.full", "http.url")
+
+
+def _scrub_url(span: Any, request: Any) -> None:
+    """Keys in query strings (Gemini's ``?key=``, signed URLs) never reach a span: scrub the URL attributes."""
+    try:
+        attributes = getattr(span, "attributes", None) or {}
+        for key in _URL_ATTRIBUTES:
+            value = attributes.get(key)
+            if isinstance(value, str) and (clean := scrub_secrets(value)) != value:
+                span.set_attribute(key, clean)
+    except Exception:
+        log_internal_error()
+
+
+async def _async_scrub_url(span: Any, request: Any) -> None:
+    _scrub_url(span, request)

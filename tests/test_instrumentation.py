@@ -236,3 +236,25 @@ def test_missing_extra_is_one_clear_line(module: str, extra: str, monkeypatch: p
             instrument_httpx()
     assert str(info.value) == f"{module} is not installed: pip install 'otel-chatbot[{extra}]'"
     assert "\n" not in str(info.value)
+
+
+def test_keys_in_query_strings_never_reach_client_spans() -> None:
+    import json
+
+    import httpx
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, json={})))
+    with instrument_httpx(client, tracer_provider=provider):
+        client.get(
+            "https://generativelanguage.googleapis.com/v1beta/models/m:generateContent"
+            "?key=AIzaSyA1234567890abcdefghijklmnopqrstu&alt=sse"
+        )
+    spans = json.dumps([dict(s.attributes or {}) for s in exporter.get_finished_spans()])
+    assert "AIzaSyA1234567890" not in spans
+    assert "key=[REDACTED]&alt=sse" in spans

@@ -57,14 +57,19 @@ def _record_on_run(
     estimated: bool = False,
 ) -> None:
     override = run.override()
-    usage = Extracted(
-        input_tokens=_count(input_tokens),
-        output_tokens=_count(output_tokens),
-        cache_read_tokens=_count(cache_read_tokens),
-        cache_write_tokens=_count(cache_write_tokens),
-        reasoning_tokens=_count(reasoning_tokens),
-    )
-    override.usage.merge(usage)
+    current = override.usage
+    # Several calls in one stage (a retry, a tool loop): record_usage adds up, it does not replace.
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("cache_read_tokens", cache_read_tokens),
+        ("cache_write_tokens", cache_write_tokens),
+        ("reasoning_tokens", reasoning_tokens),
+    ):
+        count = _count(value)
+        if count is not None:
+            previous = getattr(current, name)
+            setattr(current, name, count if previous is None else previous + count)
     override.model = model or override.model
     override.provider = provider or override.provider
     override.estimated = override.estimated or estimated

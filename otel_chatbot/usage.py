@@ -143,15 +143,15 @@ def _usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
     inp, outp = _count(get(usage, "input_tokens")), _count(get(usage, "output_tokens"))
     if inp is None and outp is None:
         return
-    is_anthropic = (
-        provider == "anthropic"
-        or (
-            isinstance(usage, Mapping)
-            and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage)
-        )
+    # Anthropic's own usage has cache_*_input_tokens; LangChain's usage_metadata (whatever the provider) has
+    # input_token_details and already counts cached tokens in input_tokens, so it must not take this branch.
+    is_langchain = get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None
+    has_anthropic_keys = (
+        (isinstance(usage, Mapping) and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage))
         or hasattr(usage, "cache_read_input_tokens")
         or hasattr(usage, "cache_creation_input_tokens")
     )
+    is_anthropic = not is_langchain and (provider == "anthropic" or has_anthropic_keys)
     if is_anthropic:
         # Anthropic: input_tokens EXCLUDES cache reads and writes; semconv input includes them.
         read = _count(get(usage, "cache_read_input_tokens"))

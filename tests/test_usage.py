@@ -438,3 +438,31 @@ def test_stream_chunks_without_object_marker_still_give_ttft(span_exporter: InMe
     assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 1
     assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
+
+
+def test_langchain_message_from_an_anthropic_model_is_not_double_counted(span_exporter: InMemorySpanExporter) -> None:
+    message = _AIMessage()
+    message.usage_metadata = {
+        "input_tokens": 1100,
+        "output_tokens": 50,
+        "total_tokens": 1150,
+        "input_token_details": {"cache_read": 1000},
+    }
+    attrs = _attrs_after(message, span_exporter, model="claude-sonnet-4-5", provider="anthropic")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1100  # LangChain already includes cached tokens
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((100 * 3 + 1000 * 0.3 + 50 * 15) / 1e6)
+
+
+def test_record_usage_adds_up_over_several_calls(span_exporter: InMemorySpanExporter) -> None:
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def two_calls() -> None:
+        oc.record_usage(input_tokens=100, output_tokens=10)
+        oc.record_usage(input_tokens=200, output_tokens=20, cache_read_tokens=50)
+
+    two_calls()
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert (attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS], attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]) == (300, 30)
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 50
+    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((250 * 0.15 + 50 * 0.075 + 30 * 0.6) / 1e6)

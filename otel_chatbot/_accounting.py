@@ -32,6 +32,10 @@ class UsageRecorder(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             get = span_attributes(span).get
+            if get(semconv.CHATBOT_STAGE) is None:
+                # Only stage spans count, as in the embedded statistics and the collector's metrics: usage another
+                # instrumentation puts on a child span (say, an OpenAI client span) must not be counted twice.
+                return
             cost = get(semconv.GEN_AI_USAGE_COST)
             inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
             out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)

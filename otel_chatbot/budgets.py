@@ -222,7 +222,9 @@ class BudgetGuard:
         if self.ledger.closed:
             return  # after Telemetry.shutdown(): nothing is recorded any more, so nothing is enforced
         now = self.clock()
-        self.ledger.flush(timeout=2.0)  # this process's own recent spend counts too
+        # This process's own recent spend counts too: wait for the writer, but never long on the request path (a
+        # stalled database must not stall the chatbot; what is still queued then counts at the next check).
+        self.ledger.flush(timeout=0.25)
         for index, budget in enumerate(self.budgets):
             key = budget.key(tenant_id, user_id)
             if key is None:

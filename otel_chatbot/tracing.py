@@ -14,6 +14,7 @@ second call with another service name keeps the first one's resource and says so
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -196,8 +197,12 @@ def _bounded(work: Callable[[], bool], timeout: float) -> bool:
     return bool(outcome and outcome[0])
 
 
-def _parse_endpoint(endpoint: str, protocol: str | None) -> tuple[str, str]:
-    """Validate an OTLP endpoint; return (protocol, endpoint for the exporter)."""
+def _parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -> tuple[str, str]:
+    """Validate an OTLP endpoint; return (protocol, endpoint for the exporter).
+
+    ``base=True`` for ``OTEL_EXPORTER_OTLP_ENDPOINT``, which the OTLP spec defines as a base URL: HTTP appends
+    ``/v1/traces`` to its path (``http://h:4318/otlp`` → ``http://h:4318/otlp/v1/traces``).
+    """
     parsed = urllib.parse.urlsplit(endpoint.strip())
     try:
         port = parsed.port
@@ -213,7 +218,10 @@ def _parse_endpoint(endpoint: str, protocol: str | None) -> tuple[str, str]:
     if protocol == "grpc":
         scheme = "https" if parsed.scheme == "https" else "http"
         return protocol, f"{scheme}://{parsed.netloc}"
-    path = parsed.path if parsed.path.strip("/") else "/v1/traces"
+    if base:
+        path = parsed.path.rstrip("/") + "/v1/traces"
+    else:
+        path = parsed.path if parsed.path.strip("/") else "/v1/traces"
     return protocol, urllib.parse.urlunsplit(
         (parsed.scheme if parsed.scheme != "grpc" else "http", parsed.netloc, path, parsed.query, "")
     )
@@ -223,7 +231,8 @@ def _otlp_exporter(endpoint: str | None, headers: Mapping[str, str] | None, time
     protocol = env.otlp_protocol(strict=True)
     url = endpoint or env.otlp_traces_endpoint()
     assert url is not None
-    protocol, url = _parse_endpoint(url, protocol)
+    base = endpoint is None and not os.environ.get(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    protocol, url = _parse_endpoint(url, protocol, base=base)
     try:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
@@ -342,7 +351,6 @@ def configure(
     if env.sdk_disabled(strict=True):
         logger.info("OTEL_SDK_DISABLED=true: otel_chatbot installs no tracing")
         return Telemetry(service_name or "unknown_service", None, (), None)
-    import os
 
     name = service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service"
     content_on = capture_content or env.capture_content(strict=True)
@@ -355,18 +363,26 @@ def configure(
     if prices is not None:
         overrides.update(pricing.parse_overrides(prices))
     processors: list[SpanProcessor] = list(span_processors)
+    exporter = None
     if endpoint is not None or env.otlp_traces_endpoint() is not None:
-        processors.append(BatchSpanProcessor(_otlp_exporter(endpoint, headers, export_timeout)))
+        exporter = _otlp_exporter(endpoint, headers, export_timeout)  # validates the URL; starts no thread
     stats = None
     if embedded:
         stats = _embedded_processor(name)
         processors.insert(0, stats)
     from otel_chatbot import _accounting
 
-    accounting = _accounting.setup(
-        name, ledger=ledger, budget_list=budgets, alerts=budget_alerts, retention=ledger_retention
-    )
+    try:
+        accounting = _accounting.setup(
+            name, ledger=ledger, budget_list=budgets, alerts=budget_alerts, retention=ledger_retention
+        )
+    except BaseException:
+        if exporter is not None:
+            exporter.shutdown()
+        raise
     processors.extend(accounting.processors)
+    if exporter is not None:  # last: its export thread starts only once nothing else can fail
+        processors.append(BatchSpanProcessor(exporter))
 
     pricing.warm_up()  # the first priced span should not pay for loading the price data
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -93,6 +94,12 @@ def test_sdk_disabled_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(oc.ConfigurationError):
         tel.report()
     assert tel.shutdown() is True
+
+
+def test_generic_env_endpoint_is_a_base_url_for_http() -> None:
+    assert _parse_endpoint("http://h:4318/otlp", None, base=True) == ("http/protobuf", "http://h:4318/otlp/v1/traces")
+    assert _parse_endpoint("http://h:4318", None, base=True) == ("http/protobuf", "http://h:4318/v1/traces")
+    assert _parse_endpoint("http://h:4317", None, base=True) == ("grpc", "http://h:4317")
 
 
 @pytest.mark.parametrize(
@@ -219,3 +226,14 @@ def test_without_sdk_traced_stage_is_a_plain_call() -> None:
         return x + 1
 
     assert call(1) == 2
+
+
+def test_a_failed_configure_leaves_no_export_thread(tmp_path: Path) -> None:
+    import threading
+
+    before = threading.active_count()
+    for _ in range(3):
+        with pytest.raises(oc.ConfigurationError):
+            oc.configure("bot", endpoint="http://127.0.0.1:4317", ledger=str(tmp_path / "missing" / "dir" / "l.db"))
+    assert threading.active_count() == before
+    assert tracing._INSTALLED is None

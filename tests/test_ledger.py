@@ -226,3 +226,24 @@ def test_two_processes_share_one_hard_budget(pg_url: str) -> None:
     ledger = Ledger.open(pg_url)
     assert ledger.spend(since=0, tenant="acme") == pytest.approx(0.05 * total_calls)
     ledger.close()
+
+
+def test_only_stage_spans_reach_the_ledger(tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_chatbot import semconv
+    from otel_chatbot._accounting import UsageRecorder
+    from otel_chatbot.ledger import Ledger
+
+    ledger = Ledger.open(str(tmp_path / "ledger.sqlite"))
+    provider = TracerProvider()
+    provider.add_span_processor(UsageRecorder(ledger, "svc"))
+    tracer = provider.get_tracer("t")
+    priced = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 10, semconv.GEN_AI_USAGE_COST: 0.5}
+    with tracer.start_as_current_span("openai.chat", attributes=priced):  # another instrumentation's span
+        pass
+    with tracer.start_as_current_span("chat m", attributes={**priced, semconv.CHATBOT_STAGE: "generation"}):
+        pass
+    assert ledger.flush(timeout=10)
+    assert ledger.spend(since=0) == pytest.approx(0.5)
+    ledger.close()

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sqlite3
@@ -158,21 +159,46 @@ class _Postgres(_Backend):
             raise ConfigurationError(
                 "a postgresql:// ledger needs psycopg: pip install 'otel-chatbot[postgres]'"
             ) from None
-        self.conn = psycopg.connect(url, autocommit=True)
+        self._psycopg = psycopg
+        self.url = url
+        self.conn = self._connect()
         with self.conn.transaction():
             # Several processes may create the table at once: serialise the DDL on an advisory lock.
             self.conn.execute("SELECT pg_advisory_xact_lock(727274)")
             self.conn.execute(_SCHEMA)
             self.conn.execute(_INDEX)
 
-    def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _connect(self) -> Any:
+        # Bounded: a stalled server must not hang the writer thread or a budget check for long.
+        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+
+    def _with_connection(self, work: Callable[[Any], Any]) -> Any:
+        """Run ``work(conn)`` under the lock; after a lost connection (server restart), reconnect once and retry."""
         with self.lock:
-            cur = self.conn.execute(self.sql(text), tuple(params))
+            try:
+                if self.conn.closed:
+                    self.conn = self._connect()
+                return work(self.conn)
+            except self._psycopg.OperationalError:
+                with contextlib.suppress(Exception):
+                    self.conn.close()
+                self.conn = self._connect()
+                return work(self.conn)
+
+    def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def run(conn: Any) -> list[tuple[Any, ...]]:
+            cur = conn.execute(self.sql(text), tuple(params))
             return list(cur.fetchall()) if cur.description else []
 
+        result: list[tuple[Any, ...]] = self._with_connection(run)
+        return result
+
     def insert(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        with self.lock, self.conn.transaction(), self.conn.cursor() as cur:
-            cur.executemany(self.sql(_INSERT), rows)
+        def run(conn: Any) -> None:
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(self.sql(_INSERT), rows)
+
+        self._with_connection(run)
 
     def close(self) -> None:
         with self.lock:

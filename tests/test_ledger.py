@@ -247,3 +247,21 @@ def test_only_stage_spans_reach_the_ledger(tmp_path: Path) -> None:
     assert ledger.flush(timeout=10)
     assert ledger.spend(since=0) == pytest.approx(0.5)
     ledger.close()
+
+
+def test_postgres_ledger_reconnects_after_a_lost_connection(pg_url: str) -> None:
+    import psycopg
+
+    ledger = Ledger.open(pg_url)
+    ledger.append(entry(NOW, 1.0))
+    assert ledger.flush(timeout=10)
+    # The server drops every connection (as on a restart): the next write and read reconnect.
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND datname = current_database()"
+        )
+    ledger.append(entry(NOW + 1, 2.0))
+    assert ledger.flush(timeout=10)
+    assert ledger.spend(since=NOW - 10) == pytest.approx(3.0)
+    ledger.close()

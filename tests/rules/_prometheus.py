@@ -12,20 +12,18 @@ import re
 import shutil
 import socket
 import subprocess
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from tests.rules._assets import RULE_FILES, PanelQuery
-
-T = TypeVar("T")
+from tests.stack._helpers import eventually
 
 
 def free_port() -> int:
@@ -40,16 +38,6 @@ def get_json(url: str, params: dict[str, str] | None = None, timeout: float = 10
         url = f"{url}?{urllib.parse.urlencode(params)}"
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
-
-
-def poll(probe: Callable[[], T | None], *, timeout: float, interval: float = 0.5) -> T | None:
-    """Call ``probe`` until it returns something other than None or the deadline passes; return its last answer."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = probe()
-        if answer is not None or time.monotonic() > deadline:
-            return answer
-        time.sleep(interval)
 
 
 def query(base_url: str, expr: str) -> list[dict[str, Any]]:
@@ -234,3 +222,6 @@ def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+poll = eventually  # one polling helper for both test folders (tests/stack/_helpers.py)

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tests.rules._assets import RULE_FILES, PanelQuery
-from tests.stack._helpers import eventually
+from tests.stack._helpers import eventually, get_json
 
 
 def free_port() -> int:
@@ -31,13 +31,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def get_json(url: str, params: dict[str, str] | None = None, timeout: float = 10.0) -> Any:
-    if params:
-        url = f"{url}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.loads(response.read())
 
 
 def query(base_url: str, expr: str) -> list[dict[str, Any]]:
@@ -225,3 +218,4 @@ def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
 
 
 poll = eventually  # one polling helper for both test folders (tests/stack/_helpers.py)
+__all__ = ["get_json", "poll"]  # re-exported for the rule tests

@@ -28,7 +28,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
 from opentelemetry import trace
 
@@ -44,14 +44,6 @@ __all__ = ["Budget", "BudgetAlert", "BudgetGuard", "WebhookAlert", "check_budget
 logger = logging.getLogger(__name__)
 
 GLOBAL_KEY = "*"
-
-# Attributes of the chatbot.budget.exceeded span event (project extensions; semconv.CHATBOT_BUDGET_EVENT names it).
-BUDGET_NAME: Final = "chatbot.budget.name"
-BUDGET_KEY: Final = "chatbot.budget.key"
-BUDGET_SPENT_USD: Final = "chatbot.budget.spent_usd"
-BUDGET_LIMIT_USD: Final = "chatbot.budget.limit_usd"
-BUDGET_WINDOW: Final = "chatbot.budget.window"
-BUDGET_HARD: Final = "chatbot.budget.hard"
 
 
 @dataclass(frozen=True)
@@ -244,12 +236,12 @@ class BudgetGuard:
                     span.add_event(
                         semconv.CHATBOT_BUDGET_EVENT,
                         {
-                            BUDGET_NAME: budget.name,
-                            BUDGET_KEY: key,
-                            BUDGET_SPENT_USD: spent,
-                            BUDGET_LIMIT_USD: budget.limit_usd,
-                            BUDGET_WINDOW: budget.window,
-                            BUDGET_HARD: budget.hard,
+                            semconv.CHATBOT_BUDGET_NAME: budget.name,
+                            semconv.CHATBOT_BUDGET_KEY: key,
+                            semconv.CHATBOT_BUDGET_SPENT_USD: spent,
+                            semconv.CHATBOT_BUDGET_LIMIT_USD: budget.limit_usd,
+                            semconv.CHATBOT_BUDGET_WINDOW: budget.window,
+                            semconv.CHATBOT_BUDGET_HARD: budget.hard,
                         },
                     )
             if budget.hard:

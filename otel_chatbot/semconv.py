@@ -99,6 +99,18 @@ CHATBOT_FEEDBACK_COMMENT: Final = "chatbot.feedback.comment"
 """Project extension: the feedback comment on that event (content: only when capture is on)."""
 CHATBOT_BUDGET_EVENT: Final = "chatbot.budget.exceeded"
 """Project extension: name of the span event a soft budget limit adds."""
+CHATBOT_BUDGET_NAME: Final = "chatbot.budget.name"
+"""Project extension (budget event): the budget's name."""
+CHATBOT_BUDGET_KEY: Final = "chatbot.budget.key"
+"""Project extension (budget event): ``*`` for a global budget, else the tenant or user id."""
+CHATBOT_BUDGET_SPENT_USD: Final = "chatbot.budget.spent_usd"
+"""Project extension (budget event): spend in the current window."""
+CHATBOT_BUDGET_LIMIT_USD: Final = "chatbot.budget.limit_usd"
+"""Project extension (budget event): the budget's limit."""
+CHATBOT_BUDGET_WINDOW: Final = "chatbot.budget.window"
+"""Project extension (budget event): the window, e.g. ``1d``."""
+CHATBOT_BUDGET_HARD: Final = "chatbot.budget.hard"
+"""Project extension (budget event): whether the budget is a hard cap."""
 
 # --- Prometheus metric names (DESIGN §5) ----------------------------------------------------------------------------
 

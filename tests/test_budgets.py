@@ -139,7 +139,7 @@ def test_soft_alerts_once_per_window_with_span_event(ledger: Ledger, caplog: pyt
     assert len(received) == 2 and received[1].spent_usd == pytest.approx(1.0)
     events = [e for s in exporter.get_finished_spans() for e in s.events]
     assert [e.name for e in events] == [semconv.CHATBOT_BUDGET_EVENT]
-    assert dict(events[0].attributes or {})[budgets.BUDGET_KEY] == "acme"
+    assert dict(events[0].attributes or {})[semconv.CHATBOT_BUDGET_KEY] == "acme"
     assert "otel-chatbot budget 'soft $1/1h per tenant' for tenant acme" in caplog.text
 
 

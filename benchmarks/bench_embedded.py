@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
-from otel_chatbot.processor import StatsSpanProcessor
+from otel_chatbot.stats import StatsSpanProcessor
 
 SERVER: dict[str, AttributeValue] = {
     "http.request.method": "POST",
@@ -170,8 +170,8 @@ def bench_ledger(n: int) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from otel_chatbot._accounting import UsageRecorder
-    from otel_chatbot.ledger import Ledger
+    from otel_chatbot.spend import Ledger
+    from otel_chatbot.spend._recorder import UsageRecorder
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

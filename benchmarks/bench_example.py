@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from examples.rag_chatbot.app import create_app
 from examples.rag_chatbot.settings import Settings
-from otel_chatbot.processor import StatsSpanProcessor
+from otel_chatbot.stats import StatsSpanProcessor
 from otel_chatbot.testing import reset_trace_globals
 
 USAGE = {

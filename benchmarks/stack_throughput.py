@@ -197,7 +197,7 @@ def probe_freshness(stub: Any, jaeger_url: str, seed: int, count: int, pause: fl
 def bench_main(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from otel_chatbot.stack import StackPorts, start_stack, stop_stack
-    from otel_chatbot.stack.ports import free_ports
+    from otel_chatbot.stack._ports import free_ports
 
     run_dir = Path(tempfile.mkdtemp(prefix="stack-bench-"))
     jaeger_telemetry = free_ports(1)[0]

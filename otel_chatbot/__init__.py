@@ -22,16 +22,12 @@ Environment variables:
 """
 
 from otel_chatbot._version import __version__
-from otel_chatbot.budgets import Budget, check_budget
-from otel_chatbot.context import conversation
-from otel_chatbot.decorators import TracedStage, traced_stage
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError, OtelChatbotError
-from otel_chatbot.feedback import record_feedback
-from otel_chatbot.instrumentation import instrument_fastapi, instrument_httpx
-from otel_chatbot.recording import StageHandle, record_usage
 from otel_chatbot.semconv import Stage
-from otel_chatbot.snapshot import StatsSnapshot
-from otel_chatbot.tracing import Telemetry, configure
+from otel_chatbot.spans import StageHandle, TracedStage, conversation, record_feedback, record_usage, traced_stage
+from otel_chatbot.spend import Budget, check_budget
+from otel_chatbot.stats import StatsSnapshot
+from otel_chatbot.telemetry import Telemetry, configure, instrument_fastapi, instrument_httpx
 
 __all__ = [
     "Budget",

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_chatbot import semconv
-from otel_chatbot.processor import StatsSpanProcessor
+from otel_chatbot.stats._processor import StatsSpanProcessor
 
 MS = 1_000_000  # ns
 T0 = 1_700_000_000_000_000_000

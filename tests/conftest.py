@@ -9,7 +9,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_chatbot import _runtime, budgets, pricing, tracing
+from otel_chatbot import _state as _runtime
+from otel_chatbot.spend import _budgets as budgets
+from otel_chatbot.spend import _pricing as pricing
+from otel_chatbot.telemetry import _configure as tracing
 from otel_chatbot.testing import reset_trace_globals
 from tests.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 

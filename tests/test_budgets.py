@@ -15,10 +15,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
-from otel_chatbot import budgets, semconv
-from otel_chatbot.budgets import Budget, BudgetAlert, BudgetGuard, WebhookAlert, check_budget
+from otel_chatbot import semconv
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError
-from otel_chatbot.ledger import Ledger, LedgerEntry
+from otel_chatbot.spend import _budgets as budgets
+from otel_chatbot.spend._budgets import Budget, BudgetAlert, BudgetGuard, WebhookAlert, check_budget
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry
 from tests._servers import serve_json
 
 T0 = 1_800_000_000.0

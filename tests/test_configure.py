@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import otel_chatbot as oc
-from otel_chatbot import tracing
-from otel_chatbot.tracing import _parse_endpoint
+from otel_chatbot.telemetry import _configure as tracing
+from otel_chatbot.telemetry._configure import _parse_endpoint
 
 
 @oc.traced_stage("retrieval")

@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.content import scrub_secrets
+from otel_chatbot.spans._content import scrub_secrets
 
 MESSAGES = [
     {"role": "system", "content": "You are helpful."},

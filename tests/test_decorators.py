@@ -496,7 +496,7 @@ def test_ttft_is_measured_at_first_content_chunk(span_exporter: InMemorySpanExpo
 
 
 def test_enforce_budget_guard_runs_before_the_call(span_exporter: InMemorySpanExporter) -> None:
-    from otel_chatbot import _runtime
+    from otel_chatbot import _state as _runtime
 
     calls: list[str] = []
 

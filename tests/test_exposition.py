@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from otel_chatbot import semconv
-from otel_chatbot.exposition import render_prometheus
+from otel_chatbot.stats._exposition import render_prometheus
 from tests._embedded_helpers import TraceBuilder, generation_attrs, stage_attrs
 
 # The one lint remark promtool makes on the contract's own name: the Collector's span_metrics connector exposes

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.feedback import record_feedback
+from otel_chatbot.spans._feedback import record_feedback
 
 
 @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")

@@ -15,7 +15,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel_chatbot.instrumentation import Uninstrumenter, instrument_fastapi, instrument_httpx
+from otel_chatbot.telemetry._instrumentation import Uninstrumenter, instrument_fastapi, instrument_httpx
+
+_LOGGER = "otel_chatbot.telemetry._instrumentation"
 
 SECRET = "sk-test-abcdef0123456789SECRET"
 
@@ -122,7 +124,7 @@ def test_fastapi_double_instrumentation_warns_and_is_a_noop(
 ) -> None:
     app = _app()
     first = instrument_fastapi(app, tracer_provider=provider)
-    with caplog.at_level(logging.WARNING, logger="otel_chatbot.instrumentation"):
+    with caplog.at_level(logging.WARNING, logger=_LOGGER):
         second = instrument_fastapi(app, tracer_provider=provider)
     assert "already instrumented" in caplog.text
     assert first.active and not second.active
@@ -172,7 +174,7 @@ def test_httpx_client_double_instrumentation_warns(
 ) -> None:
     client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(204)))
     first = instrument_httpx(client, tracer_provider=provider)
-    with caplog.at_level(logging.WARNING, logger="otel_chatbot.instrumentation"):
+    with caplog.at_level(logging.WARNING, logger=_LOGGER):
         second = instrument_httpx(client, tracer_provider=provider)
     assert "already instrumented" in caplog.text and not second.active
     client.get("http://llm.test/")
@@ -207,11 +209,14 @@ def test_httpx_global_instrumentation_is_reversible(
     provider: TracerProvider, exporter: InMemorySpanExporter, loopback_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     with instrument_httpx(tracer_provider=provider) as handle:
-        with caplog.at_level(logging.WARNING, logger="otel_chatbot.instrumentation"):
+        with caplog.at_level(logging.WARNING, logger=_LOGGER):
             assert not instrument_httpx(tracer_provider=provider).active
         with httpx.Client() as client:
             assert client.get(loopback_url).text == "ok"
-        with httpx.Client() as client, caplog.at_level(logging.WARNING, logger="otel_chatbot.instrumentation"):
+        with (
+            httpx.Client() as client,
+            caplog.at_level(logging.WARNING, logger=_LOGGER),
+        ):
             # Also instrumenting one client would trace its requests twice: a warning and a no-op.
             assert not instrument_httpx(client, tracer_provider=provider).active
             client.get(loopback_url)

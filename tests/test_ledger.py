@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
-from otel_chatbot.cli import main
+from otel_chatbot.cli._main import main
 from otel_chatbot.errors import ConfigurationError
-from otel_chatbot.ledger import Ledger, LedgerEntry
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry
 from tests._postgres import postgres_server
 
 NOW = 1_800_000_000.0
@@ -181,9 +181,9 @@ def test_configure_records_priced_spans_and_usage_cli(tmp_path: Path, capsys: py
 
 _WORKER = textwrap.dedent("""
     import json, sys
-    from otel_chatbot.budgets import Budget, BudgetGuard
+    from otel_chatbot.spend._budgets import Budget, BudgetGuard
     from otel_chatbot.errors import BudgetExceededError
-    from otel_chatbot.ledger import Ledger, LedgerEntry
+    from otel_chatbot.spend._ledger import Ledger, LedgerEntry
     import time
     url, name = sys.argv[1], sys.argv[2]
     ledger = Ledger.open(url)
@@ -232,8 +232,8 @@ def test_only_stage_spans_reach_the_ledger(tmp_path: Path) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 
     from otel_chatbot import semconv
-    from otel_chatbot._accounting import UsageRecorder
-    from otel_chatbot.ledger import Ledger
+    from otel_chatbot.spend._ledger import Ledger
+    from otel_chatbot.spend._recorder import UsageRecorder
 
     ledger = Ledger.open(str(tmp_path / "ledger.sqlite"))
     provider = TracerProvider()

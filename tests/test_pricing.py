@@ -9,9 +9,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
-from otel_chatbot import pricing, semconv
-from otel_chatbot.cli import main
-from otel_chatbot.pricing import ModelPrice, PricingTable, TokenUsage, compute_cost
+from otel_chatbot import semconv
+from otel_chatbot.cli._main import main
+from otel_chatbot.spend import _pricing as pricing
+from otel_chatbot.spend._pricing import ModelPrice, PricingTable, TokenUsage, compute_cost
 
 
 @pytest.fixture(autouse=True)

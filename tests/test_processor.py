@@ -10,9 +10,9 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
 from otel_chatbot import semconv
-from otel_chatbot.processor import StatsSpanProcessor
-from otel_chatbot.snapshot import StatsSnapshot
-from otel_chatbot.stats import Aggregator
+from otel_chatbot.stats._aggregator import Aggregator
+from otel_chatbot.stats._processor import StatsSpanProcessor
+from otel_chatbot.stats._snapshot import StatsSnapshot
 from tests._embedded_helpers import TraceBuilder, generation_attrs, stage_attrs
 
 

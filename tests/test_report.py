@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 
 from otel_chatbot import semconv
 from otel_chatbot._durations import parse_duration
-from otel_chatbot._http import mount
-from otel_chatbot.cli import main
+from otel_chatbot.cli._main import main
 from otel_chatbot.errors import ConfigurationError
-from otel_chatbot.recommendations import Thresholds, recommend
-from otel_chatbot.report import render
-from otel_chatbot.snapshot import StatsSnapshot
+from otel_chatbot.report._recommendations import Thresholds, recommend
+from otel_chatbot.report._render import render
+from otel_chatbot.stats._http import mount
+from otel_chatbot.stats._snapshot import StatsSnapshot
 from tests._embedded_helpers import TraceBuilder, generation_attrs, stage_attrs
 from tests._servers import serve_json
 

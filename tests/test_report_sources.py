@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.cli import main
-from otel_chatbot.snapshot import StatsSnapshot
+from otel_chatbot.cli._main import main
+from otel_chatbot.stats._snapshot import StatsSnapshot
 from tests._jaeger_fixture import jaeger_traces
 from tests._servers import serve_asgi, serve_json
 

@@ -12,10 +12,10 @@ import pytest
 from ddsketch import LogarithmicMapping
 
 from otel_chatbot import semconv
-from otel_chatbot._accumulators import _MULTIPLIER, RELATIVE_ACCURACY, LatencyAcc
-from otel_chatbot._usage_stats import BoundedUsage
-from otel_chatbot.snapshot import OTHER
-from otel_chatbot.stats import Aggregator
+from otel_chatbot.stats._accumulators import _MULTIPLIER, RELATIVE_ACCURACY, LatencyAcc
+from otel_chatbot.stats._aggregator import Aggregator
+from otel_chatbot.stats._snapshot import OTHER
+from otel_chatbot.stats._usage_tables import BoundedUsage
 
 
 def exact_quantile(sorted_values: list[float], q: float) -> float:

@@ -14,8 +14,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.pricing import TokenUsage, default_table
-from otel_chatbot.usage import extract
+from otel_chatbot.spans._extraction import extract
+from otel_chatbot.spend._pricing import TokenUsage, default_table
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
 
@@ -387,7 +387,7 @@ def test_extract_plain_dict_shapes() -> None:
     ],
 )
 def test_fast_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
-    from otel_chatbot._span_run import _chat_completion_attributes, usage_attributes
+    from otel_chatbot.spans._run import _chat_completion_attributes, usage_attributes
 
     price = default_table().lookup("gpt-4o-mini", "openai")
     fast = _chat_completion_attributes(body, price)
@@ -409,7 +409,7 @@ def test_fast_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
 
 
 def test_fast_path_declines_odd_shapes() -> None:
-    from otel_chatbot._span_run import _chat_completion_attributes
+    from otel_chatbot.spans._run import _chat_completion_attributes
 
     price = default_table().lookup("gpt-4o-mini", "openai")
     assert _chat_completion_attributes({"usage": {"prompt_tokens": -1, "completion_tokens": 1}}, price) is None

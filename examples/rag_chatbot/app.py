@@ -46,7 +46,7 @@ from examples.rag_chatbot.llm import LLMClient, ProviderError
 from examples.rag_chatbot.memory import MemoryStore
 from examples.rag_chatbot.prompts import VARIANTS, Variant, build_messages, pick_variant
 from examples.rag_chatbot.settings import Settings
-from otel_chatbot import pricing, semconv
+from otel_chatbot import semconv, spend
 
 logger = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Resolve the model's price now: genai-prices loads its data (~0.1 s) on the first lookup, which would
         # otherwise land inside the first request's generation span.
-        pricing.default_table().lookup(settings.model, settings.provider)
+        spend.default_table().lookup(settings.model, settings.provider)
         yield
         for task in tasks:
             task.cancel()

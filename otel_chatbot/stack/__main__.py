@@ -1,19 +1,10 @@
-"""``python -m otel_chatbot.stack build|up|down|status`` (what ``scripts/_stack_install.sh`` calls)."""
+"""``python -m otel_chatbot.stack build|up|down|status``: the same as ``otel-chatbot stack ...``."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from otel_chatbot.stack import add_arguments, run
-
-
-def main() -> int:
-    """Parse ``sys.argv`` and run the stack action."""
-    parser = argparse.ArgumentParser(prog="python -m otel_chatbot.stack")
-    add_arguments(parser)
-    return run(parser.parse_args())
-
+from otel_chatbot.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(["stack", *sys.argv[1:]]))

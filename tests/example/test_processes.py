@@ -22,7 +22,7 @@ from examples.llm_server import ServerConfig
 from examples.loadgen.__main__ import main as loadgen_main
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot import semconv
-from otel_chatbot.processor import StatsSpanProcessor
+from otel_chatbot.stats._processor import StatsSpanProcessor
 from tests.example.conftest import (
     APP_KEY,
     PROVIDER_KEY,

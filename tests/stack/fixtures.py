@@ -30,8 +30,8 @@ from collections.abc import Iterator
 import pytest
 
 from otel_chatbot.stack import Binaries, RunningStack, StackError, StackPorts, ensure_all, start_stack, stop_stack
-from otel_chatbot.stack.native import OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
-from otel_chatbot.stack.ports import METRICS_FLUSH_INTERVAL
+from otel_chatbot.stack._native import OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
+from otel_chatbot.stack._ports import METRICS_FLUSH_INTERVAL
 
 
 @pytest.fixture(scope="session")

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
-from otel_chatbot.stack import Binaries, StackPorts, versions
-from otel_chatbot.stack.build import collector_dir
-from otel_chatbot.stack.native import render_prometheus_config
+from otel_chatbot.stack import Binaries, StackPorts
+from otel_chatbot.stack import _versions as versions
+from otel_chatbot.stack._build import collector_dir
+from otel_chatbot.stack._native import render_prometheus_config
 
 pytestmark = pytest.mark.stack
 

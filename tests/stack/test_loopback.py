@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from otel_chatbot.stack import RunningStack, runner
+from otel_chatbot.stack import RunningStack
+from otel_chatbot.stack import _runner as runner
 
 pytestmark = pytest.mark.stack
 

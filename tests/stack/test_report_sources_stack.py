@@ -17,10 +17,10 @@ from opentelemetry.trace import SpanKind
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.cli import main
-from otel_chatbot.snapshot import StatsSnapshot
+from otel_chatbot.cli._main import main
 from otel_chatbot.stack import RunningStack
-from otel_chatbot.stats import DURATION_BUCKETS_MS
+from otel_chatbot.stats._aggregator import DURATION_BUCKETS_MS
+from otel_chatbot.stats._snapshot import StatsSnapshot
 
 from ._helpers import eventually
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from otel_chatbot.stack import RunningStack, runner
-from otel_chatbot.stack.ports import free_ports
+from otel_chatbot.stack import RunningStack
+from otel_chatbot.stack import _runner as runner
+from otel_chatbot.stack._ports import free_ports
 
 from ._helpers import eventually, jaeger_traces, run_app
 

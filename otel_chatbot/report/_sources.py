@@ -1,0 +1,237 @@
+"""Where ``otel-chatbot report`` reads statistics from: an app's /metrics/latency, a dump file, Jaeger, Prometheus.
+
+Jaeger traces go through the same ``stats.Aggregator`` as live spans, so the two agree to the microsecond rounding
+of Jaeger's timestamps. Prometheus answers from the span_metrics histograms, so its percentiles carry bucket error.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from otel_chatbot import semconv
+from otel_chatbot.stats._aggregator import Aggregator
+from otel_chatbot.stats._snapshot import LatencyStats, StageStats, StatsSnapshot, UsageBreakdown, UsageStats
+
+_KINDS = {
+    "server": "SPAN_KIND_SERVER",
+    "client": "SPAN_KIND_CLIENT",
+    "producer": "SPAN_KIND_PRODUCER",
+    "consumer": "SPAN_KIND_CONSUMER",
+    "internal": "SPAN_KIND_INTERNAL",
+}
+
+
+def fetch_json(url: str, timeout: float = 10.0) -> Any:
+    """GET ``url`` and decode its JSON body."""
+    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def from_latency_json(
+    doc: Mapping[str, Mapping[str, Any]], *, service: str = "app", source: str = "/metrics/latency"
+) -> StatsSnapshot:
+    """A snapshot holding the stage table of a ``/metrics/latency`` document (the rest is empty)."""
+    stages = tuple(
+        StageStats(
+            stage=name,
+            latency=LatencyStats(
+                count=int(v["count"]),
+                errors=0,
+                mean_ms=float(v["mean_ms"]),
+                min_ms=0.0,
+                max_ms=0.0,
+                p50_ms=float(v["p50_ms"]),
+                p95_ms=float(v["p95_ms"]),
+                p99_ms=float(v["p99_ms"]),
+            ),
+            share=None if v.get("share") is None else float(v["share"]),
+        )
+        for name, v in sorted(doc.items())
+    )
+    return StatsSnapshot(service_name=service, generated_at=time.time(), stages=stages, source=source)
+
+
+def load_url(url: str, *, timeout: float = 10.0) -> StatsSnapshot:
+    """Read a running app's ``/metrics/latency`` (the path is added when ``url`` is the app's base URL)."""
+    if not urllib.parse.urlsplit(url).path.rstrip("/").endswith("/metrics/latency"):
+        url = url.rstrip("/") + "/metrics/latency"
+    return from_latency_json(fetch_json(url, timeout), service=urllib.parse.urlsplit(url).netloc, source=url)
+
+
+def load_file(path: str) -> StatsSnapshot:
+    """Read a ``Telemetry.dump`` file, a ``report --format json`` file, or a saved ``/metrics/latency`` document."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    if isinstance(data, dict) and isinstance(data.get("snapshot"), dict):
+        data = data["snapshot"]
+    if isinstance(data, dict) and "format" in data:
+        snap = StatsSnapshot.from_dict(data)
+        return snap if snap.source != "embedded" else _with_source(snap, path)
+    return from_latency_json(data, source=path)
+
+
+def _with_source(snap: StatsSnapshot, source: str) -> StatsSnapshot:
+    import dataclasses
+
+    return dataclasses.replace(snap, source=source)
+
+
+# --- Jaeger ----------------------------------------------------------------------------------------------------------
+
+
+def _tag_value(tag: Mapping[str, Any]) -> Any:
+    value = tag.get("value")
+    kind = str(tag.get("type", "string")).lower()
+    if kind == "bool":
+        return value if isinstance(value, bool) else str(value).lower() == "true"
+    if kind == "int64":
+        return int(value)  # type: ignore[arg-type]
+    if kind == "float64":
+        return float(value)  # type: ignore[arg-type]
+    return value
+
+
+def aggregate_jaeger_traces(traces: Iterable[Mapping[str, Any]], service: str) -> Aggregator:
+    """Feed Jaeger's ``/api/traces`` ``data`` array through the same aggregator as live spans."""
+    agg = Aggregator(service_name=service)
+    for trace_doc in traces:
+        processes = trace_doc.get("processes", {})
+        spans = list(trace_doc.get("spans", []))
+        by_id = {s["spanID"]: s for s in spans}
+        records = []
+        for span in spans:
+            attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
+            parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
+            # The request's root: no parent, or a parent in another process (another service's span).
+            is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
+            status = str(attrs.pop("otel.status_code", "UNSET")).upper()
+            if attrs.pop("error", False) is True:
+                status = "ERROR"
+            kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
+            feedback = []
+            for log in span.get("logs", []):
+                fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
+                if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
+                    feedback.append(fields)
+            start = int(span["startTime"]) * 1000
+            end = start + int(span["duration"]) * 1000
+            proc = processes.get(span.get("processID"), {})
+            if proc.get("serviceName", service) != service:
+                continue
+            records.append(
+                (
+                    end,
+                    is_root,
+                    (
+                        int(span["traceID"], 16),
+                        is_root,
+                        span["operationName"],
+                        kind,
+                        f"STATUS_CODE_{status}",
+                        start,
+                        end,
+                        attrs,
+                        feedback,
+                    ),
+                )
+            )
+        # Children before their root, as spans end in a live process.
+        for _, _, args in sorted(records, key=lambda r: (r[0], r[1])):
+            agg.record(*args)
+    return agg
+
+
+def load_jaeger(url: str, *, service: str, since_s: float, limit: int = 1000, timeout: float = 30.0) -> StatsSnapshot:
+    """Query Jaeger's ``/api/traces`` for ``service`` over the last ``since_s`` seconds and aggregate them."""
+    end_us = int(time.time() * 1e6)
+    query = urllib.parse.urlencode(
+        {"service": service, "start": end_us - int(since_s * 1e6), "end": end_us, "limit": limit}
+    )
+    doc = fetch_json(f"{url.rstrip('/')}/api/traces?{query}", timeout)
+    return _with_source(aggregate_jaeger_traces(doc.get("data") or [], service).snapshot(), f"jaeger {url}")
+
+
+# --- Prometheus ------------------------------------------------------------------------------------------------------
+
+
+def _prom_query(url: str, query: str, timeout: float) -> list[tuple[dict[str, str], float]]:
+    doc = fetch_json(f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}", timeout)
+    if doc.get("status") != "success":
+        raise RuntimeError(f"Prometheus query failed: {doc.get('error')}")
+    out = []
+    for item in doc["data"]["result"]:
+        value = float(item["value"][1])
+        if not math.isnan(value):
+            out.append((item["metric"], value))
+    return out
+
+
+def load_prometheus(
+    url: str, *, service: str | None, since_s: float | None = None, timeout: float = 30.0
+) -> StatsSnapshot:
+    """Per-stage latency, shares and spend from the span_metrics series in Prometheus.
+
+    Percentiles come from ``histogram_quantile`` over the GenAI duration buckets (bucket error, not sketch error);
+    a stage's share is its summed duration over the summed duration of SERVER spans (the requests' roots).
+    """
+    sel = f'service_name="{service}"' if service else ""
+    stage_sel = ",".join(x for x in (sel, 'chatbot_stage!=""') if x)
+
+    def agg(metric: str, selector: str, by: str) -> str:
+        inner = f"{metric}{{{selector}}}"
+        if since_s:
+            inner = f"increase({inner}[{int(since_s)}s])"
+        return f"sum by ({by}) ({inner})"
+
+    def per_stage(query: str) -> dict[str, float]:
+        return {m.get("chatbot_stage", ""): v for m, v in _prom_query(url, query, timeout)}
+
+    counts = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel, "chatbot_stage"))
+    errors = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel + ',status_code="STATUS_CODE_ERROR"', "chatbot_stage"))
+    sums = per_stage(agg(semconv.METRIC_SPAN_DURATION + "_sum", stage_sel, "chatbot_stage"))
+    quantiles = {
+        q: per_stage(
+            f"histogram_quantile({q}, {agg(semconv.METRIC_SPAN_DURATION + '_bucket', stage_sel, 'chatbot_stage, le')})"
+        )
+        for q in (0.5, 0.95, 0.99)
+    }
+    root_sel = ",".join(x for x in (sel, 'span_kind="SPAN_KIND_SERVER"') if x)
+    roots = _prom_query(url, agg(semconv.METRIC_SPAN_DURATION + "_sum", root_sel, "service_name"), timeout)
+    root_ms = sum(v for _, v in roots)
+    stages = tuple(
+        StageStats(
+            stage=stage,
+            latency=LatencyStats(
+                count=round(n),
+                errors=round(errors.get(stage, 0.0)),
+                mean_ms=sums.get(stage, 0.0) / n if n else 0.0,
+                min_ms=0.0,
+                max_ms=0.0,
+                p50_ms=quantiles[0.5].get(stage, 0.0),
+                p95_ms=quantiles[0.95].get(stage, 0.0),
+                p99_ms=quantiles[0.99].get(stage, 0.0),
+            ),
+            share=sums.get(stage, 0.0) / root_ms if root_ms else None,
+        )
+        for stage, n in sorted(counts.items())
+    )
+    cost = _prom_query(url, agg(semconv.METRIC_COST, sel, "gen_ai_request_model"), timeout)
+    by_model = tuple(
+        sorted(
+            (UsageStats(m.get("gen_ai_request_model", ""), 0, 0, 0, 0, v) for m, v in cost), key=lambda u: -u.cost_usd
+        )
+    )
+    return StatsSnapshot(
+        service_name=service or "",
+        generated_at=time.time(),
+        stages=stages,
+        usage=UsageBreakdown(by_model=by_model),
+        source=f"prometheus {url}",
+    )

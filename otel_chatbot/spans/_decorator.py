@@ -1,0 +1,371 @@
+"""``traced_stage``: one span per chatbot stage, as a decorator (with or without arguments) or a context manager.
+
+Example::
+
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    async def generate(messages): ...  # usage + cost read from the return value
+
+
+    with oc.traced_stage("retrieval", data_source="faq") as stage:
+        stage.set_attribute("chatbot.retrieval.documents", 3)
+
+Static attributes are computed once, at decoration time; one ``_Scope`` drives every form; the four wrappers
+(sync, coroutine, generator, async generator) are a few lines each around it. Streams keep the span open over the
+whole iteration and attach the span's context only while the wrapped generator runs, so an early ``break`` never
+leaves it current.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from otel_chatbot import _state as _runtime
+from otel_chatbot import semconv
+from otel_chatbot.spans import _conversation as context
+from otel_chatbot.spans._recording import StageHandle, record_usage
+from otel_chatbot.spans._run import SpanRun
+from otel_chatbot.spans._spec import Spec
+
+__all__ = ["StageHandle", "TracedStage", "record_usage", "traced_stage"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _Scope:
+    """Start a ``SpanRun``, make it current, and end it; the one place where the wrappers meet the span."""
+
+    __slots__ = ("run", "token")
+
+    def __init__(
+        self,
+        spec: Spec,
+        tracer: trace.Tracer,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        parent: otel_context.Context | None = None,
+        conversation: Mapping[str, Any] | None = None,
+    ) -> None:
+        attributes = spec.attributes
+        ids = context.current_attributes() if conversation is None else conversation
+        if ids:
+            attributes = {**attributes, **ids}
+        self.run = SpanRun(
+            tracer,
+            spec.name,
+            spec.kind,
+            attributes,
+            parent,
+            stage=spec.stage,
+            request_model=spec.model,
+            provider=spec.provider,
+            stream=spec.stream,
+            args=args,
+            kwargs=kwargs,
+            model_price=spec.price(),
+        )
+        self.token: object | None = None
+        if spec.enforce_budget:
+            self._check_budget(attributes)
+
+    def _check_budget(self, attributes: Mapping[str, Any]) -> None:
+        guard = _runtime.RUNTIME.budget_guard
+        if guard is None:
+            return
+        try:
+            guard(attributes)  # raises BudgetExceededError on purpose: the user asked for a hard cap
+        except Exception as exc:
+            self.run.fail(exc)
+            self.run.end()
+            raise
+
+    def __enter__(self) -> SpanRun:
+        self.token = otel_context.attach(self.run.ctx)
+        return self.run
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.token is not None:
+            otel_context.detach(self.token)  # type: ignore[arg-type]
+            self.token = None
+        if isinstance(exc, Exception):
+            self.run.fail(exc)
+        # GeneratorExit, asyncio.CancelledError, KeyboardInterrupt: end the span without an application error.
+        self.run.end()
+
+
+def _wrap_function(fn: Callable[P, R], spec: Spec) -> Callable[P, R]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        tracer = spec.tracer()
+        if tracer is None:
+            return fn(*args, **kwargs)
+        with _Scope(spec, tracer, args, kwargs) as run:
+            result = fn(*args, **kwargs)
+            run.succeed(result)
+            return result
+
+    return wrapper
+
+
+def _wrap_coroutine(fn: Callable[P, Any], spec: Spec) -> Callable[P, Any]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
+        tracer = spec.tracer()
+        if tracer is None:
+            return await fn(*args, **kwargs)
+        with _Scope(spec, tracer, args, kwargs) as run:
+            result = await fn(*args, **kwargs)
+            run.succeed(result)
+            return result
+
+    return wrapper
+
+
+def _wrap_generator(fn: Callable[P, Generator[Any, Any, Any]], spec: Spec) -> Callable[P, Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
+        tracer = spec.tracer()
+        if tracer is None:
+            return fn(*args, **kwargs)
+        # The parent and conversation ids are those of the CALL, not of whoever iterates later (StreamingResponse).
+        return _traced_generator(
+            fn(*args, **kwargs), spec, tracer, args, kwargs, otel_context.get_current(), context.current_attributes()
+        )
+
+    return wrapper
+
+
+def _traced_generator(
+    inner: Generator[Any, Any, Any],
+    spec: Spec,
+    tracer: trace.Tracer,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    parent: otel_context.Context,
+    ids: Mapping[str, Any],
+) -> Generator[Any, Any, Any]:
+    scope = _Scope(spec, tracer, args, kwargs, parent, ids)
+    run = scope.run
+    try:
+        method: Callable[[Any], Any] = inner.send
+        value: Any = None
+        while True:
+            token = otel_context.attach(run.ctx)
+            try:
+                item = method(value)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                otel_context.detach(token)
+            run.on_chunk(item)
+            try:
+                value, method = (yield item), inner.send
+            except GeneratorExit:
+                token = otel_context.attach(run.ctx)
+                try:
+                    inner.close()
+                finally:
+                    otel_context.detach(token)
+                raise
+            except BaseException as exc:  # .throw() into us: forward it to the wrapped generator
+                value, method = exc, inner.throw
+    except Exception as exc:
+        run.fail(exc)
+        raise
+    finally:
+        run.end()
+
+
+def _wrap_async_generator(fn: Callable[P, AsyncGenerator[Any, Any]], spec: Spec) -> Callable[P, Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
+        tracer = spec.tracer()
+        if tracer is None:
+            return fn(*args, **kwargs)
+        return _traced_async_generator(
+            fn(*args, **kwargs), spec, tracer, args, kwargs, otel_context.get_current(), context.current_attributes()
+        )
+
+    return wrapper
+
+
+async def _traced_async_generator(
+    inner: AsyncGenerator[Any, Any],
+    spec: Spec,
+    tracer: trace.Tracer,
+    args: Sequence[Any],
+    kwargs: Mapping[str, Any],
+    parent: otel_context.Context,
+    ids: Mapping[str, Any],
+) -> AsyncGenerator[Any, Any]:
+    scope = _Scope(spec, tracer, args, kwargs, parent, ids)
+    run = scope.run
+    try:
+        method: Callable[[Any], Awaitable[Any]] = inner.asend
+        value: Any = None
+        while True:
+            token = otel_context.attach(run.ctx)
+            try:
+                item = await method(value)
+            except StopAsyncIteration:
+                return
+            finally:
+                otel_context.detach(token)
+            run.on_chunk(item)
+            try:
+                value, method = (yield item), inner.asend
+            except GeneratorExit:
+                token = otel_context.attach(run.ctx)
+                try:
+                    await inner.aclose()
+                finally:
+                    otel_context.detach(token)
+                raise
+            except BaseException as exc:
+                value, method = exc, inner.athrow
+    except Exception as exc:
+        run.fail(exc)
+        raise
+    finally:
+        run.end()
+
+
+class TracedStage:
+    """A stage: use it as a decorator, or as a context manager. Made by :func:`traced_stage`."""
+
+    def __init__(self, stage: str, options: dict[str, Any]) -> None:
+        self._stage = stage
+        self._options = options
+        self._scopes: contextvars.ContextVar[tuple[_Scope | None, ...]] = contextvars.ContextVar(
+            f"otel_chatbot_stage_{id(self)}", default=()
+        )
+
+    def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` (sync, async, generator or async generator function, or method)."""
+        is_async_gen = inspect.isasyncgenfunction(fn)
+        is_gen = inspect.isgeneratorfunction(fn)
+        spec = Spec(self._stage, function=fn, stream=is_async_gen or is_gen, **self._options)
+        if is_async_gen:
+            return cast(Callable[P, R], _wrap_async_generator(cast(Any, fn), spec))
+        if is_gen:
+            return cast(Callable[P, R], _wrap_generator(cast(Any, fn), spec))
+        if inspect.iscoroutinefunction(fn):
+            return cast(Callable[P, R], _wrap_coroutine(fn, spec))
+        return _wrap_function(fn, spec)
+
+    def __enter__(self) -> StageHandle:
+        spec = Spec(self._stage, **self._options)
+        tracer = spec.tracer() or trace.NoOpTracer()
+        scope = _Scope(spec, tracer, (), {})
+        self._scopes.set((*self._scopes.get(), scope))
+        return StageHandle(scope.__enter__())
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        *rest, scope = self._scopes.get()
+        self._scopes.set(tuple(rest))
+        if scope is not None:
+            scope.__exit__(exc_type, exc, tb)
+
+
+@overload
+def traced_stage(stage: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def traced_stage(
+    stage: str | semconv.Stage,
+    /,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    operation: str | None = None,
+    data_source: str | None = None,
+    tool_name: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    enforce_budget: bool = False,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> TracedStage: ...
+
+
+def traced_stage(
+    stage: str | semconv.Stage | Callable[..., Any],
+    /,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    operation: str | None = None,
+    data_source: str | None = None,
+    tool_name: str | None = None,
+    server_address: str | None = None,
+    server_port: int | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    enforce_budget: bool = False,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> Any:
+    """Trace a chatbot stage: a decorator (with or without arguments) or a context manager.
+
+    Example::
+
+        @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+        def generate(messages): ...
+
+
+        @oc.traced_stage  # a custom stage named after the function
+        def rerank(docs): ...
+
+
+        with oc.traced_stage("retrieval", data_source="faq") as stage:
+            stage.set_attribute("chatbot.retrieval.documents", 3)
+
+    Span name, kind and ``gen_ai.operation.name`` follow DESIGN §4 (``retrieval`` and ``generation`` are CLIENT
+    spans named ``retrieval {data_source}`` and ``chat {model}``; custom stages are INTERNAL spans named by the
+    stage). Usage, cost, response model/id and finish reasons are read from the return value, or from stream
+    chunks for generators (TTFT at the first chunk with content). Without an OpenTelemetry SDK it is a plain call.
+
+    Args:
+        stage: ``retrieval``, ``generation``, ``embeddings``, ``memory_update``, ``tool`` or any other string
+            (a :class:`~otel_chatbot.semconv.Stage` works too); or, used bare, the function to decorate.
+        model: The requested model (``gen_ai.request.model``); also prices the call.
+        provider: ``gen_ai.provider.name`` (``openai``, ``anthropic``, ``gcp.gemini``...).
+        operation: Override of ``gen_ai.operation.name`` (e.g. ``text_completion``, ``create_memory``).
+        data_source: ``gen_ai.data_source.id`` for retrieval.
+        tool_name: ``gen_ai.tool.name`` for tools (default: the function's name).
+        server_address: ``server.address`` of the provider, set at span start.
+        server_port: ``server.port`` of the provider.
+        attributes: Extra static attributes.
+        enforce_budget: Check hard budgets (``configure(budgets=...)``) before the call; raises
+            :class:`~otel_chatbot.errors.BudgetExceededError` when one is spent.
+        tracer_provider: Use this provider instead of the global one.
+
+    Returns:
+        A :class:`TracedStage` (decorator and context manager), or the decorated function when used bare.
+    """
+    options: dict[str, Any] = {
+        "model": model,
+        "provider": provider,
+        "operation": operation,
+        "data_source": data_source,
+        "tool_name": tool_name,
+        "server_address": server_address,
+        "server_port": server_port,
+        "attributes": attributes,
+        "enforce_budget": enforce_budget,
+        "tracer_provider": tracer_provider,
+    }
+    if callable(stage) and not isinstance(stage, str):
+        return TracedStage(stage.__name__, options)(stage)
+    return TracedStage(stage.value if isinstance(stage, semconv.Stage) else str(stage), options)

@@ -1,0 +1,356 @@
+"""One stage span from start to end: the only place that sets attributes, records errors and ends stage spans.
+
+The four wrappers in ``decorators.py`` and the context-manager form all drive a ``SpanRun``; none of them touches
+the span directly. Everything here that is telemetry work (extraction, pricing, content) runs under
+``handle_internal_errors``: a bug in it is logged, never raised into the user's call.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from otel_chatbot import _state as _runtime
+from otel_chatbot import semconv
+from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
+from otel_chatbot.spans import _content as content
+from otel_chatbot.spans._extraction import Extracted, StreamAccumulator, estimate_tokens, extract
+from otel_chatbot.spend import _pricing as pricing
+
+RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
+"""OTel context key under which the active ``SpanRun`` is stored (so ``record_usage`` finds its stage)."""
+
+_CONTENT_STAGES = frozenset({"generation", "embeddings"})
+
+
+def sanitize(value: Any) -> AttributeValue | None:
+    """A value OTel accepts as an attribute: primitives and homogeneous primitive sequences; secrets scrubbed."""
+    if isinstance(value, str):
+        return content.scrub_secrets(value)
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Sequence) and not isinstance(value, bytes):
+        items = [sanitize(v) for v in value]
+        if all(isinstance(i, str) for i in items):
+            return [i for i in items if isinstance(i, str)]
+        if all(isinstance(i, bool) for i in items):
+            return [bool(i) for i in items]
+        if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
+            return [i for i in items if isinstance(i, int)]
+        if all(isinstance(i, int | float) and not isinstance(i, bool) for i in items):
+            return [float(i) for i in items if isinstance(i, int | float)]
+        return [str(i) for i in items]
+    if value is None:
+        return None
+    return content.scrub_secrets(str(value))
+
+
+class UsageOverride:
+    """Counts given by hand with ``record_usage``; they win over what the return value says."""
+
+    __slots__ = ("estimated", "model", "provider", "usage")
+
+    def __init__(self) -> None:
+        self.usage = Extracted()
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.estimated = False
+
+
+class SpanRun:
+    """The state of one stage span between start and end."""
+
+    __slots__ = (
+        "_accumulator",
+        "_ended",
+        "_override",
+        "_t0",
+        "args",
+        "ctx",
+        "kwargs",
+        "model_price",
+        "provider",
+        "recording",
+        "request_model",
+        "span",
+        "stage",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        name: str,
+        kind: SpanKind,
+        attributes: dict[str, AttributeValue],
+        parent: otel_context.Context | None,
+        *,
+        stage: str,
+        request_model: str | None,
+        provider: str | None,
+        stream: bool,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        model_price: pricing.ModelPrice | None = None,
+    ) -> None:
+        self.span: Span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        self._t0 = time.perf_counter()
+        self.ctx = otel_context.set_value(RUN_KEY, self, trace.set_span_in_context(self.span, parent))
+        self.recording = self.span.is_recording()
+        self.stage = stage
+        self.request_model = request_model
+        self.model_price = model_price
+        self.provider = provider
+        self.stream = stream
+        self.args = args
+        self.kwargs = kwargs
+        self._override: UsageOverride | None = None
+        self._ended = False
+        capture = self.recording and content.should_capture_content()
+        keep = _runtime.RUNTIME.max_content_length if capture else 0
+        self._accumulator: StreamAccumulator | None = StreamAccumulator(provider, keep) if stream else None
+        if capture:
+            with handle_internal_errors():
+                self._capture_input()
+
+    # --- during the call ----------------------------------------------------------------------------------------
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set one attribute (sanitised; secrets scrubbed)."""
+        if self.recording:
+            clean = sanitize(value)
+            if clean is not None:
+                self.span.set_attribute(key, clean)
+
+    def override(self) -> UsageOverride:
+        """The hand-given usage of this stage (created on first use)."""
+        if self._override is None:
+            self._override = UsageOverride()
+        return self._override
+
+    def on_chunk(self, chunk: Any) -> None:
+        """A stream produced ``chunk``: note TTFT at the first chunk with content, and any usage it carries."""
+        if not self.recording or self._accumulator is None:
+            return
+        try:  # per chunk: a plain try is cheaper than the handle_internal_errors() context manager
+            if self._accumulator.add(chunk):
+                self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._t0)
+        except Exception:
+            log_internal_error()
+
+    # --- the end ------------------------------------------------------------------------------------------------
+
+    def succeed(self, result: Any) -> None:
+        """The call returned ``result`` (non-stream): read usage, cost and, if asked, content from it."""
+        if not self.recording:
+            return
+        try:  # inline rather than handle_internal_errors(): this is the hot path of every call
+            capture = content.should_capture_content()
+            if type(result) is dict and self._override is None and not capture:
+                fast = _chat_completion_attributes(result, self.model_price)
+                if fast is not None:
+                    self.span.set_attributes(fast)
+                    return
+            extracted = extract(result, self.provider, want_text=capture)
+            self._apply(extracted, estimated=False)
+            self._override = None  # applied (merged into the return value's usage): end() must not apply it again
+            if capture:
+                self._capture_output(result, extracted)
+            if self.stage == "retrieval" and isinstance(result, list | tuple):
+                self.span.set_attribute(semconv.CHATBOT_RETRIEVAL_DOCUMENTS, len(result))
+        except Exception:
+            log_internal_error()
+
+    def fail(self, exc: BaseException) -> None:
+        """The user's call raised ``exc`` (an ``Exception``): status ERROR, ``error.type``, an exception event."""
+        if not self.recording:
+            return
+        with handle_internal_errors():
+            message = content.scrub_secrets(str(exc))
+            self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
+            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+            import traceback
+
+            stack = content.scrub_secrets("".join(traceback.format_exception(exc)))
+            self.span.add_event(
+                "exception",
+                {"exception.type": type(exc).__qualname__, "exception.message": message, "exception.stacktrace": stack},
+            )
+
+    def end(self) -> None:
+        """End the span (once). Streams set what they accumulated, even when they ended early."""
+        if self._ended:
+            return
+        self._ended = True
+        if self.recording and (self._accumulator is not None or self._override is not None):
+            with handle_internal_errors():
+                if self._accumulator is not None:
+                    self._finish_stream(self._accumulator)
+                else:
+                    self._apply(None, estimated=False)
+        self.span.end()
+
+    # --- internals ----------------------------------------------------------------------------------------------
+
+    def _finish_stream(self, acc: StreamAccumulator) -> None:
+        result = acc.result
+        estimated = False
+        override = self._override
+        if not result.has_usage and not (override is not None and override.usage.has_usage) and acc.chars:
+            # The provider reported no usage (no include_usage, or the consumer stopped early): estimate, and say so.
+            result.output_tokens = estimate_tokens(acc.chars)
+            result.input_tokens = self._estimate_input_tokens()
+            estimated = True
+        self._apply(result, estimated=estimated)
+        if acc.texts and self.stage in _CONTENT_STAGES:  # texts are kept only when content capture is on
+            value = content.output_messages("".join(acc.texts), result.finish_reasons)
+            if value is not None:
+                self.span.set_attribute(semconv.GEN_AI_OUTPUT_MESSAGES, value)
+
+    def _estimate_input_tokens(self) -> int | None:
+        messages = self.kwargs.get("messages")
+        if messages is None:
+            messages = next((a for a in self.args if isinstance(a, list) and a and isinstance(a[0], Mapping)), None)
+        if not isinstance(messages, list):
+            return None
+        chars = 0
+        for message in messages:
+            text = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+            if isinstance(text, str):
+                chars += len(text)
+        return estimate_tokens(chars) if chars else None
+
+    def _apply(self, extracted: Extracted | None, *, estimated: bool) -> None:
+        span = self.span
+        override = self._override
+        usage = extracted if extracted is not None else Extracted()
+        if override is not None:
+            usage.merge(override.usage)
+            estimated = override.estimated or (estimated and not override.usage.has_usage)
+        attributes: dict[str, AttributeValue] = {}
+        if usage.response_model:
+            attributes[semconv.GEN_AI_RESPONSE_MODEL] = usage.response_model
+        if usage.response_id:
+            attributes[semconv.GEN_AI_RESPONSE_ID] = usage.response_id
+        if usage.finish_reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = usage.finish_reasons
+        if usage.has_usage:
+            model = (override.model if override is not None else None) or self.request_model or usage.response_model
+            provider = (override.provider if override is not None else None) or self.provider
+            if override is not None and override.model and not self.request_model:
+                attributes[semconv.GEN_AI_REQUEST_MODEL] = override.model
+            attributes.update(usage_attributes(usage, model, provider, estimated=estimated))
+        if attributes:
+            span.set_attributes(attributes)
+
+    def _capture_input(self) -> None:
+        if self.stage in _CONTENT_STAGES:
+            value = content.input_messages(self.args, self.kwargs)
+            if value is not None:
+                self.span.set_attribute(semconv.GEN_AI_INPUT_MESSAGES, value)
+        elif self.stage == "retrieval":
+            query = content.query_text(self.args, self.kwargs)
+            if query is not None:
+                self.span.set_attribute(semconv.GEN_AI_RETRIEVAL_QUERY_TEXT, query)
+
+    def _capture_output(self, result: Any, extracted: Extracted | None) -> None:
+        if self.stage in _CONTENT_STAGES:
+            text = extracted.text if extracted is not None else (result if isinstance(result, str) else None)
+            value = content.output_messages(text, extracted.finish_reasons if extracted is not None else ())
+            if value is not None:
+                self.span.set_attribute(semconv.GEN_AI_OUTPUT_MESSAGES, value)
+        elif self.stage == "retrieval":
+            docs = content.retrieval_documents(result)
+            if docs is not None:
+                self.span.set_attribute(semconv.GEN_AI_RETRIEVAL_DOCUMENTS, docs)
+
+
+def _detail(details: Any, key: str) -> int | None:
+    """A count inside ``*_tokens_details``: 0 when absent, None when present but invalid (use the general path)."""
+    if not details:
+        return 0
+    value = details.get(key) if type(details) is dict else None
+    if value is None:
+        return 0
+    return value if type(value) is int and value >= 0 else None
+
+
+def _chat_completion_attributes(
+    body: dict[str, Any], price: pricing.ModelPrice | None
+) -> dict[str, AttributeValue] | None:
+    """Fast path for the commonest return value, an OpenAI Chat Completions JSON body; None for anything else.
+
+    Same result as ``extract`` + ``usage_attributes`` (a test checks they agree), with a fraction of the calls.
+    """
+    usage = body.get("usage")
+    if "type" in body or type(usage) is not dict:
+        return None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
+        return None
+    attributes: dict[str, AttributeValue] = {
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: prompt,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: completion,
+    }
+    cached = _detail(usage.get("prompt_tokens_details"), "cached_tokens")
+    reasoning = _detail(usage.get("completion_tokens_details"), "reasoning_tokens")
+    if cached is None or reasoning is None:
+        return None
+    if cached:
+        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+    if reasoning:
+        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+    model, response_id, choices = body.get("model"), body.get("id"), body.get("choices")
+    if type(model) is str and model:
+        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+    if type(response_id) is str and response_id:
+        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
+    if type(choices) is list:
+        reasons = [r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r]
+        if reasons:
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    if price is None:
+        return None  # unknown request model, or none given: the general path prices by the response model or flags it
+    attributes[semconv.GEN_AI_USAGE_COST] = pricing.cost_usd_float(
+        pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price
+    )
+    return attributes
+
+
+def current_run() -> SpanRun | None:
+    """The stage span run in force in the current context, if any."""
+    run = otel_context.get_value(RUN_KEY)
+    return run if isinstance(run, SpanRun) else None
+
+
+def usage_attributes(
+    usage: Extracted, model: str | None, provider: str | None, *, estimated: bool
+) -> dict[str, AttributeValue]:
+    """Token, cost and flag attributes for ``usage`` priced as ``model`` at ``provider``."""
+    attributes: dict[str, AttributeValue] = {}
+    for key, value in (
+        (semconv.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
+        (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
+        (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
+        (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
+        (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
+    ):
+        if value is not None:
+            attributes[key] = value
+    if estimated:
+        attributes[semconv.CHATBOT_USAGE_ESTIMATED] = True
+    cost = pricing.default_table().cost_float(usage.token_usage(), model, provider) if model else None
+    if cost is None:
+        attributes[semconv.CHATBOT_COST_UNKNOWN_MODEL] = True
+    else:
+        attributes[semconv.GEN_AI_USAGE_COST] = cost
+    return attributes

@@ -1,0 +1,109 @@
+"""What ``configure(ledger=..., budgets=...)`` installs: a span processor feeding the ledger, and the budget guard."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from otel_chatbot import env, semconv
+from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot.spend import _budgets as budgets
+from otel_chatbot.spend._budgets import AlertCallback, Budget, BudgetGuard
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+from otel_chatbot.stats._processor import span_attributes
+
+logger = logging.getLogger(__name__)
+
+
+class UsageRecorder(SpanProcessor):
+    """Appends every priced stage span (tokens or cost) to the ledger; the append is a non-blocking queue put."""
+
+    def __init__(self, ledger: Ledger, service_name: str) -> None:
+        self.ledger = ledger
+        self.service_name = service_name
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            get = span_attributes(span).get
+            if get(semconv.CHATBOT_STAGE) is None:
+                # Only stage spans count, as in the embedded statistics and the collector's metrics: usage another
+                # instrumentation puts on a child span (say, an OpenAI client span) must not be counted twice.
+                return
+            cost = get(semconv.GEN_AI_USAGE_COST)
+            inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
+            out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+            if cost is None and inp is None and out is None:
+                return
+            ctx = span.context
+            self.ledger.append(
+                LedgerEntry(
+                    (span.end_time or time.time_ns()) / 1e9,
+                    f"{ctx.trace_id:032x}" if ctx is not None else "",
+                    self.service_name,
+                    str(get(semconv.CHATBOT_STAGE) or ""),
+                    str(get(semconv.GEN_AI_REQUEST_MODEL) or ""),
+                    str(get(semconv.GEN_AI_PROVIDER_NAME) or ""),
+                    int(inp or 0),
+                    int(out or 0),
+                    float(cost or 0.0),
+                    str(get(semconv.CHATBOT_TENANT_ID) or ""),
+                    str(get(semconv.USER_ID) or ""),
+                    str(get(semconv.GEN_AI_CONVERSATION_ID) or ""),
+                    str(get(semconv.CHATBOT_VARIANT) or ""),
+                )
+            )
+        except Exception:
+            log_internal_error()
+
+    def shutdown(self) -> None:
+        self.ledger.close(timeout=5.0)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.ledger.flush(timeout_millis / 1000)
+
+
+@dataclass
+class Accounting:
+    """The ledger pieces of one ``configure()`` call."""
+
+    service_name: str
+    ledger: Ledger | None = None
+    guard: BudgetGuard | None = None
+
+    @property
+    def processors(self) -> Sequence[SpanProcessor]:
+        return () if self.ledger is None else (UsageRecorder(self.ledger, self.service_name),)
+
+    def activate(self) -> None:
+        budgets.activate(self.guard)
+
+
+def setup(
+    service_name: str,
+    *,
+    ledger: str | Ledger | None,
+    budget_list: Sequence[Budget],
+    alerts: Sequence[AlertCallback] | None,
+    retention: str | float | None = None,
+) -> Accounting:
+    """Open the ledger (argument, else ``OTEL_CHATBOT_LEDGER``) and build the budget guard; raises on mistakes."""
+    target = ledger if ledger is not None else env.ledger_url()
+    if budget_list and target is None:
+        logger.warning(
+            "configure(budgets=...) without a ledger: spend is kept in memory and lost on restart; "
+            "pass ledger='usage.db' or a postgresql:// URL"
+        )
+        target = ":memory:"
+    if target is None:
+        return Accounting(service_name)
+    opened = target if isinstance(target, Ledger) else Ledger.open(target, retention=retention)
+    guard = BudgetGuard(budget_list, opened, alerts=alerts) if budget_list else None
+    return Accounting(service_name, opened, guard)

@@ -1,0 +1,183 @@
+"""Where the native stack listens: loopback defaults (DESIGN.md §6), each overridable by one environment variable.
+
+The same variables are expanded by the collector and Jaeger configs (``${env:VAR:-default}``), so the files in
+``collector/`` and the processes this package starts always agree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from typing import Final
+
+from otel_chatbot.stack._errors import StackError
+
+COLLECTOR_OTLP_GRPC: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_GRPC"
+"""Collector OTLP/gRPC receiver, ``host:port`` (default ``127.0.0.1:4317``)."""
+COLLECTOR_OTLP_HTTP: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_HTTP"
+"""Collector OTLP/HTTP receiver (default ``127.0.0.1:4318``)."""
+COLLECTOR_PROMETHEUS: Final = "OTEL_CHATBOT_COLLECTOR_PROMETHEUS"
+"""Collector prometheus exporter (span, token, cost, TTFT metrics; default ``127.0.0.1:8889``)."""
+COLLECTOR_HEALTH: Final = "OTEL_CHATBOT_COLLECTOR_HEALTH"
+"""Collector health_check extension (default ``127.0.0.1:13133``)."""
+COLLECTOR_TELEMETRY_PORT: Final = "OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT"
+"""Collector self-metrics port on 127.0.0.1 (default ``18888``; Jaeger's default would take 8888)."""
+JAEGER_OTLP_GRPC: Final = "OTEL_CHATBOT_JAEGER_OTLP_GRPC"
+"""Jaeger OTLP/gRPC receiver, where the collector sends traces (default ``127.0.0.1:14317``)."""
+JAEGER_OTLP_HTTP: Final = "OTEL_CHATBOT_JAEGER_OTLP_HTTP"
+"""Jaeger OTLP/HTTP receiver (default ``127.0.0.1:14318``)."""
+JAEGER_QUERY_HTTP: Final = "OTEL_CHATBOT_JAEGER_QUERY_HTTP"
+"""Jaeger query API and UI (default ``127.0.0.1:16686``)."""
+JAEGER_QUERY_GRPC: Final = "OTEL_CHATBOT_JAEGER_QUERY_GRPC"
+"""Jaeger query gRPC API (default ``127.0.0.1:16685``)."""
+PROMETHEUS_LISTEN: Final = "OTEL_CHATBOT_PROMETHEUS_LISTEN"
+"""Prometheus web/API listen address (default ``127.0.0.1:9090``)."""
+PROMETHEUS_URL: Final = "OTEL_CHATBOT_PROMETHEUS_URL"
+"""Prometheus URL Jaeger's Monitor tab queries; derived from :data:`PROMETHEUS_LISTEN` (set for Jaeger by us)."""
+METRICS_FLUSH_INTERVAL: Final = "OTEL_CHATBOT_METRICS_FLUSH_INTERVAL"
+"""How often span_metrics emits (Go duration, default ``15s``; the tests use ``1s``)."""
+
+_DEFAULTS: Final[dict[str, str]] = {
+    COLLECTOR_OTLP_GRPC: "127.0.0.1:4317",
+    COLLECTOR_OTLP_HTTP: "127.0.0.1:4318",
+    COLLECTOR_PROMETHEUS: "127.0.0.1:8889",
+    COLLECTOR_HEALTH: "127.0.0.1:13133",
+    COLLECTOR_TELEMETRY_PORT: "18888",
+    JAEGER_OTLP_GRPC: "127.0.0.1:14317",
+    JAEGER_OTLP_HTTP: "127.0.0.1:14318",
+    JAEGER_QUERY_HTTP: "127.0.0.1:16686",
+    JAEGER_QUERY_GRPC: "127.0.0.1:16685",
+    PROMETHEUS_LISTEN: "127.0.0.1:9090",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class StackPorts:
+    """The loopback addresses of one native stack (``host:port`` strings, except the telemetry port).
+
+    Example::
+
+        ports = StackPorts.from_env()  # DESIGN.md §6 defaults unless OTEL_CHATBOT_* variables say otherwise
+        ports.collector_otlp_grpc  # '127.0.0.1:4317'
+    """
+
+    collector_otlp_grpc: str
+    collector_otlp_http: str
+    collector_prometheus: str
+    collector_health: str
+    collector_telemetry_port: int
+    jaeger_otlp_grpc: str
+    jaeger_otlp_http: str
+    jaeger_query_http: str
+    jaeger_query_grpc: str
+    prometheus_listen: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
+        """Read the addresses from ``environ`` (default ``os.environ``), falling back to the loopback defaults."""
+        env = os.environ if environ is None else environ
+        values = {name: env.get(name) or default for name, default in _DEFAULTS.items()}
+        for name, value in values.items():
+            _check_loopback(name, value)
+        return cls(
+            collector_otlp_grpc=values[COLLECTOR_OTLP_GRPC],
+            collector_otlp_http=values[COLLECTOR_OTLP_HTTP],
+            collector_prometheus=values[COLLECTOR_PROMETHEUS],
+            collector_health=values[COLLECTOR_HEALTH],
+            collector_telemetry_port=int(values[COLLECTOR_TELEMETRY_PORT]),
+            jaeger_otlp_grpc=values[JAEGER_OTLP_GRPC],
+            jaeger_otlp_http=values[JAEGER_OTLP_HTTP],
+            jaeger_query_http=values[JAEGER_QUERY_HTTP],
+            jaeger_query_grpc=values[JAEGER_QUERY_GRPC],
+            prometheus_listen=values[PROMETHEUS_LISTEN],
+        )
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        """Pick free loopback ports for every address (what the tests use)."""
+        ports = free_ports(len(_DEFAULTS))
+        addresses = [f"127.0.0.1:{port}" for port in ports]
+        return cls(
+            collector_otlp_grpc=addresses[0],
+            collector_otlp_http=addresses[1],
+            collector_prometheus=addresses[2],
+            collector_health=addresses[3],
+            collector_telemetry_port=ports[4],
+            jaeger_otlp_grpc=addresses[5],
+            jaeger_otlp_http=addresses[6],
+            jaeger_query_http=addresses[7],
+            jaeger_query_grpc=addresses[8],
+            prometheus_listen=addresses[9],
+        )
+
+    def environ(self) -> dict[str, str]:
+        """The ``OTEL_CHATBOT_*`` variables that make the configs in ``collector/`` listen on these addresses."""
+        return {
+            COLLECTOR_OTLP_GRPC: self.collector_otlp_grpc,
+            COLLECTOR_OTLP_HTTP: self.collector_otlp_http,
+            COLLECTOR_PROMETHEUS: self.collector_prometheus,
+            COLLECTOR_HEALTH: self.collector_health,
+            COLLECTOR_TELEMETRY_PORT: str(self.collector_telemetry_port),
+            JAEGER_OTLP_GRPC: self.jaeger_otlp_grpc,
+            JAEGER_OTLP_HTTP: self.jaeger_otlp_http,
+            JAEGER_QUERY_HTTP: self.jaeger_query_http,
+            JAEGER_QUERY_GRPC: self.jaeger_query_grpc,
+            PROMETHEUS_LISTEN: self.prometheus_listen,
+            PROMETHEUS_URL: f"http://{self.prometheus_listen}",
+        }
+
+    def by_variable(self) -> dict[str, str]:
+        """Each listening address keyed by the variable that moves it (for "port in use" messages)."""
+        env = self.environ()
+        env[COLLECTOR_TELEMETRY_PORT] = f"127.0.0.1:{self.collector_telemetry_port}"
+        env.pop(PROMETHEUS_URL)
+        return env
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct TCP ports that are free on 127.0.0.1 right now."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """``'127.0.0.1:4317'`` -> ``('127.0.0.1', 4317)``."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def check_free(addresses: Mapping[str, str]) -> None:
+    """Raise a one-line :class:`StackError` naming the variable to change when an address is already taken."""
+    for variable, address in addresses.items():
+        host, port = split_address(address)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                raise StackError(
+                    f"port {port} ({address}) is already in use: stop what listens there "
+                    f"(`otel-chatbot stack down` if it is an earlier stack) or set {variable}=127.0.0.1:<free port>"
+                ) from None
+
+
+def _check_loopback(variable: str, value: str) -> None:
+    if variable == COLLECTOR_TELEMETRY_PORT:
+        if not value.isdigit():
+            raise StackError(f"{variable}={value!r} must be a port number, e.g. 18888")
+        return
+    try:
+        host, _ = split_address(value)
+    except ValueError:
+        raise StackError(f"{variable}={value!r} must be host:port, e.g. 127.0.0.1:4317") from None
+    if host not in {"127.0.0.1", "localhost", "::1"}:
+        raise StackError(f"{variable}={value!r}: the native stack listens on loopback only; use 127.0.0.1:<port>")

@@ -1,0 +1,48 @@
+"""Embedded statistics: the span processor, its immutable snapshot and the Prometheus exposition.
+
+Example::
+
+    tel = oc.configure("support-bot")  # installs a StatsSpanProcessor
+    snapshot = tel.report()  # a StatsSnapshot
+    print(snapshot.stages["generation"].latency.p95_ms)
+    text = render_prometheus(snapshot)  # what GET /metrics serves
+
+Percentiles come from DDSketch (1% relative error) in bounded memory; the aggregation code has no OTel imports.
+"""
+
+from __future__ import annotations
+
+from otel_chatbot.stats._exposition import CONTENT_TYPE, render_prometheus
+from otel_chatbot.stats._processor import StatsSpanProcessor
+from otel_chatbot.stats._snapshot import (
+    CacheStats,
+    CounterSeries,
+    FeedbackStats,
+    HistogramSeries,
+    LatencyStats,
+    ModelLatency,
+    StageStats,
+    StatsSnapshot,
+    StreamStats,
+    UsageBreakdown,
+    UsageStats,
+    VariantStats,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "CacheStats",
+    "CounterSeries",
+    "FeedbackStats",
+    "HistogramSeries",
+    "LatencyStats",
+    "ModelLatency",
+    "StageStats",
+    "StatsSnapshot",
+    "StatsSpanProcessor",
+    "StreamStats",
+    "UsageBreakdown",
+    "UsageStats",
+    "VariantStats",
+    "render_prometheus",
+]

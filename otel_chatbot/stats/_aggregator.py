@@ -1,0 +1,469 @@
+"""Pure statistics over finished spans: latency sketches, stage shares, usage, caches, feedback (no OTel imports).
+
+``Aggregator.record(...)`` takes plain values, so the span processor, the Jaeger reader and the tests all feed it
+the same way. It is not thread-safe by itself: the processor calls it under one lock.
+
+Example::
+
+    agg = Aggregator(service_name="bot")
+    agg.record(
+        trace_id=1,
+        is_root=True,
+        name="request",
+        kind="SPAN_KIND_SERVER",
+        status="STATUS_CODE_UNSET",
+        start_ns=0,
+        end_ns=2_000_000,
+        attributes={},
+    )
+    snap = agg.snapshot()
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from otel_chatbot import semconv
+from otel_chatbot.stats._accumulators import (
+    RELATIVE_ACCURACY,
+    LatencyAcc,
+    Pending,
+    SeriesSet,
+    Shape,
+    StageAcc,
+    StreamAcc,
+    VariantAcc,
+)
+from otel_chatbot.stats._snapshot import (
+    OTHER,
+    CacheStats,
+    CounterSeries,
+    ModelLatency,
+    StageStats,
+    StatsSnapshot,
+    StreamStats,
+    VariantStats,
+)
+from otel_chatbot.stats._usage_tables import UsageAcc, UsageTables
+
+__all__ = ["Aggregator", "LatencyAcc", "RELATIVE_ACCURACY"]
+
+STATUS_ERROR = "STATUS_CODE_ERROR"
+DURATION_BUCKETS_MS: tuple[float, ...] = tuple(round(b * 1000, 6) for b in semconv.DURATION_BUCKETS_S)
+TOKEN_BUCKETS: tuple[float, ...] = tuple(float(b) for b in semconv.TOKEN_BUCKETS)
+TTFC_BUCKETS_S: tuple[float, ...] = semconv.DURATION_BUCKETS_S
+_NANO = 1_000_000_000
+# Attribute names bound as module globals: the recording path reads a dozen per span, and a global is one lookup
+# where ``semconv.X`` is two.
+_CHATBOT_CACHE_HIT = semconv.CHATBOT_CACHE_HIT
+_CHATBOT_STAGE = semconv.CHATBOT_STAGE
+_CHATBOT_TENANT_ID = semconv.CHATBOT_TENANT_ID
+_CHATBOT_VARIANT = semconv.CHATBOT_VARIANT
+_ERROR_TYPE = semconv.ERROR_TYPE
+_GEN_AI_CONVERSATION_ID = semconv.GEN_AI_CONVERSATION_ID
+_GEN_AI_OPERATION_NAME = semconv.GEN_AI_OPERATION_NAME
+_GEN_AI_PROVIDER_NAME = semconv.GEN_AI_PROVIDER_NAME
+_GEN_AI_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_GEN_AI_REQUEST_STREAM = semconv.GEN_AI_REQUEST_STREAM
+_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+_GEN_AI_USAGE_COST = semconv.GEN_AI_USAGE_COST
+_GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
+_GEN_AI_USAGE_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_USER_ID = semconv.USER_ID
+_MAX_ERROR_TYPES = 32
+
+
+class Aggregator:
+    """All embedded statistics, fed one finished span at a time; memory is bounded by the options below.
+
+    Args:
+        service_name: The ``service_name`` label of the Prometheus series.
+        max_pending_traces: Traces whose root has not ended yet kept for the share computation (oldest dropped).
+        top_n: Users and conversations kept by name (the rest is folded into ``"other"``).
+        max_tenants: Tenants kept by name (also the bound of the ``chatbot_tenant_id`` metric label).
+        max_series: Series per Prometheus metric (then one ``otel_metric_overflow="true"`` series).
+        clock: Wall clock for ``generated_at``.
+    """
+
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        max_pending_traces: int = 10_000,
+        top_n: int = 100,
+        max_tenants: int = 100,
+        max_series: int = 2000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if min(max_pending_traces, top_n, max_tenants, max_series) < 1:
+            raise ValueError("Aggregator bounds must be >= 1")
+        self.service_name = service_name
+        self._clock = clock
+        self._max_pending = max_pending_traces
+        self.dropped_traces = 0
+        self._stages: dict[str, StageAcc] = {}
+        self._shapes: dict[tuple[Any, ...], Shape] = {}
+        self._streams: dict[tuple[str, str], StreamAcc] = {}
+        self._requests = LatencyAcc()
+        self._request_ns = 0
+        self._pending: OrderedDict[int, Pending] = OrderedDict()
+        self._variants: dict[str, VariantAcc] = {}
+        self._variant_of_conversation: OrderedDict[str, str] = OrderedDict()
+        self._variant_of_trace: OrderedDict[int, str] = OrderedDict()
+        self._max_variants = max_tenants
+        self._usage = UsageTables(top_n=top_n, max_tenants=max_tenants, max_series=max_series)
+        labels = (
+            "service_name",
+            "span_name",
+            "span_kind",
+            "status_code",
+            "chatbot_stage",
+            "gen_ai_operation_name",
+            "gen_ai_request_model",
+            "gen_ai_provider_name",
+            "chatbot_variant",
+            "chatbot_cache_hit",
+        )
+        self._durations = SeriesSet(semconv.METRIC_SPAN_DURATION, labels, DURATION_BUCKETS_MS, max_series)
+        self._tokens = SeriesSet(
+            semconv.METRIC_TOKEN_USAGE,
+            (
+                "service_name",
+                "gen_ai_token_type",
+                "gen_ai_operation_name",
+                "gen_ai_request_model",
+                "gen_ai_provider_name",
+                "chatbot_stage",
+            ),
+            TOKEN_BUCKETS,
+            max_series,
+        )
+        self._ttfc = SeriesSet(
+            semconv.METRIC_TTFC,
+            ("service_name", "gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage"),
+            TTFC_BUCKETS_S,
+            max_series,
+        )
+        self._max_series = max_series
+
+    @property
+    def spans(self) -> int:
+        """Spans recorded so far (each lands in exactly one duration series)."""
+        return sum(h.count for h in self._durations.series.values())
+
+    # --- recording -------------------------------------------------------------------------------------------------
+
+    def record(
+        self,
+        trace_id: int,
+        is_root: bool,
+        name: str,
+        kind: str,
+        status: str,
+        start_ns: int,
+        end_ns: int,
+        attributes: Mapping[str, Any],
+        feedback: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """Add one finished span.
+
+        Args:
+            trace_id: The span's trace id (an int, as OTel keeps it).
+            is_root: True when the span has no parent in this process (the request's root).
+            name: Span name.
+            kind: ``SPAN_KIND_*`` name.
+            status: ``STATUS_CODE_*`` name.
+            start_ns: Start, ns since the epoch.
+            end_ns: End, ns since the epoch.
+            attributes: The span's attributes.
+            feedback: Attributes of the span's ``chatbot.feedback`` events.
+        """
+        self.record_item((trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback))
+
+    def record_item(self, item: tuple[Any, ...]) -> None:
+        """``record`` with its arguments in one tuple (the processor's buffer holds these; unpacking is cheaper)."""
+        trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback = item
+        dur_ns = end_ns - start_ns
+        if dur_ns < 0:
+            dur_ns = 0
+        ms = dur_ns / 1e6
+        get = attributes.get
+        stage = get(_CHATBOT_STAGE)
+        model = get(_GEN_AI_REQUEST_MODEL)
+        provider = get(_GEN_AI_PROVIDER_NAME)
+        operation = get(_GEN_AI_OPERATION_NAME)
+        # Spans of one kind repeat the same name/kind/status/stage/model: one lookup finds all their accumulators.
+        shape_key = (
+            name,
+            kind,
+            status,
+            stage,
+            operation,
+            model,
+            provider,
+            get(_CHATBOT_VARIANT),
+            get(_CHATBOT_CACHE_HIT),
+        )
+        shape = self._shapes.get(shape_key)
+        if shape is None:
+            shape = self._shape(shape_key)
+        hist = shape.duration  # Hist.observe, inlined: this line runs for every span
+        hist.counts[bisect_left(hist.bounds, ms)] += 1
+        hist.sum += ms
+        hist.count += 1
+        if shape.stage is not None:
+            self._record_stage(shape, trace_id, ms, dur_ns, get)
+        if is_root:
+            self._record_root(trace_id, ms)
+        for event in feedback:
+            self._record_feedback(trace_id, attributes, event)
+
+    def _shape(self, key: tuple[Any, ...]) -> Shape:
+        name, kind, status, stage, operation, model, provider, variant, hit = key
+        # Labels as the span_metrics connector writes them: booleans as "true"/"false".
+        hit_label = None if hit is None else ("true" if hit else "false")
+        shape = Shape(
+            self._durations.get((self.service_name, *key[:3], stage, operation, model, provider, variant, hit_label))
+        )
+        shape.error = status == STATUS_ERROR
+        if stage is not None:
+            shape.stage_name = str(stage)
+            st = self._stages.get(shape.stage_name)
+            if st is None:
+                st = self._stages[shape.stage_name] = StageAcc()
+            shape.stage = st
+            shape.model = st.models.setdefault("" if model is None else str(model), LatencyAcc())
+            shape.labels = (operation, model, provider)
+        if len(self._shapes) < self._max_series:
+            self._shapes[key] = shape
+        return shape
+
+    def _record_stage(self, shape: Shape, trace_id: int, ms: float, dur_ns: int, get: Callable[[str], Any]) -> None:
+        st = shape.stage
+        assert st is not None
+        stage = shape.stage_name
+        error = shape.error
+        operation, model, provider = shape.labels
+        shape.model.add(ms, error, trace_id)
+        if error:
+            etype = str(get(_ERROR_TYPE) or "unknown")
+            if etype in st.error_types or len(st.error_types) < _MAX_ERROR_TYPES:
+                st.error_types[etype] = st.error_types.get(etype, 0) + 1
+            else:
+                st.error_types[OTHER] = st.error_types.get(OTHER, 0) + 1
+        hit = get(_CHATBOT_CACHE_HIT)
+        if hit is not None:
+            st.cache_lookups += 1
+            if hit:
+                st.cache_hits += 1
+        variant = get(_CHATBOT_VARIANT)
+        if variant is not None:
+            variant = str(variant)
+        pending = self._pending.get(trace_id)
+        if pending is None:
+            pending = self._pending[trace_id] = Pending()
+            if len(self._pending) > self._max_pending:
+                self._pending.popitem(last=False)  # oldest trace whose root never ended here
+                self.dropped_traces += 1
+        pending.stage_ns[stage] = pending.stage_ns.get(stage, 0) + dur_ns
+        if variant is not None:
+            pending.variant = variant
+            conv = get(_GEN_AI_CONVERSATION_ID)
+            if conv is not None:
+                _remember(self._variant_of_conversation, str(conv), variant, self._max_pending)
+            var = self._variant(variant)
+            var.calls += 1
+            if error:
+                var.errors += 1
+        inp = get(_GEN_AI_USAGE_INPUT_TOKENS)
+        out = get(_GEN_AI_USAGE_OUTPUT_TOKENS)
+        cost = get(_GEN_AI_USAGE_COST)
+        if get(_GEN_AI_REQUEST_STREAM):
+            self._record_stream(stage, model, dur_ns, out, get, provider, operation)
+        if inp is None and out is None and cost is None:
+            return
+        inp_i = int(inp or 0)
+        out_i = int(out or 0)
+        cache_read = int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
+        nusd = None if cost is None else round(float(cost) * _NANO)
+        self._usage.add(
+            stage,
+            model,
+            provider,
+            get(_CHATBOT_TENANT_ID),
+            variant,
+            get(_USER_ID),
+            get(_GEN_AI_CONVERSATION_ID),
+            inp_i,
+            out_i,
+            cache_read,
+            nusd,
+        )
+        if inp is not None:
+            hist = shape.tokens_in
+            if hist is None:
+                hist = shape.tokens_in = self._tokens.get(
+                    (self.service_name, "input", operation, model, provider, stage)
+                )
+            hist.counts[bisect_left(hist.bounds, inp_i)] += 1  # Hist.observe, inlined
+            hist.sum += inp_i
+            hist.count += 1
+        if out is not None:
+            hist = shape.tokens_out
+            if hist is None:
+                hist = shape.tokens_out = self._tokens.get(
+                    (self.service_name, "output", operation, model, provider, stage)
+                )
+            hist.counts[bisect_left(hist.bounds, out_i)] += 1
+            hist.sum += out_i
+            hist.count += 1
+
+    def _record_stream(
+        self, stage: str, model: Any, dur_ns: int, out: Any, get: Callable[[str], Any], provider: Any, operation: Any
+    ) -> None:
+        key = (stage, "" if model is None else str(model))
+        acc = self._streams.get(key)
+        if acc is None:
+            acc = self._streams[key] = StreamAcc()
+        ttft = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        decode_s = dur_ns / 1e9
+        if ttft is not None:
+            acc.ttft.add(float(ttft) * 1000.0)
+            decode_s = max(decode_s - float(ttft), 0.0)
+            self._ttfc.observe((self.service_name, operation, model, provider, stage), float(ttft))
+        if out is not None and decode_s > 0:
+            acc.output_tokens += int(out)
+            acc.decode_s += decode_s
+
+    def _record_root(self, trace_id: int, ms: float) -> None:
+        pending = self._pending.pop(trace_id, None)
+        if pending is None:
+            return  # a request without stages (health checks, static files) says nothing about stage shares
+        self._requests.add(ms, False, trace_id)
+        self._request_ns += round(ms * 1e6)
+        for stage, ns in pending.stage_ns.items():
+            self._stages[stage].share_ns += ns
+        if pending.variant is not None:
+            self._variant(pending.variant).requests.add(ms, False, trace_id)
+            _remember(self._variant_of_trace, trace_id, pending.variant, self._max_pending)
+
+    def _record_feedback(self, trace_id: int, attributes: Mapping[str, Any], event: Mapping[str, Any]) -> None:
+        score = event.get(semconv.CHATBOT_FEEDBACK_SCORE)
+        if score is None:
+            return
+        variant = event.get(semconv.CHATBOT_VARIANT) or attributes.get(semconv.CHATBOT_VARIANT)
+        if variant is None:
+            conv = event.get(semconv.GEN_AI_CONVERSATION_ID) or attributes.get(semconv.GEN_AI_CONVERSATION_ID)
+            variant = self._variant_of_conversation.get(str(conv)) if conv is not None else None
+        if variant is None:
+            pending = self._pending.get(trace_id)
+            variant = pending.variant if pending is not None else self._variant_of_trace.get(trace_id)
+        self._variant("" if variant is None else str(variant)).feedback(float(score))
+
+    def _variant(self, name: str) -> VariantAcc:
+        var = self._variants.get(name)
+        if var is None:
+            if len(self._variants) >= self._max_variants and name != OTHER:
+                return self._variant(OTHER)
+            var = self._variants[name] = VariantAcc()
+        return var
+
+    # --- snapshot --------------------------------------------------------------------------------------------------
+
+    def snapshot(self) -> StatsSnapshot:
+        """Freeze the current state."""
+        rollups = self._usage.rollups()
+        stages = tuple(
+            self._stage_stats(name, st, rollups["stage"].get(name)) for name, st in sorted(self._stages.items())
+        )
+        streams = tuple(
+            StreamStats(
+                stage=stage,
+                model=model,
+                count=acc.ttft.count,
+                ttft_p50_ms=acc.ttft.quantile(0.5),
+                ttft_p95_ms=acc.ttft.quantile(0.95),
+                ttft_p99_ms=acc.ttft.quantile(0.99),
+                output_tokens_per_s=acc.output_tokens / acc.decode_s if acc.decode_s > 0 else None,
+            )
+            for (stage, model), acc in sorted(self._streams.items())
+        )
+        generation = rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())
+        gen_calls = generation.calls
+        caches = tuple(
+            CacheStats(
+                stage=name,
+                lookups=st.cache_lookups,
+                hits=st.cache_hits,
+                saved_tokens=round(st.cache_hits * (generation.input_tokens + generation.output_tokens) / gen_calls)
+                if gen_calls
+                else 0,
+                saved_usd=st.cache_hits * generation.cost_nusd / gen_calls / _NANO if gen_calls else 0.0,
+            )
+            for name, st in sorted(self._stages.items())
+            if st.cache_lookups
+        )
+        usage = self._usage.breakdown(rollups)
+        variant_usage = rollups["variant"]
+        variants = tuple(
+            VariantStats(
+                variant=name,
+                requests=v.requests.stats() if v.requests.count else None,
+                calls=v.calls,
+                errors=v.errors,
+                input_tokens=variant_usage.get(name, UsageAcc()).input_tokens,
+                output_tokens=variant_usage.get(name, UsageAcc()).output_tokens,
+                cost_usd=variant_usage.get(name, UsageAcc()).cost_nusd / _NANO,
+                feedback=v.feedback_stats(name),
+            )
+            for name, v in sorted(self._variants.items())
+            if name
+        )
+        feedback = tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name)))
+        return StatsSnapshot(
+            service_name=self.service_name,
+            generated_at=self._clock(),
+            spans=self.spans,
+            requests=self._requests.stats() if self._requests.count else None,
+            stages=stages,
+            streams=streams,
+            usage=usage,
+            caches=caches,
+            variants=variants,
+            feedback=feedback,
+            histograms=tuple(self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen()),
+            counters=self._counters(),
+        )
+
+    def _stage_stats(self, name: str, st: StageAcc, usage: UsageAcc | None) -> StageStats:
+        usage = usage or UsageAcc()
+        return StageStats(
+            stage=name,
+            latency=LatencyAcc.merged(st.models.values()).stats(),
+            share=st.share_ns / self._request_ns if self._request_ns else None,
+            error_types=tuple(sorted(st.error_types.items(), key=lambda kv: (-kv[1], kv[0]))),
+            models=tuple(ModelLatency(m, acc.stats()) for m, acc in sorted(st.models.items()) if m),
+            cost_usd=usage.cost_nusd / _NANO,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
+
+    def _counters(self) -> tuple[CounterSeries, ...]:
+        calls = [
+            CounterSeries(semconv.METRIC_SPAN_CALLS, series.labels, float(series.count))
+            for series in self._durations.frozen()
+        ]
+        cost = self._usage.cost_series(self.service_name)
+        return tuple(calls + cost)
+
+
+def _remember(table: OrderedDict[Any, str], key: Any, value: str, limit: int) -> None:
+    table[key] = value
+    table.move_to_end(key)
+    if len(table) > limit:
+        table.popitem(last=False)

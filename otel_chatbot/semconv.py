@@ -1,6 +1,7 @@
 """Every span and metric attribute name otel_chatbot writes, as ``Final`` constants, plus the stage enums.
 
-Call sites use ``semconv.GEN_AI_REQUEST_MODEL``, never string literals; ``tests/test_semconv.py`` pins every string.
+Call sites use ``semconv.GEN_AI_REQUEST_MODEL``, never string literals; ``tests/unit/test_semconv.py`` pins every
+string.
 The GenAI names follow the OpenTelemetry GenAI semantic conventions (core v1.41.1 and the
 ``semantic-conventions-genai`` repository). We deliberately do not import
 ``opentelemetry.semconv._incubating``: it is private and its ``GEN_AI_*`` constants have moved.

@@ -14,7 +14,7 @@ from otel_chatbot.spend import _budgets as budgets
 from otel_chatbot.spend import _pricing as pricing
 from otel_chatbot.telemetry import _configure as tracing
 from otel_chatbot.testing import reset_trace_globals
-from tests.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
+from tests.integration.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 
 _ENV_PREFIXES = ("OTEL_", "OTEL_CHATBOT_")
 

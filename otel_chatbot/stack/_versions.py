@@ -1,7 +1,7 @@
 """Every version the native stack uses, in ONE place (DESIGN.md §6).
 
 ``collector/manifest.yaml`` and ``collector/docker-compose.yaml`` repeat these numbers because ocb and Docker need
-literal versions; ``tests/stack/test_configs.py`` fails when they drift from this module.
+literal versions; ``tests/integration/stack/test_configs.py`` fails when they drift from this module.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@
   Prometheus loaded with a copy of the rules whose ``for:`` is 1 s, while a fast service's stay quiet;
 - with Jaeger unreachable, OtelCollectorExportFailures fires on the collector's real self-telemetry.
 
-Traffic comes from the example RAG chatbot (tests/rules/_drive_chatbot.py) in its own process, so every stage of the
-request-stage breakdown, streaming, cache hits and provider errors show up as in production.
+Traffic comes from the example RAG chatbot (_drive_chatbot.py beside this file) in its own process, so every stage
+of the request-stage breakdown, streaming, cache hits and provider errors show up as in production.
 """
 
 from __future__ import annotations
@@ -21,8 +21,14 @@ from typing import Any
 import pytest
 
 from otel_chatbot.stack import Binaries, RunningStack
-from tests.rules._assets import NEEDS_LABEL, NEEDS_MODEL_ON_BREAKDOWN_SPANS, panel_queries, panels, variable_values
-from tests.rules._prometheus import (
+from tests.integration.rules._assets import (
+    NEEDS_LABEL,
+    NEEDS_MODEL_ON_BREAKDOWN_SPANS,
+    panel_queries,
+    panels,
+    variable_values,
+)
+from tests.integration.rules._prometheus import (
     ScrapeTarget,
     failing_collector,
     finite_samples,
@@ -33,7 +39,7 @@ from tests.rules._prometheus import (
     rules_with_short_for,
     wait_for_panels,
 )
-from tests.rules._traffic import finish, start_driver, traffic, unique_service
+from tests.integration.rules._traffic import finish, start_driver, traffic, unique_service
 
 pytestmark = pytest.mark.stack
 

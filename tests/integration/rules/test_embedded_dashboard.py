@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.rules._assets import NEEDS_LABEL, RULE_FILES, panel_queries, variable_values
-from tests.rules._prometheus import (
+from tests.integration.rules._assets import NEEDS_LABEL, RULE_FILES, panel_queries, variable_values
+from tests.integration.rules._prometheus import (
     PrometheusProcess,
     ScrapeTarget,
     finite_samples,
@@ -21,7 +21,7 @@ from tests.rules._prometheus import (
     prometheus,
     wait_for_panels,
 )
-from tests.rules._traffic import finish, start_driver, unique_service
+from tests.integration.rules._traffic import finish, start_driver, unique_service
 
 NOT_EMBEDDED = {"Collector export failures and queue usage"}
 TIMEOUT_S = 90.0

@@ -23,7 +23,7 @@ from examples.loadgen.__main__ import main as loadgen_main
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot import semconv
 from otel_chatbot.stats._processor import StatsSpanProcessor
-from tests.example.conftest import (
+from tests.integration.example.conftest import (
     APP_KEY,
     PROVIDER_KEY,
     ancestors,
@@ -35,7 +35,7 @@ from tests.example.conftest import (
     serve_in_thread,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Realistic but short: 250 ms to the first token, ~40 tokens at 150 tokens/s.
 LLM_ARGS = [
     "--ttft-ms",

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from tests.rules._assets import RULE_FILES, PanelQuery
-from tests.stack._helpers import eventually, get_json
+from tests.integration.rules._assets import RULE_FILES, PanelQuery
+from tests.integration.stack._helpers import eventually, get_json
 
 
 def free_port() -> int:
@@ -168,7 +168,7 @@ def prometheus(
 def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
     """otelcol-chatbot with collector/otelcol.yaml, except that its Jaeger exporter points at a closed port and does
     not retry: every span export fails at once. Yields (OTLP gRPC URL, self-telemetry address host:port)."""
-    from tests.rules._assets import REPO
+    from tests.integration.rules._assets import REPO
 
     config = (REPO / "collector" / "otelcol.yaml").read_text(encoding="utf-8")
     retry_on = "    retry_on_failure:\n      enabled: true"
@@ -217,5 +217,5 @@ def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
             process.wait(timeout=15)
 
 
-poll = eventually  # one polling helper for both test folders (tests/stack/_helpers.py)
+poll = eventually  # one polling helper for both test folders (tests/integration/stack/_helpers.py)
 __all__ = ["get_json", "poll"]  # re-exported for the rule tests

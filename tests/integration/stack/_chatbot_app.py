@@ -4,7 +4,7 @@ It calls ``otel_chatbot.configure(service_name, endpoint=..., embedded=False)`` 
 root span around retrieval -> generation -> memory_update. Every other generation streams (so TTFT is recorded).
 It prints one JSON object: the trace ids it sent and the token, cost and TTFT totals its spans carried.
 
-    python tests/stack/_chatbot_app.py --service svc --endpoint http://127.0.0.1:4317 --requests 20
+    python tests/integration/stack/_chatbot_app.py --service svc --endpoint http://127.0.0.1:4317 --requests 20
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import pytest
 
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot.stack import RunningStack
-from tests.stack._helpers import eventually, get_json, prom_query
+from tests.integration.stack._helpers import eventually, get_json, prom_query
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.stack

@@ -3,7 +3,7 @@
 "Returns data" is checked with promtool itself: each panel query (variables substituted) becomes an alert
 `absent(<query>)`, evaluated with the recording rules over synthetic series shaped like the real metrics of
 DESIGN §5. The alert must stay quiet; with no input series it must fire for every panel (so the check can fail).
-The same queries against the real Prometheus after an end-to-end run are in tests/rules/test_stack_*.py.
+The same queries against the real Prometheus after an end-to-end run are in tests/integration/rules/test_stack_*.py.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rules._assets import (
+from tests.integration.rules._assets import (
     DASHBOARD_VARIABLES,
     REPO,
     RULE_FILES,

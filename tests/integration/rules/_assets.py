@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 RULES_DIR = REPO / "collector" / "prometheus" / "rules"
 RULE_FILES = sorted(RULES_DIR.glob("*.yml"))
 RULE_TESTS_DIR = Path(__file__).resolve().parent
@@ -122,7 +122,7 @@ def variable_values(*, service: str = ALL, **overrides: str) -> dict[str, str]:
 
 
 def write_rule_tests_against(rule_files: list[Path], dest: Path) -> list[Path]:
-    """Copies of tests/rules/*_test.yml in `dest` whose rule_files are `rule_files` (for mutated rule copies)."""
+    """Copies of this folder's *_test.yml in `dest` whose rule_files are `rule_files` (for mutated rule copies)."""
     copies = []
     for path in RULE_TEST_FILES:
         data = load_yaml(path)

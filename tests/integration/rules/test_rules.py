@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.rules._assets import (
+from tests.integration.rules._assets import (
     RULE_FILES,
     RULE_TEST_FILES,
     RUNBOOK_FILE,
@@ -43,7 +43,7 @@ def test_promtool_is_installed() -> None:
 
 def test_rule_files_exist() -> None:
     assert {p.name for p in RULE_FILES} == {"chatbot-recording.yml", "chatbot-alerts.yml"}
-    assert RULE_TEST_FILES, "no promtool unit test files in tests/rules/"
+    assert RULE_TEST_FILES, "no promtool unit test files in tests/integration/rules/"
 
 
 def test_promtool_check_rules() -> None:

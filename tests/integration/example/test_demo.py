@@ -12,7 +12,7 @@ from pathlib import Path
 
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 STAGES = (*BREAKDOWN_STAGES, "generation", "retrieval", "memory_update", "response_cache", "load_history")
 
 

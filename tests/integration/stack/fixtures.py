@@ -1,6 +1,6 @@
 """Fixtures for tests against the REAL native stack (otelcol-chatbot, Jaeger v2, Prometheus) on loopback.
 
-Reuse them from any test under ``tests/stack/`` (mark the test ``@pytest.mark.stack``):
+Reuse them from any test under ``tests/integration/stack/`` (mark the test ``@pytest.mark.stack``):
 
 ``stack`` (session)
     A started stack on free loopback ports, stopped at the end of the session. It is an
@@ -19,7 +19,8 @@ Reuse them from any test under ``tests/stack/`` (mark the test ``@pytest.mark.st
     The built (or cached) binaries only, for tests that need no running stack (``validate``, ``promtool``).
 
 If the stack cannot be built or started, these fixtures FAIL with the one-line reason; stack tests are never skipped.
-Helpers for such tests live in ``tests/stack/_helpers.py`` (``get_json``, ``prom_query``, ``eventually``, ``run_app``).
+Helpers for such tests live in ``tests/integration/stack/_helpers.py`` (``get_json``, ``prom_query``,
+``eventually``, ``run_app``).
 """
 
 from __future__ import annotations

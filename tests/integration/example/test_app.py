@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from examples.llm_server import ServerConfig
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot import semconv
-from tests.example.conftest import (
+from tests.integration.example.conftest import (
     APP_KEY,
     LLM,
     PROVIDER_KEY,

@@ -1,4 +1,4 @@
-"""Run tests/rules/_drive_chatbot.py (the example chatbot under chat traffic) in its own process."""
+"""Run tests/integration/rules/_drive_chatbot.py (the example chatbot under chat traffic) in its own process."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tests.rules._assets import REPO
+from tests.integration.rules._assets import REPO
 
 # The SDK's batch span processor exports every 5 s by default; export often so that the counters grow across
 # several Prometheus scrapes while the traffic runs (a rate needs an increase between two samples).
@@ -21,7 +21,7 @@ def unique_service(prefix: str) -> str:
 
 
 def driver_command(service: str, *args: str) -> list[str]:
-    return [sys.executable, "-m", "tests.rules._drive_chatbot", "--service", service, *args]
+    return [sys.executable, "-m", "tests.integration.rules._drive_chatbot", "--service", service, *args]
 
 
 def driver_env() -> dict[str, str]:

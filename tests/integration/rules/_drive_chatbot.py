@@ -1,7 +1,7 @@
 """Run the example RAG chatbot with the local LLM server and drive chat traffic through it, in its own process.
 
-    python -m tests.rules._drive_chatbot --service svc --endpoint http://127.0.0.1:4317 [--ttft-ms 3500]
-    python -m tests.rules._drive_chatbot --service svc --embedded --port-file F    (serves /metrics; see below)
+    python -m tests.integration.rules._drive_chatbot --service svc --endpoint http://127.0.0.1:4317 [--ttft-ms 3500]
+    python -m tests.integration.rules._drive_chatbot --service svc --embedded --port-file F  (serves /metrics)
 
 The app runs under uvicorn on a free loopback port with the LLM server behind an in-process ASGI transport; requests
 go over real HTTP in waves (so the counters grow across several scrapes and rates are non-zero): JSON and streaming

@@ -113,7 +113,7 @@ CHATBOT_BUDGET_WINDOW: Final = "chatbot.budget.window"
 CHATBOT_BUDGET_HARD: Final = "chatbot.budget.hard"
 """Project extension (budget event): whether the budget is a hard cap."""
 
-# --- Prometheus metric names (DESIGN §5) ----------------------------------------------------------------------------
+# --- Prometheus metric names (docs/metrics.md) -----------------------------------------------------------------------
 
 METRIC_SPAN_DURATION: Final = "traces_span_metrics_duration_milliseconds"
 """Histogram of span durations (ms), as the Collector's span_metrics connector names it."""
@@ -134,7 +134,7 @@ TOKEN_BUCKETS: Final = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 104
 
 
 class Stage(enum.StrEnum):
-    """The stages with a span contract of their own (DESIGN §4); any other string is a custom INTERNAL stage."""
+    """The stages with a span contract of their own (docs/spans.md); any other string is a custom INTERNAL stage."""
 
     RETRIEVAL = "retrieval"
     GENERATION = "generation"

@@ -1,4 +1,4 @@
-"""Finished OTel spans → the JSON Jaeger's ``GET /api/traces`` answers (shared/reference/otel-stack.md §D.3)."""
+"""Finished OTel spans → the JSON Jaeger's ``GET /api/traces`` answers (what ``otel-chatbot report --jaeger`` reads)."""
 
 from __future__ import annotations
 

@@ -331,7 +331,7 @@ def traced_stage(
         with oc.traced_stage("retrieval", data_source="faq") as stage:
             stage.set_attribute("chatbot.retrieval.documents", 3)
 
-    Span name, kind and ``gen_ai.operation.name`` follow DESIGN §4 (``retrieval`` and ``generation`` are CLIENT
+    Span name, kind and ``gen_ai.operation.name`` follow docs/spans.md (``retrieval`` and ``generation`` are CLIENT
     spans named ``retrieval {data_source}`` and ``chat {model}``; custom stages are INTERNAL spans named by the
     stage). Usage, cost, response model/id and finish reasons are read from the return value, or from stream
     chunks for generators (TTFT at the first chunk with content). Without an OpenTelemetry SDK it is a plain call.

@@ -1,4 +1,6 @@
-"""Where the native stack listens: loopback defaults (DESIGN.md §6), each overridable by one environment variable.
+"""Where the native stack listens: loopback defaults, each overridable by one environment variable.
+
+The ports table is part of the contract in docs/architecture.md.
 
 The same variables are expanded by the collector and Jaeger configs (``${env:VAR:-default}``), so the files in
 ``collector/`` and the processes this package starts always agree.
@@ -59,7 +61,7 @@ class StackPorts:
 
     Example::
 
-        ports = StackPorts.from_env()  # DESIGN.md §6 defaults unless OTEL_CHATBOT_* variables say otherwise
+        ports = StackPorts.from_env()  # the loopback defaults unless OTEL_CHATBOT_* variables say otherwise
         ports.collector_otlp_grpc  # '127.0.0.1:4317'
     """
 

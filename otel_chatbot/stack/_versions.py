@@ -1,4 +1,4 @@
-"""Every version the native stack uses, in ONE place (DESIGN.md §6).
+"""Every version the native stack uses, in ONE place (docs/stack.md).
 
 ``collector/manifest.yaml`` and ``collector/docker-compose.yaml`` repeat these numbers because ocb and Docker need
 literal versions; ``tests/integration/stack/test_configs.py`` fails when they drift from this module.
@@ -22,7 +22,7 @@ JAEGER_COMMIT: Final = "798e4b0fcf22609e381df764a01461affd813e1e"
 """Jaeger v2.20.0. Tried first with ``go install <package>@<commit>`` (v2 tags are not valid Go module versions)."""
 JAEGER_FALLBACK_VERSION: Final = "v1.76.0"
 """Jaeger v2.13.0 (the last release tagged on the v1 module line). Used when the module proxy refuses the commit:
-built from a tiny wrapper module that carries Jaeger's own ``replace`` directive (shared reference §D.1b)."""
+built from a tiny wrapper module that carries Jaeger's own ``replace`` directive (docs/stack.md)."""
 JAEGER_FALLBACK_RELEASE: Final = "2.13.0"
 JAEGER_FALLBACK_REPLACES: Final = ("github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0",)
 

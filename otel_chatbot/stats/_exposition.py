@@ -1,7 +1,8 @@
 """Prometheus text exposition (format 0.0.4) of a ``StatsSnapshot``: the ``GET /metrics`` body.
 
 The metric names and labels are those the Collector's span_metrics connector and prometheus exporter produce
-(DESIGN §5), so one dashboard and one rule file serve the embedded and the Collector deployments.
+(the metric contract of docs/architecture.md), so one dashboard and one rule file serve the embedded and the Collector
+deployments.
 
 Example::
 

@@ -18,7 +18,7 @@ def mount(app: Any, snapshot: Callable[[], StatsSnapshot], *, path: str = "/metr
     """Add the embedded endpoints to ``app``.
 
     ``GET {path}/latency`` answers ``{stage: {count, mean_ms, p50_ms, p95_ms, p99_ms, share}}``; ``GET {path}``
-    answers the Prometheus text exposition with the metric names of DESIGN §5. Both are plain ``def`` handlers, so
+    answers the Prometheus text exposition with the metric names of docs/metrics.md. Both are plain ``def`` handlers, so
     FastAPI runs them in its thread pool and a snapshot never blocks the event loop.
 
     Args:

@@ -2,7 +2,7 @@
 
 "Returns data" is checked with promtool itself: each panel query (variables substituted) becomes an alert
 `absent(<query>)`, evaluated with the recording rules over synthetic series shaped like the real metrics of
-DESIGN §5. The alert must stay quiet; with no input series it must fire for every panel (so the check can fail).
+docs/metrics.md. The alert must stay quiet; with no input series it must fire for every panel (so the check can fail).
 The same queries against the real Prometheus after an end-to-end run are in tests/integration/rules/test_stack_*.py.
 """
 

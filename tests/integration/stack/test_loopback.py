@@ -1,4 +1,4 @@
-"""DESIGN.md §6: nothing of the native stack listens on a non-loopback address."""
+"""The ports contract (docs/architecture.md): nothing of the native stack listens on a non-loopback address."""
 
 from __future__ import annotations
 

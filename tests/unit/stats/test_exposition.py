@@ -1,4 +1,4 @@
-"""GET /metrics text: DESIGN §5 names and labels, validated by promtool (never skipped)."""
+"""GET /metrics text: the contract's metric names and labels (docs/metrics.md), checked by promtool (never skipped)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from otel_chatbot.stats._exposition import render_prometheus
 from tests._embedded_helpers import TraceBuilder, generation_attrs, stage_attrs
 
 # The one lint remark promtool makes on the contract's own name: the Collector's span_metrics connector exposes
-# exactly this name too (DESIGN §5), so it is expected; anything else fails the test.
+# exactly this name too (docs/metrics.md), so it is expected; anything else fails the test.
 _EXPECTED_LINT = {'traces_span_metrics_duration_milliseconds use base unit "seconds" instead of "milliseconds"'}
 
 

@@ -4,7 +4,7 @@ Example::
 
     tel = oc.configure("support-bot")  # installs a StatsSpanProcessor
     snapshot = tel.report()  # a StatsSnapshot
-    print(snapshot.stages["generation"].latency.p95_ms)
+    print(snapshot.stage("generation"))
     text = render_prometheus(snapshot)  # what GET /metrics serves
 
 Percentiles come from DDSketch (1% relative error) in bounded memory; the aggregation code has no OTel imports.

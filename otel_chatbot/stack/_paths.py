@@ -92,5 +92,6 @@ def collector_dir() -> Path:
             if explicit
             else f"reinstall otel-chatbot (its wheel ships them) or set {variable}=/path/to/collector"
         )
-        raise StackError(f"the stack configs in {where} lack {', '.join(missing)}: {fix}")
+        lack = "no stack configs" if len(missing) == len(REQUIRED_ASSETS) else f"lacks {', '.join(missing)}"
+        raise StackError(f"{where}: {lack}; {fix}")
     return folder

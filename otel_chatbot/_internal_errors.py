@@ -7,6 +7,8 @@ import logging
 import os
 from collections.abc import Iterator
 
+from otel_chatbot import env
+
 logger = logging.getLogger("otel_chatbot")
 
 _MESSAGE = "internal error in otel_chatbot; your code is unaffected"
@@ -14,7 +16,7 @@ _MESSAGE = "internal error in otel_chatbot; your code is unaffected"
 
 def _under_pytest() -> bool:
     # Like logfire's log_internal_error: bugs in our own telemetry code must fail our tests, not hide in a log.
-    return "PYTEST_CURRENT_TEST" in os.environ and not os.environ.get("OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS")
+    return "PYTEST_CURRENT_TEST" in os.environ and not os.environ.get(env.OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS)
 
 
 def log_internal_error() -> None:

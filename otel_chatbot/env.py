@@ -3,6 +3,25 @@
 Each parser reads ``os.environ`` once, at setup time, and returns a typed value. With ``strict=True`` (what
 ``configure()`` uses) an invalid value raises :class:`~otel_chatbot.errors.ConfigurationError`; otherwise it logs one
 warning listing the valid options and falls back to the safe default.
+
+Every ``OTEL_CHATBOT_*`` variable of the project is a constant here (``tests/unit/test_env.py`` checks that no other
+file names one that is missing), each documented with its allowed values and default:
+
+* the library: ``OTEL_CHATBOT_PRICES_FILE``, ``OTEL_CHATBOT_MAX_CONTENT_LENGTH``, ``OTEL_CHATBOT_LEDGER``,
+  ``OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS``;
+* ``otel-chatbot stack`` (where things live): ``OTEL_CHATBOT_CACHE``, ``OTEL_CHATBOT_STACK_RUN_DIR``,
+  ``OTEL_CHATBOT_COLLECTOR_DIR``, ``OTEL_CHATBOT_PROMETHEUS_BINARY``, ``OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL``;
+* the stack's listening addresses (read by ``otel-chatbot stack`` and expanded by the configs in ``collector/``):
+  ``OTEL_CHATBOT_COLLECTOR_OTLP_GRPC``, ``OTEL_CHATBOT_COLLECTOR_OTLP_HTTP``, ``OTEL_CHATBOT_COLLECTOR_PROMETHEUS``,
+  ``OTEL_CHATBOT_COLLECTOR_HEALTH``, ``OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT``, ``OTEL_CHATBOT_JAEGER_OTLP_GRPC``,
+  ``OTEL_CHATBOT_JAEGER_OTLP_HTTP``, ``OTEL_CHATBOT_JAEGER_QUERY_HTTP``, ``OTEL_CHATBOT_JAEGER_QUERY_GRPC``,
+  ``OTEL_CHATBOT_PROMETHEUS_LISTEN``, ``OTEL_CHATBOT_PROMETHEUS_URL``, ``OTEL_CHATBOT_METRICS_FLUSH_INTERVAL``;
+* read only by the collector and Jaeger configs: ``OTEL_CHATBOT_COLLECTOR_LOG_LEVEL``,
+  ``OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB``, ``OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST``,
+  ``OTEL_CHATBOT_COLLECTOR_STORAGE_DIR``, ``OTEL_CHATBOT_GATEWAYS``, ``OTEL_CHATBOT_JAEGER_LOG_LEVEL``,
+  ``OTEL_CHATBOT_JAEGER_MAX_TRACES``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_HOST``,
+  ``OTEL_CHATBOT_JAEGER_TELEMETRY_PORT``;
+* the scripts: ``OTEL_CHATBOT_VENV``.
 """
 
 from __future__ import annotations
@@ -27,13 +46,91 @@ OTEL_CHATBOT_LEDGER: Final = "OTEL_CHATBOT_LEDGER"
 OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 """Standard OTel: ``true`` disables the SDK; ``configure()`` then installs nothing (default: false)."""
 OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
-"""Standard OTel: the service name, used when ``configure()`` gets none."""
+"""Standard OTel: the service name, used when ``configure()`` gets none (default: the SDK's ``unknown_service``)."""
 OTEL_EXPORTER_OTLP_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_ENDPOINT"
-"""Standard OTel: OTLP endpoint; setting it turns on OTLP export."""
+"""Standard OTel: OTLP endpoint URL; setting it turns on OTLP export (default: none, no export)."""
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Final = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-"""Standard OTel: OTLP traces endpoint (wins over ``OTEL_EXPORTER_OTLP_ENDPOINT``)."""
+"""Standard OTel: OTLP traces endpoint URL, wins over ``OTEL_EXPORTER_OTLP_ENDPOINT`` (default: none)."""
 OTEL_EXPORTER_OTLP_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 """Standard OTel: ``grpc`` or ``http/protobuf``; default chosen from the endpoint's port (4318 → HTTP)."""
+
+OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS: Final = "OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS"
+"""Any non-empty value: log internal errors even under pytest, where they are re-raised by default (default: unset;
+only tests that check the logging path set it)."""
+
+# --- otel-chatbot stack: where things live --------------------------------------------------------------------------
+OTEL_CHATBOT_CACHE: Final = "OTEL_CHATBOT_CACHE"
+"""Folder of the built stack binaries and their Go builds, shared by every checkout and virtualenv on the machine
+(default: ``${XDG_CACHE_HOME:-~/.cache}/otel-chatbot``)."""
+OTEL_CHATBOT_STACK_RUN_DIR: Final = "OTEL_CHATBOT_STACK_RUN_DIR"
+"""Run folder of ``otel-chatbot stack``: pids, logs, the rendered ``prometheus.yml``, Prometheus' data; ``--run-dir``
+wins over it (default: ``${XDG_STATE_HOME:-~/.local/state}/otel-chatbot/stack``)."""
+OTEL_CHATBOT_COLLECTOR_DIR: Final = "OTEL_CHATBOT_COLLECTOR_DIR"
+"""Folder with the stack's configs (``manifest.yaml``, ``otelcol.yaml``, ``jaeger.yaml``, ``prometheus.yml``,
+``prometheus/rules/``), to run edited copies (default: the copy shipped in the package, or ``collector/`` of the
+checkout in an editable install)."""
+OTEL_CHATBOT_PROMETHEUS_BINARY: Final = "OTEL_CHATBOT_PROMETHEUS_BINARY"
+"""Path of the ``prometheus`` executable; ``promtool`` is taken from the same folder, else from ``PATH`` (default:
+``prometheus`` on ``PATH``, e.g. Debian's package)."""
+OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL: Final = "OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL"
+"""Scrape and rule-evaluation interval of the native stack's Prometheus, a Prometheus duration (default: ``5s``; the
+tests use ``1s``)."""
+
+# --- otel-chatbot stack: listening addresses (loopback only; also expanded by the configs in collector/) -------------
+OTEL_CHATBOT_COLLECTOR_OTLP_GRPC: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_GRPC"
+"""Collector OTLP/gRPC receiver, ``host:port`` (default: ``127.0.0.1:4317``; the gateway config: ``127.0.0.1:4417``)."""
+OTEL_CHATBOT_COLLECTOR_OTLP_HTTP: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_HTTP"
+"""Collector OTLP/HTTP receiver, ``host:port`` (default: ``127.0.0.1:4318``; gateway: ``127.0.0.1:4418``)."""
+OTEL_CHATBOT_COLLECTOR_PROMETHEUS: Final = "OTEL_CHATBOT_COLLECTOR_PROMETHEUS"
+"""Collector prometheus exporter (span, token, cost, TTFT metrics), ``host:port`` (default: ``127.0.0.1:8889``;
+gateway: ``127.0.0.1:8890``)."""
+OTEL_CHATBOT_COLLECTOR_HEALTH: Final = "OTEL_CHATBOT_COLLECTOR_HEALTH"
+"""Collector health_check extension, ``host:port`` (default: ``127.0.0.1:13133``; gateway: ``127.0.0.1:13134``)."""
+OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT: Final = "OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT"
+"""Collector self-metrics port, a number (default: ``18888``; gateway: ``18889``; Jaeger's default would take
+8888)."""
+OTEL_CHATBOT_JAEGER_OTLP_GRPC: Final = "OTEL_CHATBOT_JAEGER_OTLP_GRPC"
+"""Jaeger OTLP/gRPC receiver, where the collector sends traces, ``host:port`` (default: ``127.0.0.1:14317``)."""
+OTEL_CHATBOT_JAEGER_OTLP_HTTP: Final = "OTEL_CHATBOT_JAEGER_OTLP_HTTP"
+"""Jaeger OTLP/HTTP receiver, ``host:port`` (default: ``127.0.0.1:14318``)."""
+OTEL_CHATBOT_JAEGER_QUERY_HTTP: Final = "OTEL_CHATBOT_JAEGER_QUERY_HTTP"
+"""Jaeger query API and UI, ``host:port`` (default: ``127.0.0.1:16686``)."""
+OTEL_CHATBOT_JAEGER_QUERY_GRPC: Final = "OTEL_CHATBOT_JAEGER_QUERY_GRPC"
+"""Jaeger query gRPC API, ``host:port`` (default: ``127.0.0.1:16685``)."""
+OTEL_CHATBOT_PROMETHEUS_LISTEN: Final = "OTEL_CHATBOT_PROMETHEUS_LISTEN"
+"""Prometheus web/API listen address, ``host:port`` (default: ``127.0.0.1:9090``)."""
+OTEL_CHATBOT_PROMETHEUS_URL: Final = "OTEL_CHATBOT_PROMETHEUS_URL"
+"""Prometheus URL Jaeger's Monitor tab queries; ``otel-chatbot stack`` derives it from
+:data:`OTEL_CHATBOT_PROMETHEUS_LISTEN` (default: ``http://127.0.0.1:9090``)."""
+OTEL_CHATBOT_METRICS_FLUSH_INTERVAL: Final = "OTEL_CHATBOT_METRICS_FLUSH_INTERVAL"
+"""How often the collector's span_metrics connector emits, a Go duration (default: ``15s``; the tests use ``1s``)."""
+
+# --- read only by the collector and Jaeger configs in collector/ ----------------------------------------------------
+OTEL_CHATBOT_COLLECTOR_LOG_LEVEL: Final = "OTEL_CHATBOT_COLLECTOR_LOG_LEVEL"
+"""Collector log level: ``debug``, ``info``, ``warn`` or ``error`` (default: ``info``)."""
+OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB: Final = "OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB"
+"""memory_limiter's hard limit in MiB, a positive integer (default: ``1024``; the agent config: ``512``)."""
+OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST: Final = "OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST"
+"""Host the collector's self-metrics listen on (default: ``127.0.0.1``)."""
+OTEL_CHATBOT_COLLECTOR_STORAGE_DIR: Final = "OTEL_CHATBOT_COLLECTOR_STORAGE_DIR"
+"""Folder of the persistent sending queue (file_storage) of the agent and gateway configs (default:
+``/tmp/otelcol-chatbot-agent`` / ``/tmp/otelcol-chatbot-gateway``)."""
+OTEL_CHATBOT_GATEWAYS: Final = "OTEL_CHATBOT_GATEWAYS"
+"""The agent's gateways, a YAML list of ``host:port`` (default: ``[127.0.0.1:4417, 127.0.0.1:4427]``)."""
+OTEL_CHATBOT_JAEGER_LOG_LEVEL: Final = "OTEL_CHATBOT_JAEGER_LOG_LEVEL"
+"""Jaeger log level: ``debug``, ``info``, ``warn`` or ``error`` (default: ``info``)."""
+OTEL_CHATBOT_JAEGER_MAX_TRACES: Final = "OTEL_CHATBOT_JAEGER_MAX_TRACES"
+"""Traces Jaeger's memory storage keeps, a positive integer (default: ``100000``)."""
+OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL: Final = "OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL"
+"""Jaeger's self-metrics: ``none`` (off), ``basic``, ``normal`` or ``detailed`` (default: ``none``)."""
+OTEL_CHATBOT_JAEGER_TELEMETRY_HOST: Final = "OTEL_CHATBOT_JAEGER_TELEMETRY_HOST"
+"""Host Jaeger's self-metrics listen on (default: ``127.0.0.1``)."""
+OTEL_CHATBOT_JAEGER_TELEMETRY_PORT: Final = "OTEL_CHATBOT_JAEGER_TELEMETRY_PORT"
+"""Port of Jaeger's self-metrics, a number (default: ``14269``)."""
+
+# --- scripts/ -------------------------------------------------------------------------------------------------------
+OTEL_CHATBOT_VENV: Final = "OTEL_CHATBOT_VENV"
+"""Virtualenv folder ``scripts/test`` and ``scripts/demo`` create and use (default: ``.venv`` in the checkout)."""
 
 DEFAULT_MAX_CONTENT_LENGTH: Final = 8192
 

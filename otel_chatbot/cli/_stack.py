@@ -9,9 +9,10 @@ from pathlib import Path
 
 from otel_chatbot.stack import _runner as runner
 from otel_chatbot.stack import _versions as versions
-from otel_chatbot.stack._build import cache_dir, ensure_all, jaeger_version, prometheus_version
+from otel_chatbot.stack._build import ensure_all, jaeger_version, prometheus_version
 from otel_chatbot.stack._errors import StackError
-from otel_chatbot.stack._native import RunningStack, default_run_dir, load_stack, start_stack, stop_stack
+from otel_chatbot.stack._native import RunningStack, load_stack, start_stack, stop_stack
+from otel_chatbot.stack._paths import cache_dir, collector_dir, default_run_dir
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--run-dir",
         type=Path,
         default=None,
-        help="pids, logs and Prometheus data (default: $OTEL_CHATBOT_STACK_RUN_DIR or .run/stack in the repository)",
+        help="pids, logs and Prometheus data (default: $OTEL_CHATBOT_STACK_RUN_DIR, else "
+        "${XDG_STATE_HOME:-~/.local/state}/otel-chatbot/stack)",
     )
 
 
@@ -51,6 +53,7 @@ def _build() -> int:
     print(f"otelcol-chatbot {versions.COLLECTOR_VERSION}: {binaries.collector}")
     print(f"jaeger {jaeger_version(binaries.jaeger)}: {binaries.jaeger}")
     print(f"prometheus {prometheus_version(binaries.prometheus)}: {binaries.prometheus}")
+    print(f"configs {collector_dir()}")
     print(f"cache {cache_dir()}; ready in {time.monotonic() - started:.1f}s")
     return 0
 
@@ -68,6 +71,7 @@ def _up(run_dir: Path) -> int:
     stack = start_stack(run_dir=run_dir, log=_log)  # checks the ports before building anything
     print(f"stack up in {time.monotonic() - started:.1f}s (logs and pids in {run_dir})")
     _print_urls(stack)
+    print(f"  configs             {stack.config_dir}")
     return 0
 
 

@@ -1,12 +1,13 @@
-"""Build or reuse the three binaries of the native stack, cached outside the repository.
+"""Build or reuse the three binaries of the native stack, cached outside any checkout or virtualenv.
 
 * otelcol-chatbot: ``go install go.opentelemetry.io/collector/cmd/builder@<pinned>`` + ``collector/manifest.yaml``;
 * Jaeger v2: ``go install`` of its module at the pinned commit, or a wrapper module at the fallback release;
-* Prometheus: Debian's ``prometheus`` package (``apt-get install -y --no-install-recommends prometheus``).
+* Prometheus: found on ``PATH`` (Debian's ``prometheus`` package) or at ``$OTEL_CHATBOT_PROMETHEUS_BINARY``. Library
+  code installs no system package: ``scripts/_stack_install.sh`` does, when it runs from a checkout.
 
-The cache is ``$OTEL_CHATBOT_CACHE``, else ``$XDG_CACHE_HOME/otel-chatbot``, else ``~/.cache/otel-chatbot``. Each
-binary sits in a folder named after its version (the collector's after a hash of the manifest), so a fresh clone
-reuses it and a changed pin builds a new one.
+Go builds run in the cache (:func:`otel_chatbot.stack._paths.cache_dir`). Each binary sits in a folder named after its
+version (the collector's after a hash of the manifest), so every checkout and virtualenv reuses it and a changed pin
+builds a new one.
 """
 
 from __future__ import annotations
@@ -23,13 +24,10 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from otel_chatbot import env
 from otel_chatbot.stack import _versions as versions
 from otel_chatbot.stack._errors import StackError
-
-OTEL_CHATBOT_CACHE = "OTEL_CHATBOT_CACHE"
-"""Binary cache folder (default ``${XDG_CACHE_HOME:-~/.cache}/otel-chatbot``)."""
-OTEL_CHATBOT_COLLECTOR_DIR = "OTEL_CHATBOT_COLLECTOR_DIR"
-"""Folder with the stack's configs (default: ``collector/`` of the repository this package runs from)."""
+from otel_chatbot.stack._paths import cache_dir, collector_dir
 
 Log = Callable[[str], None]
 _GO_MINIMUM = "{}.{}".format(*versions.GO_MINIMUM)
@@ -44,29 +42,6 @@ class Binaries:
     jaeger: Path
     prometheus: Path
     promtool: Path
-
-
-def cache_dir() -> Path:
-    """The binary cache folder (outside the repository, shared by every clone on the machine)."""
-    explicit = os.environ.get(OTEL_CHATBOT_CACHE)
-    if explicit:
-        return Path(explicit).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "otel-chatbot"
-
-
-def collector_dir() -> Path:
-    """The folder holding ``manifest.yaml``, ``otelcol.yaml``, ``jaeger.yaml`` and ``prometheus.yml``."""
-    explicit = os.environ.get(OTEL_CHATBOT_COLLECTOR_DIR)
-    candidates = [Path(explicit)] if explicit else []
-    candidates += [Path(__file__).resolve().parents[2] / "collector", Path.cwd() / "collector"]
-    for candidate in candidates:
-        if (candidate / "manifest.yaml").is_file():
-            return candidate
-    raise StackError(
-        f"cannot find the stack configs (collector/manifest.yaml); run from the otel_chatbot repository or set "
-        f"{OTEL_CHATBOT_COLLECTOR_DIR}=/path/to/collector"
-    )
 
 
 def manifest_key(manifest_text: str) -> str:
@@ -265,52 +240,42 @@ def prometheus_version(binary: Path) -> str:
     return match[1] if match else "unknown"
 
 
-def ensure_prometheus(log: Log) -> tuple[Path, Path]:
-    """Prometheus and promtool from Debian's package, installed (as root) when missing."""
+def _find_prometheus() -> tuple[Path, Path]:
+    """``$OTEL_CHATBOT_PROMETHEUS_BINARY`` (promtool beside it, else on PATH), else both on PATH."""
+    explicit = os.environ.get(env.OTEL_CHATBOT_PROMETHEUS_BINARY)
+    if explicit:
+        prometheus = Path(explicit).expanduser()
+        if not os.access(prometheus, os.X_OK):
+            raise StackError(
+                f"{env.OTEL_CHATBOT_PROMETHEUS_BINARY}={explicit} is not an executable file: "
+                "point it at the prometheus binary"
+            )
+        beside = prometheus.with_name("promtool")
+        promtool = str(beside) if os.access(beside, os.X_OK) else shutil.which("promtool")
+        if promtool is None:
+            raise StackError(f"promtool is neither beside {prometheus} nor on PATH: put it next to prometheus")
+        return prometheus, Path(promtool)
     found = shutil.which("prometheus"), shutil.which("promtool")
     if found[0] is None or found[1] is None:
-        _apt_install_prometheus(log)
-        found = shutil.which("prometheus"), shutil.which("promtool")
-    if found[0] is None or found[1] is None:
         raise StackError(
-            "prometheus/promtool still not on PATH after installing the Debian package: check apt's output"
+            f"Prometheus not found: run `sudo apt-get install --no-install-recommends "
+            f"{versions.PROMETHEUS_DEBIAN_PACKAGE}` (Debian/Ubuntu; the checkout's scripts/_stack_install.sh does it) "
+            f"or set {env.OTEL_CHATBOT_PROMETHEUS_BINARY}=/path/to/prometheus (with promtool beside it)"
         )
-    prometheus, promtool = Path(found[0]), Path(found[1])
+    return Path(found[0]), Path(found[1])
+
+
+def ensure_prometheus(log: Log) -> tuple[Path, Path]:
+    """Prometheus and promtool, found (never installed: that is the scripts' job, see ``scripts/_stack_install.sh``).
+
+    Raises:
+        StackError: Neither is found; the message names the Debian package and the variable to set instead.
+    """
+    prometheus, promtool = _find_prometheus()
     version = prometheus_version(prometheus)
     if not version.startswith(versions.PROMETHEUS_VERSION):
         log(f"warning: {prometheus} is Prometheus {version}; the stack is tested with {versions.PROMETHEUS_VERSION}")
     return prometheus, promtool
-
-
-def _apt_install_prometheus(log: Log) -> None:
-    command = f"apt-get install -y --no-install-recommends {versions.PROMETHEUS_DEBIAN_PACKAGE}"
-    if shutil.which("apt-get") is None:
-        raise StackError(
-            f"Prometheus {versions.PROMETHEUS_VERSION} not found and no apt-get: install prometheus and promtool"
-        )
-    if os.geteuid() != 0:
-        raise StackError(f"Prometheus not found: run `sudo {command}` (then `otel-chatbot stack up` again)")
-    log(f"installing Prometheus: {command} ...")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    # policy-rc.d "101" keeps the package's service from starting: the stack runs the binary itself, on its ports.
-    policy = Path("/usr/sbin/policy-rc.d")
-    created_policy = False
-    if not policy.exists():
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        created_policy = True
-    log_file = cache_dir() / "apt-prometheus.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        argv = command.split()
-        try:
-            _run(argv, log_file=log_file, cwd=Path("/"), env=env, what=command)
-        except StackError:
-            _run(["apt-get", "update"], log_file=log_file, cwd=Path("/"), env=env, what="apt-get update")
-            _run(argv, log_file=log_file, cwd=Path("/"), env=env, what=command)
-    finally:
-        if created_policy:
-            policy.unlink(missing_ok=True)
 
 
 def ensure_all(log: Log = print) -> Binaries:

@@ -4,9 +4,9 @@ Example::
 
     from otel_chatbot.stack import StackPorts, start_stack, stop_stack
 
-    stack = start_stack(run_dir=Path(".run/stack"), ports=StackPorts.free())
+    stack = start_stack(ports=StackPorts.free())  # run folder: ~/.local/state/otel-chatbot/stack
     print(stack.collector_otlp_grpc_url, stack.jaeger_url, stack.prometheus_url)
-    stop_stack(Path(".run/stack"))
+    stop_stack(stack.run_dir)
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from otel_chatbot import env
 from otel_chatbot.stack import _runner as runner
-from otel_chatbot.stack._build import Binaries, collector_dir, ensure_all
+from otel_chatbot.stack._build import Binaries, ensure_all
 from otel_chatbot.stack._errors import StackError
-from otel_chatbot.stack._ports import METRICS_FLUSH_INTERVAL, StackPorts, check_free
+from otel_chatbot.stack._paths import collector_dir, default_run_dir
+from otel_chatbot.stack._ports import StackPorts, check_free
 
-OTEL_CHATBOT_STACK_RUN_DIR = "OTEL_CHATBOT_STACK_RUN_DIR"
-"""Run folder for pids, logs, rendered configs and Prometheus data (default ``<repo>/.run/stack``)."""
-OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL = "OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL"
-"""Prometheus scrape and rule evaluation interval of the native stack (default ``5s``)."""
 STATE_FILE = "stack.json"
 PROCESS_NAMES = ("jaeger", "prometheus", "otelcol")
 
@@ -39,7 +37,7 @@ class RunningStack:
         ports: The loopback addresses of every listener.
         run_dir: Folder with ``pids.json``, ``*.log``, the rendered ``prometheus.yml`` and Prometheus' data.
         binaries: The executables that run (``binaries.collector`` also validates configs).
-        config_dir: The ``collector/`` folder the configs were read from.
+        config_dir: The folder the configs were read from (the package's copy of ``collector/``, or the checkout's).
     """
 
     ports: StackPorts
@@ -87,14 +85,6 @@ class RunningStack:
         return self.ports.environ()
 
 
-def default_run_dir() -> Path:
-    """``$OTEL_CHATBOT_STACK_RUN_DIR``, else ``.run/stack`` in the repository (git-ignored)."""
-    explicit = os.environ.get(OTEL_CHATBOT_STACK_RUN_DIR)
-    if explicit:
-        return Path(explicit)
-    return collector_dir().parent / ".run" / "stack"
-
-
 def render_prometheus_config(config_dir: Path, ports: StackPorts, scrape_interval: str = "5s") -> str:
     """``collector/prometheus.yml`` with this stack's scrape targets, interval and absolute rule-file paths.
 
@@ -113,18 +103,18 @@ def render_prometheus_config(config_dir: Path, ports: StackPorts, scrape_interva
 
 
 def _specs(
-    binaries: Binaries, config_dir: Path, run_dir: Path, ports: StackPorts, env: Mapping[str, str]
+    binaries: Binaries, config_dir: Path, run_dir: Path, ports: StackPorts, process_env: Mapping[str, str]
 ) -> list[runner.ProcessSpec]:
     prometheus_config = run_dir / "prometheus.yml"
     prometheus_config.write_text(
-        render_prometheus_config(config_dir, ports, env.get(OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL, "5s"))
+        render_prometheus_config(config_dir, ports, process_env[env.OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL])
     )
     return [
         runner.ProcessSpec(
             name="jaeger",
             argv=[str(binaries.jaeger), "--config", str(config_dir / "jaeger.yaml")],
             health_url=f"http://{ports.jaeger_query_http}/api/services",
-            env=env,
+            env=process_env,
         ),
         runner.ProcessSpec(
             name="prometheus",
@@ -136,13 +126,13 @@ def _specs(
                 f"--web.listen-address={ports.prometheus_listen}",
             ],
             health_url=f"http://{ports.prometheus_listen}/-/ready",
-            env=env,
+            env=process_env,
         ),
         runner.ProcessSpec(
             name="otelcol",
             argv=[str(binaries.collector), "--config", str(config_dir / "otelcol.yaml")],
             health_url=f"http://{ports.collector_health}/",
-            env=env,
+            env=process_env,
         ),
     ]
 
@@ -161,7 +151,7 @@ def start_stack(
     Args:
         run_dir: Pids, logs, rendered configs, Prometheus data (default :func:`default_run_dir`).
         ports: Listening addresses (default :meth:`StackPorts.from_env`).
-        extra_env: More variables for the processes, e.g. ``{METRICS_FLUSH_INTERVAL: "1s"}``.
+        extra_env: More variables for the processes, e.g. ``{env.OTEL_CHATBOT_METRICS_FLUSH_INTERVAL: "1s"}``.
         binaries: Already built binaries (default: :func:`~otel_chatbot.stack.build.ensure_all`).
         timeout: Seconds to wait for all three to be healthy.
         log: Where build progress goes (only when something must be built).
@@ -181,21 +171,26 @@ def start_stack(
     binaries = binaries or ensure_all(log)
     config_dir = collector_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        METRICS_FLUSH_INTERVAL: os.environ.get(METRICS_FLUSH_INTERVAL, "15s"),
+    flush, scrape = env.OTEL_CHATBOT_METRICS_FLUSH_INTERVAL, env.OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
+    process_env = {
+        flush: os.environ.get(flush) or "15s",
+        scrape: os.environ.get(scrape) or "5s",
         **ports.environ(),
         **(extra_env or {}),
     }
     stack = RunningStack(ports=ports, run_dir=run_dir, binaries=binaries, config_dir=config_dir)
     try:
-        records = [runner.start(spec, run_dir) for spec in _specs(binaries, config_dir, run_dir, ports, env)]
+        records = [runner.start(spec, run_dir) for spec in _specs(binaries, config_dir, run_dir, ports, process_env)]
         runner.wait_healthy(records, timeout=timeout)
     except BaseException:
         runner.stop(run_dir)
         raise
-    (run_dir / STATE_FILE).write_text(
-        json.dumps({"ports": dataclasses.asdict(ports), "binaries": {k: str(v) for k, v in vars(binaries).items()}})
-    )
+    state = {
+        "ports": dataclasses.asdict(ports),
+        "binaries": {k: str(v) for k, v in vars(binaries).items()},
+        "config_dir": str(config_dir),
+    }
+    (run_dir / STATE_FILE).write_text(json.dumps(state))
     return stack
 
 
@@ -207,9 +202,8 @@ def load_stack(run_dir: Path | None = None) -> RunningStack | None:
         return None
     state = json.loads(path.read_text())
     binaries = Binaries(**{k: Path(v) for k, v in state["binaries"].items()})
-    return RunningStack(
-        ports=StackPorts(**state["ports"]), run_dir=run_dir, binaries=binaries, config_dir=collector_dir()
-    )
+    config_dir = Path(state["config_dir"]) if "config_dir" in state else collector_dir()
+    return RunningStack(ports=StackPorts(**state["ports"]), run_dir=run_dir, binaries=binaries, config_dir=config_dir)
 
 
 def stop_stack(run_dir: Path | None = None) -> list[str]:

@@ -14,44 +14,20 @@ import socket
 from collections.abc import Mapping
 from typing import Final
 
+from otel_chatbot import env
 from otel_chatbot.stack._errors import StackError
 
-COLLECTOR_OTLP_GRPC: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_GRPC"
-"""Collector OTLP/gRPC receiver, ``host:port`` (default ``127.0.0.1:4317``)."""
-COLLECTOR_OTLP_HTTP: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_HTTP"
-"""Collector OTLP/HTTP receiver (default ``127.0.0.1:4318``)."""
-COLLECTOR_PROMETHEUS: Final = "OTEL_CHATBOT_COLLECTOR_PROMETHEUS"
-"""Collector prometheus exporter (span, token, cost, TTFT metrics; default ``127.0.0.1:8889``)."""
-COLLECTOR_HEALTH: Final = "OTEL_CHATBOT_COLLECTOR_HEALTH"
-"""Collector health_check extension (default ``127.0.0.1:13133``)."""
-COLLECTOR_TELEMETRY_PORT: Final = "OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT"
-"""Collector self-metrics port on 127.0.0.1 (default ``18888``; Jaeger's default would take 8888)."""
-JAEGER_OTLP_GRPC: Final = "OTEL_CHATBOT_JAEGER_OTLP_GRPC"
-"""Jaeger OTLP/gRPC receiver, where the collector sends traces (default ``127.0.0.1:14317``)."""
-JAEGER_OTLP_HTTP: Final = "OTEL_CHATBOT_JAEGER_OTLP_HTTP"
-"""Jaeger OTLP/HTTP receiver (default ``127.0.0.1:14318``)."""
-JAEGER_QUERY_HTTP: Final = "OTEL_CHATBOT_JAEGER_QUERY_HTTP"
-"""Jaeger query API and UI (default ``127.0.0.1:16686``)."""
-JAEGER_QUERY_GRPC: Final = "OTEL_CHATBOT_JAEGER_QUERY_GRPC"
-"""Jaeger query gRPC API (default ``127.0.0.1:16685``)."""
-PROMETHEUS_LISTEN: Final = "OTEL_CHATBOT_PROMETHEUS_LISTEN"
-"""Prometheus web/API listen address (default ``127.0.0.1:9090``)."""
-PROMETHEUS_URL: Final = "OTEL_CHATBOT_PROMETHEUS_URL"
-"""Prometheus URL Jaeger's Monitor tab queries; derived from :data:`PROMETHEUS_LISTEN` (set for Jaeger by us)."""
-METRICS_FLUSH_INTERVAL: Final = "OTEL_CHATBOT_METRICS_FLUSH_INTERVAL"
-"""How often span_metrics emits (Go duration, default ``15s``; the tests use ``1s``)."""
-
 _DEFAULTS: Final[dict[str, str]] = {
-    COLLECTOR_OTLP_GRPC: "127.0.0.1:4317",
-    COLLECTOR_OTLP_HTTP: "127.0.0.1:4318",
-    COLLECTOR_PROMETHEUS: "127.0.0.1:8889",
-    COLLECTOR_HEALTH: "127.0.0.1:13133",
-    COLLECTOR_TELEMETRY_PORT: "18888",
-    JAEGER_OTLP_GRPC: "127.0.0.1:14317",
-    JAEGER_OTLP_HTTP: "127.0.0.1:14318",
-    JAEGER_QUERY_HTTP: "127.0.0.1:16686",
-    JAEGER_QUERY_GRPC: "127.0.0.1:16685",
-    PROMETHEUS_LISTEN: "127.0.0.1:9090",
+    env.OTEL_CHATBOT_COLLECTOR_OTLP_GRPC: "127.0.0.1:4317",
+    env.OTEL_CHATBOT_COLLECTOR_OTLP_HTTP: "127.0.0.1:4318",
+    env.OTEL_CHATBOT_COLLECTOR_PROMETHEUS: "127.0.0.1:8889",
+    env.OTEL_CHATBOT_COLLECTOR_HEALTH: "127.0.0.1:13133",
+    env.OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT: "18888",
+    env.OTEL_CHATBOT_JAEGER_OTLP_GRPC: "127.0.0.1:14317",
+    env.OTEL_CHATBOT_JAEGER_OTLP_HTTP: "127.0.0.1:14318",
+    env.OTEL_CHATBOT_JAEGER_QUERY_HTTP: "127.0.0.1:16686",
+    env.OTEL_CHATBOT_JAEGER_QUERY_GRPC: "127.0.0.1:16685",
+    env.OTEL_CHATBOT_PROMETHEUS_LISTEN: "127.0.0.1:9090",
 }
 
 
@@ -79,21 +55,21 @@ class StackPorts:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> StackPorts:
         """Read the addresses from ``environ`` (default ``os.environ``), falling back to the loopback defaults."""
-        env = os.environ if environ is None else environ
-        values = {name: env.get(name) or default for name, default in _DEFAULTS.items()}
+        source = os.environ if environ is None else environ
+        values = {name: source.get(name) or default for name, default in _DEFAULTS.items()}
         for name, value in values.items():
             _check_loopback(name, value)
         return cls(
-            collector_otlp_grpc=values[COLLECTOR_OTLP_GRPC],
-            collector_otlp_http=values[COLLECTOR_OTLP_HTTP],
-            collector_prometheus=values[COLLECTOR_PROMETHEUS],
-            collector_health=values[COLLECTOR_HEALTH],
-            collector_telemetry_port=int(values[COLLECTOR_TELEMETRY_PORT]),
-            jaeger_otlp_grpc=values[JAEGER_OTLP_GRPC],
-            jaeger_otlp_http=values[JAEGER_OTLP_HTTP],
-            jaeger_query_http=values[JAEGER_QUERY_HTTP],
-            jaeger_query_grpc=values[JAEGER_QUERY_GRPC],
-            prometheus_listen=values[PROMETHEUS_LISTEN],
+            collector_otlp_grpc=values[env.OTEL_CHATBOT_COLLECTOR_OTLP_GRPC],
+            collector_otlp_http=values[env.OTEL_CHATBOT_COLLECTOR_OTLP_HTTP],
+            collector_prometheus=values[env.OTEL_CHATBOT_COLLECTOR_PROMETHEUS],
+            collector_health=values[env.OTEL_CHATBOT_COLLECTOR_HEALTH],
+            collector_telemetry_port=int(values[env.OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT]),
+            jaeger_otlp_grpc=values[env.OTEL_CHATBOT_JAEGER_OTLP_GRPC],
+            jaeger_otlp_http=values[env.OTEL_CHATBOT_JAEGER_OTLP_HTTP],
+            jaeger_query_http=values[env.OTEL_CHATBOT_JAEGER_QUERY_HTTP],
+            jaeger_query_grpc=values[env.OTEL_CHATBOT_JAEGER_QUERY_GRPC],
+            prometheus_listen=values[env.OTEL_CHATBOT_PROMETHEUS_LISTEN],
         )
 
     @classmethod
@@ -117,25 +93,25 @@ class StackPorts:
     def environ(self) -> dict[str, str]:
         """The ``OTEL_CHATBOT_*`` variables that make the configs in ``collector/`` listen on these addresses."""
         return {
-            COLLECTOR_OTLP_GRPC: self.collector_otlp_grpc,
-            COLLECTOR_OTLP_HTTP: self.collector_otlp_http,
-            COLLECTOR_PROMETHEUS: self.collector_prometheus,
-            COLLECTOR_HEALTH: self.collector_health,
-            COLLECTOR_TELEMETRY_PORT: str(self.collector_telemetry_port),
-            JAEGER_OTLP_GRPC: self.jaeger_otlp_grpc,
-            JAEGER_OTLP_HTTP: self.jaeger_otlp_http,
-            JAEGER_QUERY_HTTP: self.jaeger_query_http,
-            JAEGER_QUERY_GRPC: self.jaeger_query_grpc,
-            PROMETHEUS_LISTEN: self.prometheus_listen,
-            PROMETHEUS_URL: f"http://{self.prometheus_listen}",
+            env.OTEL_CHATBOT_COLLECTOR_OTLP_GRPC: self.collector_otlp_grpc,
+            env.OTEL_CHATBOT_COLLECTOR_OTLP_HTTP: self.collector_otlp_http,
+            env.OTEL_CHATBOT_COLLECTOR_PROMETHEUS: self.collector_prometheus,
+            env.OTEL_CHATBOT_COLLECTOR_HEALTH: self.collector_health,
+            env.OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT: str(self.collector_telemetry_port),
+            env.OTEL_CHATBOT_JAEGER_OTLP_GRPC: self.jaeger_otlp_grpc,
+            env.OTEL_CHATBOT_JAEGER_OTLP_HTTP: self.jaeger_otlp_http,
+            env.OTEL_CHATBOT_JAEGER_QUERY_HTTP: self.jaeger_query_http,
+            env.OTEL_CHATBOT_JAEGER_QUERY_GRPC: self.jaeger_query_grpc,
+            env.OTEL_CHATBOT_PROMETHEUS_LISTEN: self.prometheus_listen,
+            env.OTEL_CHATBOT_PROMETHEUS_URL: f"http://{self.prometheus_listen}",
         }
 
     def by_variable(self) -> dict[str, str]:
         """Each listening address keyed by the variable that moves it (for "port in use" messages)."""
-        env = self.environ()
-        env[COLLECTOR_TELEMETRY_PORT] = f"127.0.0.1:{self.collector_telemetry_port}"
-        env.pop(PROMETHEUS_URL)
-        return env
+        addresses = self.environ()
+        addresses[env.OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT] = f"127.0.0.1:{self.collector_telemetry_port}"
+        addresses.pop(env.OTEL_CHATBOT_PROMETHEUS_URL)
+        return addresses
 
 
 def free_ports(count: int) -> list[int]:
@@ -173,7 +149,7 @@ def check_free(addresses: Mapping[str, str]) -> None:
 
 
 def _check_loopback(variable: str, value: str) -> None:
-    if variable == COLLECTOR_TELEMETRY_PORT:
+    if variable == env.OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT:
         if not value.isdigit():
             raise StackError(f"{variable}={value!r} must be a port number, e.g. 18888")
         return

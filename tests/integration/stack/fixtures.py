@@ -30,9 +30,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from otel_chatbot.env import OTEL_CHATBOT_METRICS_FLUSH_INTERVAL, OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
 from otel_chatbot.stack import Binaries, RunningStack, StackError, StackPorts, ensure_all, start_stack, stop_stack
-from otel_chatbot.stack._native import OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
-from otel_chatbot.stack._ports import METRICS_FLUSH_INTERVAL
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +50,7 @@ def stack(stack_binaries: Binaries, tmp_path_factory: pytest.TempPathFactory) ->
             run_dir=run_dir,
             ports=StackPorts.free(),
             binaries=stack_binaries,
-            extra_env={METRICS_FLUSH_INTERVAL: "1s", OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL: "1s"},
+            extra_env={OTEL_CHATBOT_METRICS_FLUSH_INTERVAL: "1s", OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL: "1s"},
         )
     except StackError as exc:
         pytest.fail(f"the native stack did not start: {exc}", pytrace=False)

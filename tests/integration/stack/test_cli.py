@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from otel_chatbot import cli
+from otel_chatbot.env import OTEL_CHATBOT_CACHE
 from otel_chatbot.stack import Binaries, StackPorts
 from otel_chatbot.stack import _build as build
 from otel_chatbot.stack import _runner as runner
-from otel_chatbot.stack._build import OTEL_CHATBOT_CACHE
 
 pytestmark = pytest.mark.stack
 

@@ -13,8 +13,8 @@ import yaml
 
 from otel_chatbot.stack import Binaries, StackPorts
 from otel_chatbot.stack import _versions as versions
-from otel_chatbot.stack._build import collector_dir
 from otel_chatbot.stack._native import render_prometheus_config
+from otel_chatbot.stack._paths import collector_dir
 
 pytestmark = pytest.mark.stack
 

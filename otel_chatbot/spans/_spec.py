@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
+from otel_chatbot._sdk import global_tracer_provider
 from otel_chatbot._version import __version__
 from otel_chatbot.spans._run import sanitize
 from otel_chatbot.spend import _pricing as pricing
@@ -23,13 +24,6 @@ _CONTRACT: dict[str, tuple[SpanKind, str | None]] = {
     semconv.Stage.MEMORY_UPDATE.value: (SpanKind.INTERNAL, semconv.Operation.UPDATE_MEMORY.value),
     semconv.Stage.TOOL.value: (SpanKind.INTERNAL, semconv.Operation.EXECUTE_TOOL.value),
 }
-
-
-def _global_provider() -> trace.TracerProvider:
-    # trace.get_tracer_provider() consults os.environ on every call while no provider is set (~0.4 us), which is most
-    # of the budget of the no-SDK pass-through (<= 1 us). Read the global it returns directly when we can.
-    provider = getattr(trace, "_TRACER_PROVIDER", None)
-    return provider if provider is not None else trace.get_tracer_provider()
 
 
 class Spec:
@@ -123,7 +117,7 @@ class Spec:
 
     def tracer(self) -> trace.Tracer | None:
         """The tracer to use, or None when no SDK is installed (then every wrapper is a plain call)."""
-        provider = self.explicit_provider or _global_provider()
+        provider = self.explicit_provider or global_tracer_provider()
         if provider is not self._provider_seen:
             self._tracer = None if isinstance(provider, _NO_SDK) else provider.get_tracer("otel_chatbot", __version__)
             self._provider_seen = provider

@@ -11,6 +11,7 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
 from otel_chatbot._sdk import global_tracer_provider
+from otel_chatbot._state import STATE
 from otel_chatbot._version import __version__
 from otel_chatbot.spans._run import sanitize
 from otel_chatbot.spend import _pricing as pricing
@@ -31,7 +32,7 @@ class Spec:
 
     __slots__ = (
         "_price",
-        "_price_generation",
+        "_price_table",
         "_provider_seen",
         "_tracer",
         "attributes",
@@ -106,13 +107,15 @@ class Spec:
         self._provider_seen: object = None
         self._tracer: trace.Tracer | None = None
         self._price: pricing.ModelPrice | None = None
-        self._price_generation = -1
+        self._price_table: pricing.PricingTable | None = None
 
     def price(self) -> pricing.ModelPrice | None:
         """The request model's price, looked up once per price table (the table changes only on configure())."""
-        if self._price_generation != pricing.GENERATION:
-            self._price = pricing.default_table().lookup(self.model, self.provider) if self.model else None
-            self._price_generation = pricing.GENERATION
+        table = STATE.prices
+        if table is None or table is not self._price_table:
+            table = pricing.default_table()
+            self._price = table.lookup(self.model, self.provider) if self.model else None
+            self._price_table = table  # held, so a later table can never reuse its id
         return self._price
 
     def tracer(self) -> trace.Tracer | None:

@@ -86,7 +86,7 @@ def test_the_installed_sdk_has_the_layout_the_adapter_reads() -> None:
         "fan_out": True,
         "tracer_provider_global": True,
         "tracer_provider_once": True,
-    }
+    }, "(with OTEL_SDK_DISABLED=true when otel_chatbot is imported, the probe sees no span: unset it)"
     assert _sdk.ended_span_fields is _sdk._private_span_fields
     assert _sdk.FanOutProcessor is _sdk._TupleFanOut
     assert _sdk.global_tracer_provider is _sdk._global_tracer_provider_fast

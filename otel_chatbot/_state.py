@@ -1,49 +1,96 @@
-"""Process-wide settings that ``configure()`` resolves once and the span code reads on every call.
+"""The process state: one object holding what ``configure()`` installed and what the span code reads on every call.
 
-Reading one module attribute is the cheapest way to share configuration with decorators that were applied before
-``configure()`` ran (and that must keep working when it never runs).
+``STATE`` is created once and never replaced, so modules bind it at import (``from otel_chatbot._state import
+STATE``) and read it with plain attribute access: the decorators applied before ``configure()`` ran (or when it never
+runs) see what it installs, with no function call or lock on the span path. ``reset()`` returns it to the state of a
+fresh process (tests call it after each test).
+
+What it holds, each in one place:
+
+- ``content``: the content-capture settings, a frozen value replaced whole (a span never sees half of two calls);
+- ``prices``: the price table (None: built from ``OTEL_CHATBOT_PRICES_FILE`` and the bundled data on first use);
+- ``budget_guard``: the ``BudgetGuard`` of ``configure(budgets=...)``, read by ``check_budget`` and by
+  ``traced_stage(..., enforce_budget=True)``;
+- ``installed``: the TracerProvider ``configure()`` installed or extended, with its fan-out processor and sampler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from opentelemetry.sdk.trace import TracerProvider
 
 from otel_chatbot import env
+from otel_chatbot._sdk import FanOut
+
+if TYPE_CHECKING:
+    from otel_chatbot.spend._budgets import BudgetGuard
+    from otel_chatbot.spend._pricing import PricingTable
+    from otel_chatbot.telemetry._configure import SwitchSampler
+
+__all__ = ["STATE", "ContentSettings", "Installed", "State", "reset"]
 
 
-def _default_redact(text: str) -> str:
+def _no_redaction(text: str) -> str:
     return text
 
 
-@dataclass
-class Runtime:
-    """What the span code needs to know; replaced as a whole by ``configure()``."""
+@dataclass(frozen=True)
+class ContentSettings:
+    """Whether prompts and responses are captured, and how they are cut and redacted."""
 
     capture_content: bool = False
     max_content_length: int = env.DEFAULT_MAX_CONTENT_LENGTH
-    redact: Callable[[str], str] = _default_redact
-    # Called with the stage span's start attributes before a generation call when ``enforce_budget=True``;
-    # raises BudgetExceededError. Installed by configure(budgets=...).
-    budget_guard: Callable[[Mapping[str, Any]], None] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    redact: Callable[[str], str] = _no_redaction
+
+    @classmethod
+    def from_env(cls) -> ContentSettings:
+        """The settings without ``configure()``: from the environment (warn-and-default)."""
+        return cls(capture_content=env.capture_content(), max_content_length=env.max_content_length())
 
 
-def _from_env() -> Runtime:
-    return Runtime(capture_content=env.capture_content(), max_content_length=env.max_content_length())
+@dataclass(frozen=True)
+class Installed:
+    """What ``configure()`` put into the process, once: the provider and the switches inside it."""
+
+    provider: TracerProvider
+    fan_out: FanOut
+    sampler: SwitchSampler | None  # None: the provider is the user's, whose sampler is not ours to switch
+    service_name: str | None  # None: the user's provider (its resource is theirs)
 
 
-RUNTIME: Runtime = _from_env()
-"""The settings in force. Without ``configure()`` they come from the environment (warn-and-default)."""
+class State:
+    """The process state (see the module docstring); ``STATE`` is the one instance."""
+
+    __slots__ = ("budget_guard", "content", "installed", "prices")
+
+    def __init__(self) -> None:
+        self.content = ContentSettings.from_env()
+        self.prices: PricingTable | None = None
+        self.budget_guard: BudgetGuard | None = None
+        self.installed: Installed | None = None
+
+    def reset(self) -> None:
+        """Back to a fresh process: settings from the environment, no price table, no guard, nothing installed.
+
+        The processors of a previous ``configure()`` are detached from its provider (not shut down), and OTel's own
+        global provider is left alone (``otel_chatbot.testing.reset_trace_globals`` resets it).
+        """
+        installed = self.installed
+        if installed is not None:
+            installed.fan_out.replace(())
+        self.installed = None
+        self.budget_guard = None
+        self.prices = None
+        self.content = ContentSettings.from_env()
 
 
-def install(runtime: Runtime) -> None:
-    """Make ``runtime`` the settings in force."""
-    global RUNTIME
-    RUNTIME = runtime
+STATE = State()
+"""The process state."""
 
 
 def reset() -> None:
-    """Back to the environment's settings (tests)."""
-    install(_from_env())
+    """``STATE.reset()`` (tests)."""
+    STATE.reset()

@@ -19,13 +19,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_chatbot._sdk import reset_trace_globals
+
 __all__ = ["capture_spans", "reset_trace_globals"]
-
-
-def reset_trace_globals() -> None:
-    """Forget the global TracerProvider so a test can install another (as OTel's own ``reset_trace_globals``)."""
-    trace._TRACER_PROVIDER_SET_ONCE = trace.Once()  # type: ignore[attr-defined]
-    trace._TRACER_PROVIDER = None
 
 
 @contextlib.contextmanager

@@ -9,10 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_chatbot import _state as _runtime
-from otel_chatbot.spend import _budgets as budgets
-from otel_chatbot.spend import _pricing as pricing
-from otel_chatbot.telemetry import _configure as tracing
+from otel_chatbot import _state
 from otel_chatbot.testing import reset_trace_globals
 from tests.integration.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 
@@ -31,14 +28,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def _reset_globals() -> Iterator[None]:
     """Each test starts with no configure() state, default settings and no global TracerProvider."""
     yield
-    installed = tracing._INSTALLED
-    if installed is not None:
-        installed.switch.processors = ()
-    tracing._INSTALLED = None
+    _state.reset()
     reset_trace_globals()
-    _runtime.reset()
-    pricing.set_default_table(None)
-    budgets.activate(None)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from otel_chatbot import _state as _runtime
+from otel_chatbot._state import STATE
 from otel_chatbot.spans._extraction import get
 
 __all__ = ["input_messages", "output_messages", "retrieval_documents", "scrub_secrets", "should_capture_content"]
@@ -45,14 +45,14 @@ def scrub_secrets(text: str) -> str:
 
 def should_capture_content() -> bool:
     """The single gate: is prompt/response content captured? (``configure(capture_content=...)`` or the env var)."""
-    return _runtime.RUNTIME.capture_content
+    return STATE.content.capture_content
 
 
 def _finish(value: str) -> str:
-    runtime = _runtime.RUNTIME
-    value = runtime.redact(scrub_secrets(value))
+    settings = STATE.content
+    value = settings.redact(scrub_secrets(value))
     value = scrub_secrets(value) if value else value  # the redactor may have reshaped text; scrub once more
-    limit = runtime.max_content_length
+    limit = settings.max_content_length
     return value if len(value) <= limit else value[: max(0, limit - 14)] + "...[truncated]"
 
 

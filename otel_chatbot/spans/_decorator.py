@@ -27,8 +27,8 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otel_chatbot import _state as _runtime
 from otel_chatbot import semconv
+from otel_chatbot._state import STATE
 from otel_chatbot.spans import _conversation as context
 from otel_chatbot.spans._recording import StageHandle, record_usage
 from otel_chatbot.spans._run import SpanRun
@@ -77,11 +77,11 @@ class _Scope:
             self._check_budget(attributes)
 
     def _check_budget(self, attributes: Mapping[str, Any]) -> None:
-        guard = _runtime.RUNTIME.budget_guard
+        guard = STATE.budget_guard
         if guard is None:
             return
         try:
-            guard(attributes)  # raises BudgetExceededError on purpose: the user asked for a hard cap
+            guard.guard(attributes)  # raises BudgetExceededError on purpose: the user asked for a hard cap
         except Exception as exc:
             self.run.fail(exc)
             self.run.end()

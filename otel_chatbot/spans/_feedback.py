@@ -19,9 +19,9 @@ import secrets
 from opentelemetry import trace
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _state as _runtime
 from otel_chatbot import semconv
 from otel_chatbot._internal_errors import handle_internal_errors
+from otel_chatbot._state import STATE
 from otel_chatbot.spans._content import scrub_secrets, should_capture_content
 from otel_chatbot.spans._conversation import current_attributes
 
@@ -73,9 +73,9 @@ def record_feedback(
         if variant := scope.get(semconv.CHATBOT_VARIANT):
             attributes[semconv.CHATBOT_VARIANT] = str(variant)
         if comment and should_capture_content():
-            runtime = _runtime.RUNTIME
-            attributes[semconv.CHATBOT_FEEDBACK_COMMENT] = runtime.redact(scrub_secrets(comment))[
-                : runtime.max_content_length
+            settings = STATE.content
+            attributes[semconv.CHATBOT_FEEDBACK_COMMENT] = settings.redact(scrub_secrets(comment))[
+                : settings.max_content_length
             ]
         current = trace.get_current_span()
         if current.is_recording() and (tid is None or current.get_span_context().trace_id == tid):

@@ -17,9 +17,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _state as _runtime
 from otel_chatbot import semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
+from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
 from otel_chatbot.spans._extraction import Extracted, StreamAccumulator, estimate_tokens, extract
 from otel_chatbot.spend import _pricing as pricing
@@ -116,7 +116,7 @@ class SpanRun:
         self._override: UsageOverride | None = None
         self._ended = False
         capture = self.recording and content.should_capture_content()
-        keep = _runtime.RUNTIME.max_content_length if capture else 0
+        keep = STATE.content.max_content_length if capture else 0
         self._accumulator: StreamAccumulator | None = StreamAccumulator(provider, keep) if stream else None
         if capture:
             with handle_internal_errors():

@@ -10,6 +10,8 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
+from otel_chatbot._sdk import global_tracer_provider
+from otel_chatbot._state import STATE
 from otel_chatbot._version import __version__
 from otel_chatbot.spans._run import sanitize
 from otel_chatbot.spend import _pricing as pricing
@@ -25,19 +27,12 @@ _CONTRACT: dict[str, tuple[SpanKind, str | None]] = {
 }
 
 
-def _global_provider() -> trace.TracerProvider:
-    # trace.get_tracer_provider() consults os.environ on every call while no provider is set (~0.4 us), which is most
-    # of the budget of the no-SDK pass-through (<= 1 us). Read the global it returns directly when we can.
-    provider = getattr(trace, "_TRACER_PROVIDER", None)
-    return provider if provider is not None else trace.get_tracer_provider()
-
-
 class Spec:
     """What is known at decoration time: the span's name, kind and start attributes, and how to get a tracer."""
 
     __slots__ = (
         "_price",
-        "_price_generation",
+        "_price_table",
         "_provider_seen",
         "_tracer",
         "attributes",
@@ -112,18 +107,20 @@ class Spec:
         self._provider_seen: object = None
         self._tracer: trace.Tracer | None = None
         self._price: pricing.ModelPrice | None = None
-        self._price_generation = -1
+        self._price_table: pricing.PricingTable | None = None
 
     def price(self) -> pricing.ModelPrice | None:
         """The request model's price, looked up once per price table (the table changes only on configure())."""
-        if self._price_generation != pricing.GENERATION:
-            self._price = pricing.default_table().lookup(self.model, self.provider) if self.model else None
-            self._price_generation = pricing.GENERATION
+        table = STATE.prices
+        if table is None or table is not self._price_table:
+            table = pricing.default_table()
+            self._price = table.lookup(self.model, self.provider) if self.model else None
+            self._price_table = table  # held, so a later table can never reuse its id
         return self._price
 
     def tracer(self) -> trace.Tracer | None:
         """The tracer to use, or None when no SDK is installed (then every wrapper is a plain call)."""
-        provider = self.explicit_provider or _global_provider()
+        provider = self.explicit_provider or global_tracer_provider()
         if provider is not self._provider_seen:
             self._tracer = None if isinstance(provider, _NO_SDK) else provider.get_tracer("otel_chatbot", __version__)
             self._provider_seen = provider

@@ -35,6 +35,7 @@ from opentelemetry import trace
 from otel_chatbot import semconv
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._state import STATE
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError
 from otel_chatbot.spans._conversation import current_attributes
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
@@ -158,7 +159,7 @@ class WebhookAlert:
 
 
 class BudgetGuard:
-    """Checks budgets against the ledger; installed by ``configure(budgets=...)``.
+    """Checks budgets against the ledger; ``configure(budgets=...)`` installs one as ``STATE.budget_guard``.
 
     Args:
         budgets: The budgets.
@@ -255,7 +256,7 @@ class BudgetGuard:
                 )
 
     def guard(self, attributes: Mapping[str, Any]) -> None:
-        """The ``_runtime.RUNTIME.budget_guard`` hook: ``check`` with the span's tenant and user ids."""
+        """What ``traced_stage(..., enforce_budget=True)`` calls: ``check`` with the span's tenant and user ids."""
         tenant, user = attributes.get(semconv.CHATBOT_TENANT_ID), attributes.get(semconv.USER_ID)
         self.check(tenant_id=None if tenant is None else str(tenant), user_id=None if user is None else str(user))
 
@@ -269,15 +270,6 @@ class BudgetGuard:
                 spent = self._spent(budget, key, now)
                 if spent >= budget.limit_usd:
                     self._alert(index, budget, key, spent, now)
-
-
-_ACTIVE: BudgetGuard | None = None
-
-
-def activate(guard: BudgetGuard | None) -> None:
-    """Make ``guard`` the one ``check_budget`` uses (``configure`` does this)."""
-    global _ACTIVE
-    _ACTIVE = guard
 
 
 def check_budget(*, tenant_id: str | None = None, user_id: str | None = None) -> None:
@@ -298,7 +290,7 @@ def check_budget(*, tenant_id: str | None = None, user_id: str | None = None) ->
     Raises:
         BudgetExceededError: A hard budget that applies is spent.
     """
-    guard = _ACTIVE
+    guard = STATE.budget_guard
     if guard is None:
         return
     scope = current_attributes()

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from otel_chatbot import env
+from otel_chatbot._state import STATE
 from otel_chatbot.errors import ConfigurationError
 
 __all__ = ["ModelPrice", "PricingTable", "TokenUsage", "compute_cost", "default_table"]
@@ -321,15 +322,10 @@ def _bundled_price(model: str, provider: str | None) -> ModelPrice | None:
     return None
 
 
-_DEFAULT: PricingTable | None = None
-GENERATION = 0
-"""Bumped whenever the table in force changes, so callers may cache lookups against it."""
-
-
 def default_table() -> PricingTable:
     """The table in force: ``configure(prices=...)`` / ``OTEL_CHATBOT_PRICES_FILE`` overrides over bundled data."""
-    global _DEFAULT
-    if _DEFAULT is None:
+    table = STATE.prices
+    if table is None:
         overrides: dict[str, ModelPrice] = {}
         path = env.prices_file()
         if path:
@@ -337,8 +333,8 @@ def default_table() -> PricingTable:
                 overrides = load_overrides_file(path)
             except ConfigurationError as exc:  # without configure() nothing may raise: warn, use bundled data
                 logger.warning("%s Using bundled prices only.", exc)
-        _DEFAULT = PricingTable(overrides)
-    return _DEFAULT
+        table = STATE.prices = PricingTable(overrides)
+    return table
 
 
 def warm_up() -> None:
@@ -349,7 +345,8 @@ def warm_up() -> None:
 
 
 def set_default_table(table: PricingTable | None) -> None:
-    """Install the table ``configure()`` built (None: rebuild from the environment on next use)."""
-    global _DEFAULT, GENERATION
-    _DEFAULT = table
-    GENERATION += 1
+    """Install the table ``configure()`` built (None: rebuild from the environment on next use).
+
+    Callers that cache a lookup keep the table they looked it up in and compare it with ``STATE.prices``.
+    """
+    STATE.prices = table

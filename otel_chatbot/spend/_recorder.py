@@ -12,10 +12,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from otel_chatbot import env, semconv
 from otel_chatbot._internal_errors import log_internal_error
-from otel_chatbot.spend import _budgets as budgets
+from otel_chatbot._sdk import span_attributes
 from otel_chatbot.spend._budgets import AlertCallback, Budget, BudgetGuard
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
-from otel_chatbot.stats._processor import span_attributes
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +80,6 @@ class Accounting:
     @property
     def processors(self) -> Sequence[SpanProcessor]:
         return () if self.ledger is None else (UsageRecorder(self.ledger, self.service_name),)
-
-    def activate(self) -> None:
-        budgets.activate(self.guard)
 
 
 def setup(

@@ -16,62 +16,40 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace import Span as SDKSpan
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_chatbot import _state as _runtime
 from otel_chatbot import env
+from otel_chatbot._sdk import FanOutProcessor
+from otel_chatbot._state import STATE, ContentSettings, Installed
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend import _pricing as pricing
+from otel_chatbot.telemetry import _otlp
 
 if TYPE_CHECKING:  # imported lazily at run time: the statistics are only loaded when embedded=True
     from otel_chatbot.stats._processor import StatsSpanProcessor
     from otel_chatbot.stats._snapshot import StatsSnapshot
 
 if TYPE_CHECKING:
-    from otel_chatbot.spend._budgets import Budget, BudgetAlert
+    from otel_chatbot.spend._budgets import Budget, BudgetAlert, BudgetGuard
 
 __all__ = ["Telemetry", "configure"]
 
 logger = logging.getLogger(__name__)
 
 
-class _SwitchProcessor(SpanProcessor):
-    """Delegates to the span processors of the ``configure()`` call in force; swapped atomically on reconfigure."""
-
-    def __init__(self) -> None:
-        # A tuple, replaced whole: readers never see a half-updated list (no lock on the span path).
-        self.processors: tuple[SpanProcessor, ...] = ()
-
-    def on_start(self, span: SDKSpan, parent_context: Context | None = None) -> None:
-        for processor in self.processors:
-            processor.on_start(span, parent_context=parent_context)
-
-    def on_end(self, span: ReadableSpan) -> None:
-        for processor in self.processors:
-            processor.on_end(span)
-
-    def shutdown(self) -> None:
-        for processor in self.processors:
-            processor.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return all(processor.force_flush(timeout_millis) for processor in self.processors)
-
-
-class _SwitchSampler(Sampler):
+class SwitchSampler(Sampler):
     """Delegates to the sampler of the ``configure()`` call in force."""
 
     def __init__(self, sampler: Sampler) -> None:
@@ -93,23 +71,7 @@ class _SwitchSampler(Sampler):
         return self.sampler.get_description()
 
 
-class _Installed:
-    """What ``configure()`` put into the process (once): the provider and the switches inside it."""
-
-    def __init__(
-        self,
-        provider: TracerProvider,
-        switch: _SwitchProcessor,
-        sampler: _SwitchSampler | None,
-        service_name: str | None,
-    ) -> None:
-        self.provider = provider
-        self.switch = switch
-        self.sampler = sampler
-        self.service_name = service_name
-
-
-_INSTALLED: _Installed | None = None
+# Serialises configure() calls and Telemetry.shutdown() against each other (never taken on the span path).
 _INSTALL_LOCK = threading.Lock()
 
 
@@ -172,9 +134,10 @@ class Telemetry:
         if self._closed:
             return True
         self._closed = True
-        installed = _INSTALLED
-        if installed is not None and installed.switch.processors == self._processors:
-            installed.switch.processors = ()
+        with _INSTALL_LOCK:
+            installed = STATE.installed
+            if installed is not None and installed.fan_out.processors == self._processors:
+                installed.fan_out.replace(())
 
         return _bounded(lambda: _shutdown_all(self._processors), timeout)
 
@@ -199,97 +162,33 @@ def _bounded(work: Callable[[], bool], timeout: float) -> bool:
     return bool(outcome and outcome[0])
 
 
-def _parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -> tuple[str, str]:
-    """Validate an OTLP endpoint; return (protocol, endpoint for the exporter).
+@dataclass(frozen=True)
+class _Settings:
+    """What one ``configure()`` call asks for, resolved against the environment and validated (nothing changed)."""
 
-    ``base=True`` for ``OTEL_EXPORTER_OTLP_ENDPOINT``, which the OTLP spec defines as a base URL: HTTP appends
-    ``/v1/traces`` to its path (``http://h:4318/otlp`` → ``http://h:4318/otlp/v1/traces``).
-    """
-    parsed = urllib.parse.urlsplit(endpoint.strip())
-    try:
-        port = parsed.port
-    except ValueError:
-        port = -1
-    if parsed.scheme not in ("http", "https", "grpc") or not parsed.hostname or port == -1:
-        raise ConfigurationError(
-            f"the OTLP endpoint {endpoint!r} is not a valid URL; use e.g. http://127.0.0.1:4317 (gRPC) or "
-            "http://127.0.0.1:4318 (HTTP)."
-        )
-    if protocol is None:
-        protocol = "http/protobuf" if port == 4318 or parsed.path.strip("/") else "grpc"
-    if protocol == "grpc":
-        scheme = "https" if parsed.scheme == "https" else "http"
-        return protocol, f"{scheme}://{parsed.netloc}"
-    if base:
-        path = parsed.path.rstrip("/") + "/v1/traces"
-    else:
-        path = parsed.path if parsed.path.strip("/") else "/v1/traces"
-    return protocol, urllib.parse.urlunsplit(
-        (parsed.scheme if parsed.scheme != "grpc" else "http", parsed.netloc, path, parsed.query, "")
-    )
+    service_name: str
+    content: ContentSettings
+    prices: pricing.PricingTable
+    otlp: tuple[str, str] | None  # (protocol, URL)
+    headers: Mapping[str, str] | None
+    export_timeout: float
+    embedded: bool
+    span_processors: tuple[SpanProcessor, ...]
+    sampler: Sampler | None
+    resource_attributes: Mapping[str, Any] | None
+    ledger: str | None
+    ledger_retention: str | None
+    budgets: tuple[Budget, ...]
+    budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None
 
 
-def _otlp_exporter(endpoint: str | None, headers: Mapping[str, str] | None, timeout: float) -> SpanExporter:
-    protocol = env.otlp_protocol(strict=True)
-    url = endpoint or env.otlp_traces_endpoint()
-    assert url is not None
-    base = endpoint is None and not os.environ.get(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-    protocol, url = _parse_endpoint(url, protocol, base=base)
-    try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+@dataclass(frozen=True)
+class _Pipeline:
+    """The span processors one ``configure()`` call built, in the order they run, and what goes with them."""
 
-            return GrpcExporter(
-                endpoint=url,
-                insecure=url.startswith("http://"),
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-            )
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-        return HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout)
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
-        ) from None
-
-
-def _install_provider(
-    service_name: str, resource_attributes: Mapping[str, Any] | None, sampler: Sampler | None
-) -> _Installed:
-    global _INSTALLED
-    installed = _INSTALLED
-    current = trace.get_tracer_provider()
-    if installed is not None and current is installed.provider:
-        if installed.service_name is not None and installed.service_name != service_name:
-            logger.warning(
-                "configure(%r): this process already exports as %r and an OpenTelemetry Resource cannot change; "
-                "spans keep service.name=%r",
-                service_name,
-                installed.service_name,
-                installed.service_name,
-            )
-        if sampler is not None:
-            if installed.sampler is None:
-                logger.warning("configure(sampler=...): the TracerProvider is not ours; its sampler stays")
-            else:
-                installed.sampler.sampler = sampler
-        return installed
-    switch = _SwitchProcessor()
-    if isinstance(current, TracerProvider):
-        # The user installed an SDK provider of their own: add to it rather than replace it.
-        logger.info("configure(): adding otel_chatbot's processors to the TracerProvider already installed")
-        current.add_span_processor(switch)
-        _INSTALLED = _Installed(current, switch, None, None)
-        return _INSTALLED
-    resource = Resource.create({**(resource_attributes or {}), SERVICE_NAME: service_name})
-    initial = sampler or TracerProvider(shutdown_on_exit=False).sampler  # the OTEL_TRACES_SAMPLER default
-    switch_sampler = _SwitchSampler(initial)
-    provider = TracerProvider(resource=resource, sampler=switch_sampler)
-    provider.add_span_processor(switch)
-    trace.set_tracer_provider(provider)
-    _INSTALLED = _Installed(provider, switch, switch_sampler, service_name)
-    return _INSTALLED
+    processors: tuple[SpanProcessor, ...]
+    stats: StatsSpanProcessor | None
+    budget_guard: BudgetGuard | None
 
 
 def configure(
@@ -349,34 +248,115 @@ def configure(
     Raises:
         ConfigurationError: A malformed price file, a bad endpoint URL or an invalid environment value.
     """
-    # Resolve and validate everything before touching global state: a mistake raises and changes nothing.
+    # Three steps; a mistake raises in one of the first two and changes nothing in the process.
     if env.sdk_disabled(strict=True):
         logger.info("OTEL_SDK_DISABLED=true: otel_chatbot installs no tracing")
         return Telemetry(service_name or "unknown_service", None, (), None)
+    settings = _resolve(
+        service_name,
+        endpoint=endpoint,
+        embedded=embedded,
+        capture_content=capture_content,
+        prices=prices,
+        sampler=sampler,
+        redact=redact,
+        max_content_length=max_content_length,
+        headers=headers,
+        resource_attributes=resource_attributes,
+        span_processors=span_processors,
+        export_timeout=export_timeout,
+        ledger=ledger,
+        ledger_retention=ledger_retention,
+        budgets=budgets,
+        budget_alerts=budget_alerts,
+    )
+    pipeline = _build(settings)
+    pricing.warm_up()  # the first priced span should not pay for loading the price data
+    installed, previous = _install(settings, pipeline)
+    if previous:
+        # Stop what the previous configure() exported to, without blocking the caller for long.
+        _bounded(lambda: _shutdown_all(previous), 2.0)
+    return Telemetry(settings.service_name, installed.provider, pipeline.processors, pipeline.stats)
 
-    name = service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service"
+
+def _resolve(
+    service_name: str | None,
+    *,
+    endpoint: str | None,
+    embedded: bool,
+    capture_content: bool,
+    prices: Mapping[str, Any] | None,
+    sampler: Sampler | None,
+    redact: Callable[[str], str] | None,
+    max_content_length: int | None,
+    headers: Mapping[str, str] | None,
+    resource_attributes: Mapping[str, Any] | None,
+    span_processors: Sequence[SpanProcessor],
+    export_timeout: float,
+    ledger: str | None,
+    ledger_retention: str | None,
+    budgets: Sequence[Budget],
+    budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None,
+) -> _Settings:
+    """Step 1: the arguments resolved against the environment and validated; reads files, changes nothing.
+
+    Raises:
+        ConfigurationError: An invalid argument or environment value, a malformed price file, a bad endpoint URL.
+    """
     content_on = capture_content or env.capture_content(strict=True)
     limit = max_content_length if max_content_length is not None else env.max_content_length(strict=True)
     if limit <= 0:
         raise ConfigurationError(f"max_content_length must be a positive number of characters, not {limit}.")
+    content = ContentSettings(content_on, limit, redact) if redact is not None else ContentSettings(content_on, limit)
     overrides: dict[str, pricing.ModelPrice] = {}
     if path := env.prices_file():
         overrides.update(pricing.load_overrides_file(path))
     if prices is not None:
         overrides.update(pricing.parse_overrides(prices))
-    processors: list[SpanProcessor] = list(span_processors)
+    return _Settings(
+        service_name=service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service",
+        content=content,
+        prices=pricing.PricingTable(overrides),
+        otlp=_otlp.target(endpoint),
+        headers=headers,
+        export_timeout=export_timeout,
+        embedded=embedded,
+        span_processors=tuple(span_processors),
+        sampler=sampler,
+        resource_attributes=resource_attributes,
+        ledger=ledger,
+        ledger_retention=ledger_retention,
+        budgets=tuple(budgets),
+        budget_alerts=budget_alerts,
+    )
+
+
+def _build(settings: _Settings) -> _Pipeline:
+    """Step 2: the span processors, in order: statistics, the user's, the ledger's, OTLP export; changes nothing global.
+
+    The OTLP export thread starts last, once nothing else can fail; if the ledger cannot be opened, the exporter
+    built before it is shut down, so a failed ``configure()`` leaves no thread behind.
+
+    Raises:
+        ConfigurationError: The ledger cannot be opened, or OTLP export lacks its extra.
+    """
     exporter = None
-    if endpoint is not None or env.otlp_traces_endpoint() is not None:
-        exporter = _otlp_exporter(endpoint, headers, export_timeout)  # validates the URL; starts no thread
+    if settings.otlp is not None:
+        exporter = _otlp.exporter(*settings.otlp, settings.headers, settings.export_timeout)  # starts no thread
+    processors: list[SpanProcessor] = list(settings.span_processors)
     stats = None
-    if embedded:
-        stats = _embedded_processor(name)
+    if settings.embedded:
+        stats = _embedded_processor(settings.service_name)
         processors.insert(0, stats)
     from otel_chatbot.spend import _recorder as _accounting
 
     try:
         accounting = _accounting.setup(
-            name, ledger=ledger, budget_list=budgets, alerts=budget_alerts, retention=ledger_retention
+            settings.service_name,
+            ledger=settings.ledger,
+            budget_list=settings.budgets,
+            alerts=settings.budget_alerts,
+            retention=settings.ledger_retention,
         )
     except BaseException:
         if exporter is not None:
@@ -385,27 +365,58 @@ def configure(
     processors.extend(accounting.processors)
     if exporter is not None:  # last: its export thread starts only once nothing else can fail
         processors.append(BatchSpanProcessor(exporter))
+    return _Pipeline(tuple(processors), stats, accounting.guard)
 
-    pricing.warm_up()  # the first priced span should not pay for loading the price data
 
+def _install(settings: _Settings, pipeline: _Pipeline) -> tuple[Installed, tuple[SpanProcessor, ...]]:
+    """Step 3: make ``pipeline`` and ``settings`` the ones in force; returns the processors they replaced."""
     with _INSTALL_LOCK:
-        installed = _install_provider(name, resource_attributes, sampler)
-        previous = installed.switch.processors
-        installed.switch.processors = tuple(processors)
-        pricing.set_default_table(pricing.PricingTable(overrides))
-        _runtime.install(
-            _runtime.Runtime(
-                capture_content=content_on,
-                max_content_length=limit,
-                redact=redact or _runtime.Runtime().redact,
-                budget_guard=accounting.guard.guard if accounting.guard is not None else None,
+        before = STATE.installed
+        installed = _install_provider(settings)
+        previous = installed.fan_out.replace(pipeline.processors)
+        if before is not None and before is not installed:
+            # The global provider changed since the last configure() (another was set): its processors stop too.
+            previous = before.fan_out.replace(()) + previous
+        STATE.installed = installed
+        STATE.prices = settings.prices
+        STATE.content = settings.content
+        STATE.budget_guard = pipeline.budget_guard
+    return installed, previous
+
+
+def _install_provider(settings: _Settings) -> Installed:
+    """The provider and fan-out processor in force: the ones installed before, else new ones (called under lock)."""
+    installed = STATE.installed
+    current = trace.get_tracer_provider()
+    name = settings.service_name
+    if installed is not None and current is installed.provider:
+        if installed.service_name is not None and installed.service_name != name:
+            logger.warning(
+                "configure(%r): this process already exports as %r and an OpenTelemetry Resource cannot change; "
+                "spans keep service.name=%r",
+                name,
+                installed.service_name,
+                installed.service_name,
             )
-        )
-        accounting.activate()
-    if previous:
-        # Stop what the previous configure() exported to, without blocking the caller for long.
-        _bounded(lambda: _shutdown_all(previous), 2.0)
-    return Telemetry(name, installed.provider, processors, stats)
+        if settings.sampler is not None:
+            if installed.sampler is None:
+                logger.warning("configure(sampler=...): the TracerProvider is not ours; its sampler stays")
+            else:
+                installed.sampler.sampler = settings.sampler
+        return installed
+    fan_out = FanOutProcessor()
+    if isinstance(current, TracerProvider):
+        # The user installed an SDK provider of their own: add to it rather than replace it.
+        logger.info("configure(): adding otel_chatbot's processors to the TracerProvider already installed")
+        current.add_span_processor(fan_out)
+        return Installed(current, fan_out, None, None)
+    resource = Resource.create({**(settings.resource_attributes or {}), SERVICE_NAME: name})
+    initial = settings.sampler or TracerProvider(shutdown_on_exit=False).sampler  # the OTEL_TRACES_SAMPLER default
+    switch_sampler = SwitchSampler(initial)
+    provider = TracerProvider(resource=resource, sampler=switch_sampler)
+    provider.add_span_processor(fan_out)
+    trace.set_tracer_provider(provider)
+    return Installed(provider, fan_out, switch_sampler, name)
 
 
 def _shutdown_all(processors: Sequence[SpanProcessor]) -> bool:

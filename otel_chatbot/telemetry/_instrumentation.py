@@ -24,6 +24,7 @@ from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._sdk import instrumented_by_opentelemetry
 from otel_chatbot.spans._content import scrub_secrets
 
 if TYPE_CHECKING:
@@ -140,7 +141,7 @@ def instrument_fastapi(
         ImportError: ``opentelemetry-instrumentation-fastapi`` is missing (one line naming the extra).
     """
     contrib: Any = _import("opentelemetry.instrumentation.fastapi")
-    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+    if instrumented_by_opentelemetry(app):
         logger.warning("FastAPI app %r is already instrumented; instrument_fastapi() changed nothing", app.title)
         return Uninstrumenter(None, "fastapi (already instrumented)")
     instrumentor = contrib.FastAPIInstrumentor
@@ -192,7 +193,7 @@ def instrument_httpx(
             # Every client is already traced: instrumenting this one too would give each request two spans.
             logger.warning("httpx is already instrumented globally; instrument_httpx(client) changed nothing")
             return Uninstrumenter(None, "httpx client (already instrumented globally)")
-        if getattr(client, "_is_instrumented_by_opentelemetry", False):
+        if instrumented_by_opentelemetry(client):
             logger.warning("httpx client %r is already instrumented; instrument_httpx() changed nothing", client)
             return Uninstrumenter(None, "httpx client (already instrumented)")
         hook = _async_scrub_url if type(client).__name__ == "AsyncClient" else _scrub_url

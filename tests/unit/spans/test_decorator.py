@@ -496,14 +496,16 @@ def test_ttft_is_measured_at_first_content_chunk(span_exporter: InMemorySpanExpo
 
 
 def test_enforce_budget_guard_runs_before_the_call(span_exporter: InMemorySpanExporter) -> None:
-    from otel_chatbot import _state as _runtime
+    import time
+
+    from otel_chatbot._state import STATE
+    from otel_chatbot.spend._budgets import Budget, BudgetGuard
+    from otel_chatbot.spend._ledger import Ledger, LedgerEntry
 
     calls: list[str] = []
-
-    def guard(attributes: Any) -> None:
-        raise oc.BudgetExceededError("budget spent", key=attributes.get(semconv.CHATBOT_TENANT_ID, "*"))
-
-    _runtime.install(_runtime.Runtime(budget_guard=guard))
+    ledger = Ledger.open(":memory:")
+    ledger.append(LedgerEntry(ts=time.time(), tenant="acme", cost_usd=2.0))
+    STATE.budget_guard = BudgetGuard([Budget(limit_usd=1, per="tenant", hard=True)], ledger, alerts=[])
     try:
 
         @oc.traced_stage("generation", model="gpt-4o-mini", enforce_budget=True)
@@ -513,7 +515,7 @@ def test_enforce_budget_guard_runs_before_the_call(span_exporter: InMemorySpanEx
         with oc.conversation(tenant_id="acme"), pytest.raises(oc.BudgetExceededError) as info:
             call()
     finally:
-        _runtime.reset()
+        ledger.close()
     assert calls == []
     assert info.value.key == "acme"
     span = _only(span_exporter)

@@ -33,12 +33,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(autouse=True)
-def _no_active_guard() -> Iterator[None]:
-    yield
-    budgets.activate(None)
-
-
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
     opened = Ledger.open(str(tmp_path / "usage.db"))

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import otel_chatbot as oc
-from otel_chatbot.telemetry import _configure as tracing
-from otel_chatbot.telemetry._configure import _parse_endpoint
+from otel_chatbot import _sdk
+from otel_chatbot._state import STATE
+from otel_chatbot.telemetry import _configure
+from otel_chatbot.telemetry._otlp import parse_endpoint
 
 
 @oc.traced_stage("retrieval")
@@ -97,9 +100,9 @@ def test_sdk_disabled_installs_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_generic_env_endpoint_is_a_base_url_for_http() -> None:
-    assert _parse_endpoint("http://h:4318/otlp", None, base=True) == ("http/protobuf", "http://h:4318/otlp/v1/traces")
-    assert _parse_endpoint("http://h:4318", None, base=True) == ("http/protobuf", "http://h:4318/v1/traces")
-    assert _parse_endpoint("http://h:4317", None, base=True) == ("grpc", "http://h:4317")
+    assert parse_endpoint("http://h:4318/otlp", None, base=True) == ("http/protobuf", "http://h:4318/otlp/v1/traces")
+    assert parse_endpoint("http://h:4318", None, base=True) == ("http/protobuf", "http://h:4318/v1/traces")
+    assert parse_endpoint("http://h:4317", None, base=True) == ("grpc", "http://h:4317")
 
 
 @pytest.mark.parametrize(
@@ -113,14 +116,14 @@ def test_generic_env_endpoint_is_a_base_url_for_http() -> None:
     ],
 )
 def test_endpoint_protocol_from_url(url: str, protocol: str | None, expected: tuple[str, str]) -> None:
-    assert _parse_endpoint(url, protocol) == expected
+    assert parse_endpoint(url, protocol) == expected
 
 
 @pytest.mark.parametrize("url", ["localhost:4317", "ftp://x:1", "http://", "http://host:notaport", "not a url"])
 def test_bad_endpoint_raises_configuration_error(url: str) -> None:
     with pytest.raises(oc.ConfigurationError, match="not a valid URL"):
         oc.configure("bot", endpoint=url)
-    assert tracing._INSTALLED is None  # a mistake changes nothing
+    assert STATE.installed is None  # a mistake changes nothing
 
 
 def test_bad_env_endpoint_and_protocol_raise(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -236,4 +239,60 @@ def test_a_failed_configure_leaves_no_export_thread(tmp_path: Path) -> None:
         with pytest.raises(oc.ConfigurationError):
             oc.configure("bot", endpoint="http://127.0.0.1:4317", ledger=str(tmp_path / "missing" / "dir" / "l.db"))
     assert threading.active_count() == before
-    assert tracing._INSTALLED is None
+    assert STATE.installed is None
+
+
+class HookRecorder(SpanProcessor):
+    """A user's span processor that records every hook the SDK sends it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.calls.append(("on_start", span.name))
+
+    def _on_ending(self, span: Span) -> None:
+        assert isinstance(span, Span) and span.end_time is not None  # the live span, ending
+        self.calls.append(("_on_ending", span.name))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.calls.append(("on_end", span.name))
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.calls.append(("force_flush", ""))
+        return True
+
+    def shutdown(self) -> None:
+        self.calls.append(("shutdown", ""))
+
+
+@pytest.fixture(params=["configure's provider", "the user's provider"])
+def provider_kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "the user's provider":
+        trace.set_tracer_provider(TracerProvider())
+    return str(request.param)
+
+
+@pytest.mark.parametrize("fan_out", [_sdk._TupleFanOut, _sdk._ForwardingFanOut], ids=["sdk-multi", "forwarding"])
+def test_user_span_processors_see_every_hook_the_sdk_sends(
+    provider_kind: str, fan_out: type[_sdk.FanOut], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_configure, "FanOutProcessor", fan_out)
+    first = HookRecorder()
+    oc.configure("bot", embedded=False, span_processors=[first])
+    retrieve()
+    assert first.calls == [("on_start", "retrieval"), ("_on_ending", "retrieval"), ("on_end", "retrieval")]
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    assert provider.force_flush() is True
+    assert first.calls[-1] == ("force_flush", "")
+
+    second = HookRecorder()
+    tel = oc.configure("bot", embedded=False, span_processors=[second])  # swaps: the first one is shut down
+    retrieve()
+    assert first.calls[-1] == ("shutdown", "")
+    assert ("on_end", "retrieval") not in first.calls[4:]
+    assert second.calls == [("on_start", "retrieval"), ("_on_ending", "retrieval"), ("on_end", "retrieval")]
+    tel.shutdown()
+    retrieve()  # after shutdown nothing reaches the processors any more
+    assert second.calls[3:] == [("shutdown", "")]

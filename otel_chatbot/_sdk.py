@@ -1,0 +1,312 @@
+"""The one module that knows the OpenTelemetry SDK's and API's private layout; everything else uses what it exports.
+
+What it relies on, and why:
+
+- ``ReadableSpan``'s fields (``_name``, ``_attributes`` ...) and the plain containers inside ``BoundedAttributes``
+  (``_dict``) and ``BoundedList`` (``_dq``): the statistics processor reads every finished span, and the public
+  properties cost about half of that read (each one is a Python call; ``.attributes`` wraps a pure-Python mapping in
+  a MappingProxy, ``.events`` copies into a tuple).
+- ``SynchronousMultiSpanProcessor``'s processor tuple (``_span_processors``): ``configure()`` swaps the processors of
+  one installed provider by replacing that tuple, so every hook the SDK sends, ``_on_ending`` included, reaches them
+  with no extra call per span.
+- ``opentelemetry.trace._TRACER_PROVIDER``: ``trace.get_tracer_provider()`` consults ``os.environ`` on every call
+  while no provider is set (~0.4 us), most of the budget of the no-SDK pass-through (<= 1 us).
+- ``trace._TRACER_PROVIDER_SET_ONCE``: reset by tests, as OpenTelemetry's own ``reset_trace_globals`` does.
+
+Each reader is chosen once, at import, by a probe of the installed SDK (a real span through a real provider): when the
+layout is not what this module expects, the public API is used instead (slower, same results). ``LAYOUT`` says which
+parts were found; ``tests/unit/test_sdk.py`` pins it, so an SDK upgrade that moves a field fails there, loudly. (With
+``OTEL_SDK_DISABLED=true`` at import the probe records no span, so the public API is used: there are no SDK spans.)
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import (
+    Event,
+    ReadableSpan,
+    Span,
+    SpanProcessor,
+    SynchronousMultiSpanProcessor,
+    TracerProvider,
+)
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+
+__all__ = [
+    "LAYOUT",
+    "FanOutProcessor",
+    "SpanFields",
+    "ended_span_fields",
+    "global_tracer_provider",
+    "instrumented_by_opentelemetry",
+    "public_span_fields",
+    "reset_trace_globals",
+    "span_attributes",
+]
+
+logger = logging.getLogger(__name__)
+
+SpanFields = tuple[
+    SpanContext | None,  # context
+    SpanContext | None,  # parent
+    str,  # name
+    SpanKind,
+    Status,
+    int | None,  # start_time
+    int | None,  # end_time
+    Mapping[str, Any],  # attributes
+    Sequence[Event],  # events
+]
+"""What ``ended_span_fields`` returns, in this order."""
+
+_FIELDS = ("context", "parent", "name", "kind", "status", "start_time", "end_time", "attributes", "events")
+# Each field of ReadableSpan is stored as "_" + its property's name; attributes and events are read from the plain
+# dict and deque the SDK's bounded containers keep them in.
+_PRIVATE_FIELDS = tuple(f"_{name}" for name in _FIELDS[:-2]) + ("_attributes._dict", "_events._dq")
+
+public_span_fields: Callable[[ReadableSpan], SpanFields] = operator.attrgetter(*_FIELDS)
+"""The fields of any span through its public properties (the fallback; works for every span type)."""
+
+_private_span_fields: Callable[[ReadableSpan], SpanFields] = operator.attrgetter(*_PRIVATE_FIELDS)
+_private_attributes: Callable[[ReadableSpan], Mapping[str, Any]] = operator.attrgetter("_attributes._dict")
+
+
+class _Layout:
+    """Which private parts of the installed SDK matched what this module expects (found once, at import)."""
+
+    def __init__(self) -> None:
+        self.span_fields = False
+        self.fan_out = False
+        self.tracer_provider_global = False
+        self.tracer_provider_once = False
+
+    def __repr__(self) -> str:
+        return f"_Layout({vars(self)})"
+
+
+LAYOUT = _Layout()
+
+
+# --- the fan-out span processor ----------------------------------------------------------------------------------
+
+
+class _TupleFanOut(SynchronousMultiSpanProcessor):
+    """The SDK's own multi-processor, whose processors ``replace()`` swaps whole.
+
+    Every hook is the SDK's (``on_start``, ``_on_ending``, ``on_end``, ``shutdown``, ``force_flush`` and any later
+    one), so the processors see exactly what they would if added to the provider directly. The SDK keeps them in a
+    tuple read once per hook ("to avoid race conditions"); replacing that tuple is atomic, with no lock on the span
+    path.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def replace(self, processors: Sequence[SpanProcessor]) -> tuple[SpanProcessor, ...]:
+        """Make ``processors`` the ones every hook reaches; returns the previous ones."""
+        new = tuple(processors)
+        with self._lock:
+            previous: tuple[SpanProcessor, ...] = self._span_processors
+            self._span_processors = new
+        return previous
+
+    @property
+    def processors(self) -> tuple[SpanProcessor, ...]:
+        """The processors in force."""
+        return self._span_processors
+
+
+def _new_multi() -> SynchronousMultiSpanProcessor:
+    return SynchronousMultiSpanProcessor()  # type: ignore[no-untyped-call]
+
+
+class _ForwardingFanOut(SpanProcessor):
+    """The public-API fan-out: a new ``SynchronousMultiSpanProcessor`` per ``replace()``, every hook forwarded.
+
+    Used when the SDK's multi-processor does not keep its processors as ``_TupleFanOut`` expects. It costs one more
+    call per hook; ``tests/unit/test_sdk.py`` checks it overrides every hook ``SpanProcessor`` defines.
+    """
+
+    def __init__(self) -> None:
+        # (processors, the multi-processor built from them): one tuple, replaced whole.
+        self._current: tuple[tuple[SpanProcessor, ...], SynchronousMultiSpanProcessor] = ((), _new_multi())
+
+    def replace(self, processors: Sequence[SpanProcessor]) -> tuple[SpanProcessor, ...]:
+        """Make ``processors`` the ones every hook reaches; returns the previous ones."""
+        multi = _new_multi()
+        for processor in processors:
+            multi.add_span_processor(processor)
+        previous = self._current[0]
+        self._current = (tuple(processors), multi)
+        return previous
+
+    @property
+    def processors(self) -> tuple[SpanProcessor, ...]:
+        """The processors in force."""
+        return self._current[0]
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._current[1].on_start(span, parent_context=parent_context)
+
+    def _on_ending(self, span: Span) -> None:
+        self._current[1]._on_ending(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self._current[1].on_end(span)
+
+    def shutdown(self) -> None:
+        self._current[1].shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._current[1].force_flush(timeout_millis)
+
+
+FanOut = _TupleFanOut | _ForwardingFanOut
+
+
+# --- the probe ---------------------------------------------------------------------------------------------------
+
+
+class _Recorder(SpanProcessor):
+    """Records the hooks it receives and the last span ``on_end`` was given."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.ended: ReadableSpan | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self.calls.append("on_start")
+
+    def _on_ending(self, span: Span) -> None:
+        self.calls.append("_on_ending")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.calls.append("on_end")
+        self.ended = span
+
+    def shutdown(self) -> None:
+        self.calls.append("shutdown")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        self.calls.append("force_flush")
+        return True
+
+
+def _same_fields(fast: SpanFields, public: SpanFields) -> bool:
+    *fast_scalars, fast_attributes, fast_events = fast
+    *public_scalars, public_attributes, public_events = public
+    return (
+        fast_scalars == public_scalars
+        and type(fast_attributes) is dict
+        and fast_attributes == dict(public_attributes)
+        and tuple(fast_events) == tuple(public_events)
+    )
+
+
+def _probe() -> None:
+    """Run one span through a real provider and record in ``LAYOUT`` which private readers give the public results."""
+    # (trace.get_tracer_provider() is only called when a provider is set: otherwise it may install one from the
+    # environment, which importing otel_chatbot must not do.)
+    provider_global = getattr(trace, "_TRACER_PROVIDER", LAYOUT)
+    LAYOUT.tracer_provider_global = provider_global is None or (
+        provider_global is not LAYOUT and provider_global is trace.get_tracer_provider()
+    )
+    once = getattr(trace, "_TRACER_PROVIDER_SET_ONCE", None)
+    LAYOUT.tracer_provider_once = once is not None and callable(getattr(once, "do_once", None))
+    try:
+        fan_out = _TupleFanOut()
+        hooks, fields = _Recorder(), _Recorder()
+        provider = TracerProvider(
+            sampler=ALWAYS_ON, resource=Resource.get_empty(), shutdown_on_exit=False, active_span_processor=fan_out
+        )
+        fan_out.replace([hooks])
+        provider.add_span_processor(fields)  # the public way: reaches ``fields`` whatever the layout
+        span = provider.get_tracer("otel_chatbot._sdk").start_span(
+            "probe", kind=SpanKind.CLIENT, attributes={"probe.key": "value"}
+        )
+        span.add_event("probe.event", {"probe.n": 1})
+        span.set_status(StatusCode.ERROR, "probe")
+        span.end()
+        provider.force_flush()
+        provider.shutdown()
+        LAYOUT.fan_out = hooks.calls == ["on_start", "_on_ending", "on_end", "force_flush", "shutdown"]
+        ended = fields.ended
+        LAYOUT.span_fields = type(ended) is ReadableSpan and _same_fields(
+            _private_span_fields(ended), public_span_fields(ended)
+        )
+    except Exception:  # whatever went wrong, the public API is the safe choice
+        logger.debug("otel_chatbot: the OpenTelemetry SDK layout probe failed; using the public API", exc_info=True)
+    missing = [name for name, found in vars(LAYOUT).items() if not found]
+    if missing:
+        logger.debug("otel_chatbot: OpenTelemetry SDK layout not as expected for %s; using the public API", missing)
+
+
+_probe()
+
+
+# --- the readers, chosen once ------------------------------------------------------------------------------------
+
+ended_span_fields: Callable[[ReadableSpan], SpanFields] = (
+    _private_span_fields if LAYOUT.span_fields else public_span_fields
+)
+"""The fields of a ``ReadableSpan`` as the SDK hands it to ``on_end`` (``type(span) is ReadableSpan``), in C.
+
+Raises ``AttributeError`` for a ``ReadableSpan`` built by hand without the SDK's bounded containers: use
+``public_span_fields`` then. Events come back as a sequence whose truth value costs no Python call.
+"""
+
+
+def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
+    """The attributes of an ended span as a plain mapping (no MappingProxy over a pure-Python mapping)."""
+    if LAYOUT.span_fields and type(span) is ReadableSpan:
+        try:
+            return _private_attributes(span)
+        except AttributeError:  # built by hand, without the SDK's bounded containers
+            pass
+    return span.attributes or {}
+
+
+def _global_tracer_provider_fast() -> trace.TracerProvider:
+    provider: trace.TracerProvider | None = trace._TRACER_PROVIDER
+    return provider if provider is not None else trace.get_tracer_provider()
+
+
+global_tracer_provider: Callable[[], trace.TracerProvider] = (
+    _global_tracer_provider_fast if LAYOUT.tracer_provider_global else trace.get_tracer_provider
+)
+"""``trace.get_tracer_provider()``, without its ``os.environ`` lookup once a provider is set."""
+
+
+FanOutProcessor: type[FanOut] = _TupleFanOut if LAYOUT.fan_out else _ForwardingFanOut
+"""The span processor ``configure()`` installs once; ``replace()`` swaps the processors behind it atomically."""
+
+
+def reset_trace_globals() -> None:
+    """Forget the global TracerProvider so another can be set (tests), as OpenTelemetry's own test helper does.
+
+    Raises:
+        RuntimeError: This OpenTelemetry API keeps its global provider elsewhere (there is no public way to reset it).
+    """
+    if not (LAYOUT.tracer_provider_global and LAYOUT.tracer_provider_once):
+        raise RuntimeError(
+            "otel_chatbot cannot reset the global TracerProvider of this opentelemetry-api version "
+            "(trace._TRACER_PROVIDER / trace._TRACER_PROVIDER_SET_ONCE not found)"
+        )
+    trace._TRACER_PROVIDER_SET_ONCE = type(trace._TRACER_PROVIDER_SET_ONCE)()
+    trace._TRACER_PROVIDER = None
+
+
+def instrumented_by_opentelemetry(target: object) -> bool:
+    """Whether a contrib instrumentor already instrumented ``target`` (a FastAPI app, an httpx client).
+
+    The contrib marks what it instruments with ``_is_instrumented_by_opentelemetry``; there is no public accessor.
+    """
+    return bool(getattr(target, "_is_instrumented_by_opentelemetry", False))

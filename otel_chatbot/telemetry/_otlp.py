@@ -1,0 +1,75 @@
+"""OTLP export for ``configure()``: the endpoint resolved from the arguments and the environment, and its exporter."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Mapping
+
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from otel_chatbot import env
+from otel_chatbot.errors import ConfigurationError
+
+__all__ = ["exporter", "parse_endpoint", "target"]
+
+
+def parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -> tuple[str, str]:
+    """Validate an OTLP endpoint; return (protocol, endpoint for the exporter).
+
+    ``base=True`` for ``OTEL_EXPORTER_OTLP_ENDPOINT``, which the OTLP spec defines as a base URL: HTTP appends
+    ``/v1/traces`` to its path (``http://h:4318/otlp`` → ``http://h:4318/otlp/v1/traces``).
+    """
+    parsed = urllib.parse.urlsplit(endpoint.strip())
+    try:
+        port = parsed.port
+    except ValueError:
+        port = -1
+    if parsed.scheme not in ("http", "https", "grpc") or not parsed.hostname or port == -1:
+        raise ConfigurationError(
+            f"the OTLP endpoint {endpoint!r} is not a valid URL; use e.g. http://127.0.0.1:4317 (gRPC) or "
+            "http://127.0.0.1:4318 (HTTP)."
+        )
+    if protocol is None:
+        protocol = "http/protobuf" if port == 4318 or parsed.path.strip("/") else "grpc"
+    if protocol == "grpc":
+        scheme = "https" if parsed.scheme == "https" else "http"
+        return protocol, f"{scheme}://{parsed.netloc}"
+    if base:
+        path = parsed.path.rstrip("/") + "/v1/traces"
+    else:
+        path = parsed.path if parsed.path.strip("/") else "/v1/traces"
+    return protocol, urllib.parse.urlunsplit(
+        (parsed.scheme if parsed.scheme != "grpc" else "http", parsed.netloc, path, parsed.query, "")
+    )
+
+
+def target(endpoint: str | None) -> tuple[str, str] | None:
+    """(protocol, exporter URL) of the OTLP export asked for by ``endpoint`` or the environment; None: no OTLP."""
+    if endpoint is None and env.otlp_traces_endpoint() is None:
+        return None
+    protocol = env.otlp_protocol(strict=True)
+    url = endpoint or env.otlp_traces_endpoint()
+    assert url is not None
+    base = endpoint is None and not os.environ.get(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    return parse_endpoint(url, protocol, base=base)
+
+
+def exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> SpanExporter:
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+            return GrpcExporter(
+                endpoint=url,
+                insecure=url.startswith("http://"),
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
+            )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        return HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
+        ) from None

@@ -20,6 +20,7 @@ import otel_chatbot as oc
 from otel_chatbot import semconv
 from otel_chatbot.cli._main import main
 from otel_chatbot.stats._snapshot import StatsSnapshot
+from tests._http import eventually
 from tests._jaeger_fixture import jaeger_traces
 from tests._servers import serve_asgi, serve_json
 
@@ -77,10 +78,8 @@ def traffic(tmp_path: Path) -> Iterator[tuple[str, StatsSnapshot, InMemorySpanEx
             with urllib.request.urlopen(f"{url}/chat", timeout=30) as response:
                 assert response.status == 200
         # The server span ends just after the response is sent: wait for the last root to be recorded.
-        deadline = time.monotonic() + 30
-        while recorded(tel.report()) < REQUESTS and time.monotonic() < deadline:
-            time.sleep(0.01)
-        snapshot = tel.report()
+        snapshot = eventually(lambda: s if recorded(s := tel.report()) == REQUESTS else None, timeout=30, interval=0.01)
+        assert snapshot is not None, tel.report()
         dump = tmp_path / "stats.json"
         tel.dump(str(dump))
         yield url, snapshot, exporter, dump

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 import otel_chatbot as oc
 from otel_chatbot.telemetry import _configure as tracing
 from otel_chatbot.telemetry._configure import _parse_endpoint
+from tests._servers import free_port
 
 
 @oc.traced_stage("retrieval")
@@ -135,17 +136,10 @@ def test_bad_env_endpoint_and_protocol_raise(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_env_endpoint_turns_on_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     tel = oc.configure("bot", embedded=False)
     assert any(isinstance(p, BatchSpanProcessor) for p in tel._processors)
     assert tel.shutdown(timeout=3) in (True, False)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.mark.parametrize("scheme_port", ["grpc", "http"])

@@ -87,6 +87,7 @@ def _sketch_growth_bytes() -> int:
     return grown
 
 
+@pytest.mark.slow
 def test_sketch_memory_is_flat() -> None:
     grown = measure_alone(_sketch_growth_bytes)
     assert grown < 64 * 1024  # a few new bins at most, not one entry per value

@@ -224,6 +224,7 @@ def _blocks_grown_over_one_million_spans() -> int:
     return sys.getallocatedblocks() - blocks_before
 
 
+@pytest.mark.slow
 def test_memory_flat_over_one_million_spans() -> None:
     # Unique users, conversations and tenants per request, and unfinished traces: all bounded.
     assert measure_alone(_blocks_grown_over_one_million_spans) < 20_000

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -18,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from tests._servers import free_port
 
 _FALLBACK_USER = "otelchatbot-pg"
 
@@ -41,12 +42,6 @@ def _server_user() -> str | None:
     return _FALLBACK_USER
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Start PostgreSQL on 127.0.0.1 with trust auth; yields a ``postgresql://`` URL; stops and deletes it after."""
@@ -57,7 +52,7 @@ def postgres_server() -> Iterator[str]:
     if user is not None:
         shutil.chown(root, user)
     prefix = ["runuser", "-u", user, "--"] if user is not None else []
-    port = _free_port()
+    port = free_port()
 
     def run(*args: str) -> None:
         proc = subprocess.run([*prefix, *args], capture_output=True, text=True, timeout=120)

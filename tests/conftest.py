@@ -11,9 +11,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_chatbot import _state
 from otel_chatbot.testing import reset_trace_globals
+from tests._leftovers import census, left_running
 from tests.integration.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
 
 _ENV_PREFIXES = ("OTEL_", "OTEL_CHATBOT_")
+
+# Threads that session- or module-scoped fixtures start lazily (inside a test) and stop at their own teardown, by
+# exact name. Keep it short: a name here may outlive every test. Fixtures of wider scope that are set up before the test
+# (the usual case, e.g. ``stack``) need no entry: their threads and processes exist before the census.
+_FIXTURE_THREADS: frozenset[str] = frozenset()
+_GRACE_S = 2.0  # how long a thread or child process that is finishing may take to end after its test
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +29,20 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftovers() -> Iterator[None]:
+    """FAIL the test that leaves a thread (exporter worker, server, flush) or a child process (a server) running.
+
+    pytest sets up a conftest's autouse fixtures in name order: this one comes before ``_reset_globals``, so it
+    checks after every other fixture of the test has been torn down.
+    """
+    before = census()
+    yield
+    leftovers = left_running(before, allowed_threads=_FIXTURE_THREADS, grace=_GRACE_S)
+    if leftovers:
+        pytest.fail(f"the test left running: {', '.join(leftovers)}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

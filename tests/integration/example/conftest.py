@@ -1,22 +1,24 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
+import os
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
-from examples._serve import bind
 from examples.llm_server import ServerConfig
 from examples.llm_server import create_app as create_llm_app
 from examples.rag_chatbot.app import create_app
 from examples.rag_chatbot.settings import Settings
+from tests._http import eventually
+from tests._servers import serve_asgi, stop_process
 
 APP_KEY = "demo-acme"
 PROVIDER_KEY = "sk-provider-test-0123456789SECRET"
@@ -26,33 +28,47 @@ LLM = ServerConfig(
 )
 
 
-@contextlib.contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL.
+ROOT = Path(__file__).resolve().parents[3]
 
-    A real server, so responses really stream (httpx's ASGITransport buffers whole bodies).
-    """
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    for _ in range(500):  # bounded: at most ~5 s
-        if server.started:
-            break
-        time.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+
+class Process:
+    """A ``python -m`` module started with ``--port 0 --port-file``; stopped with SIGTERM (then SIGKILL)."""
+
+    def __init__(self, module: str, args: Sequence[str], tmp: Path, env: dict[str, str] | None = None) -> None:
+        self.port_file = tmp / f"{module}.port"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", "0", "--port-file", str(self.port_file), *args],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def wait_port(self) -> int:
+        def port() -> int | None:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"exited with {self.proc.returncode}: {self.proc.communicate()[1]}")
+            return int(self.port_file.read_text()) if self.port_file.exists() else None
+
+        found = eventually(port, timeout=30, interval=0.05)  # bounded: a loaded machine may take a while
+        assert found is not None, "no port file"
+        return found
+
+    def finish(self, timeout: float = 30) -> tuple[int, str]:
+        """Wait for the exit (without signalling); (exit code, stderr)."""
+        _, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err
+
+    def stop(self) -> tuple[int, str]:
+        err = stop_process(self.proc)
+        return self.proc.returncode, err or ""
 
 
 @contextlib.contextmanager
 def llm_url(config: ServerConfig = LLM) -> Iterator[str]:
     """The local LLM server, really listening; yields its ``/v1`` base URL."""
-    with serve_in_thread(create_llm_app(config)) as url:
+    with serve_asgi(create_llm_app(config)) as url:
         yield url + "/v1"
 
 

@@ -6,13 +6,11 @@ import os
 import re
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
+from tests.integration.example.conftest import ROOT, Process
 
-ROOT = Path(__file__).resolve().parents[3]
 STAGES = (*BREAKDOWN_STAGES, "generation", "retrieval", "memory_update", "response_cache", "load_history")
 
 
@@ -68,28 +66,11 @@ def test_demo_with_openai_but_no_key_is_one_line() -> None:
 def test_demo_with_a_rejected_key_shows_the_401_not_the_key(tmp_path: Path) -> None:
     """--provider openai against an OpenAI-compatible server that rejects the key: one line, the key never shown."""
     key = "sk-demo-wrong-key-0123456789abcdef"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "examples.llm_server",
-            "--port",
-            "0",
-            "--port-file",
-            str(tmp_path / "port"),
-            "--require-api-key",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "OPENAI_API_KEY": "sk-the-accepted-key-0000"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    server = Process(
+        "examples.llm_server", ["--require-api-key"], tmp_path, {"OPENAI_API_KEY": "sk-the-accepted-key-0000"}
     )
     try:
-        for _ in range(600):  # bounded: at most ~30 s
-            if (tmp_path / "port").exists():
-                break
-            time.sleep(0.05)
-        base = f"http://127.0.0.1:{(tmp_path / 'port').read_text()}/v1"
+        base = f"http://127.0.0.1:{server.wait_port()}/v1"
         proc = subprocess.run(
             [str(ROOT / "scripts" / "demo"), "--provider", "openai", "--turns", "1"],
             cwd=ROOT,
@@ -100,8 +81,7 @@ def test_demo_with_a_rejected_key_shows_the_401_not_the_key(tmp_path: Path) -> N
             env={**os.environ, "OPENAI_API_KEY": key, "OPENAI_BASE_URL": base},
         )
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        server.stop()
     assert proc.returncode == 1
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("rag_chatbot: LLM provider returned 401: Incorrect API key provided")

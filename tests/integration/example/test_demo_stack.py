@@ -12,7 +12,7 @@ import pytest
 
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot.stack import RunningStack
-from tests.integration.stack._helpers import eventually, get_json, prom_query
+from tests._http import eventually, get_json, prom_query
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -46,10 +46,14 @@ def test_demo_stack_sends_traces_to_jaeger_and_stage_metrics_to_prometheus(stack
     assert {"request_parsing", "auth_validation", "request_preparation"} <= set(names)
 
     def stage_calls() -> dict[str, float] | None:
-        rows = prom_query(stack, 'sum by (chatbot_stage) (traces_span_metrics_calls_total{service_name="rag-chatbot"})')
+        rows = prom_query(
+            stack.prometheus_url, 'sum by (chatbot_stage) (traces_span_metrics_calls_total{service_name="rag-chatbot"})'
+        )
         calls = {row["metric"].get("chatbot_stage", ""): float(row["value"][1]) for row in rows}
         return calls if all(calls.get(stage, 0) > 0 for stage in BREAKDOWN_STAGES) else None
 
     calls = eventually(stage_calls, timeout=90)
-    assert calls is not None, prom_query(stack, 'traces_span_metrics_calls_total{service_name="rag-chatbot"}')
+    assert calls is not None, prom_query(
+        stack.prometheus_url, 'traces_span_metrics_calls_total{service_name="rag-chatbot"}'
+    )
     assert calls["request_parsing"] == 10

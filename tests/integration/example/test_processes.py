@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,19 +21,21 @@ from examples.loadgen.__main__ import main as loadgen_main
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from otel_chatbot import semconv
 from otel_chatbot.stats._processor import StatsSpanProcessor
+from tests._http import eventually
+from tests._servers import serve_asgi
 from tests.integration.example.conftest import (
     APP_KEY,
     PROVIDER_KEY,
+    ROOT,
+    Process,
     ancestors,
     attrs,
     duration,
     llm_url,
     make_app,
     one,
-    serve_in_thread,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
 # Realistic but short: 250 ms to the first token, ~40 tokens at 150 tokens/s.
 LLM_ARGS = [
     "--ttft-ms",
@@ -55,45 +55,6 @@ LLM_ARGS = [
 ]
 
 
-class Process:
-    """A ``python -m`` module started with ``--port 0 --port-file``; stopped with SIGTERM (then SIGKILL)."""
-
-    def __init__(self, module: str, args: Sequence[str], tmp: Path, env: dict[str, str] | None = None) -> None:
-        self.port_file = tmp / f"{module}.port"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--port", "0", "--port-file", str(self.port_file), *args],
-            cwd=ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-
-    def wait_port(self) -> int:
-        for _ in range(600):  # bounded: at most ~30 s on a loaded machine
-            if self.port_file.exists():
-                return int(self.port_file.read_text())
-            if self.proc.poll() is not None:
-                raise AssertionError(f"exited with {self.proc.returncode}: {self.proc.stderr.read()}")  # type: ignore[union-attr]
-            time.sleep(0.05)
-        raise AssertionError("no port file")
-
-    def finish(self, timeout: float = 30) -> tuple[int, str]:
-        """Wait for the exit (without signalling); (exit code, stderr)."""
-        _, err = self.proc.communicate(timeout=timeout)
-        return self.proc.returncode, err
-
-    def stop(self) -> tuple[int, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-        return self.proc.returncode, err
-
-
 @pytest.fixture(scope="module")
 def llm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = Process("examples.llm_server", LLM_ARGS, tmp_path_factory.mktemp("llm"))
@@ -106,7 +67,7 @@ def llm_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def app_url(tracer_provider: TracerProvider, llm_process: str) -> Iterator[str]:
     """The chatbot under a real uvicorn server (in a thread, so its spans land in this test's exporter)."""
-    with serve_in_thread(make_app(tracer_provider, llm_process)) as url:
+    with serve_asgi(make_app(tracer_provider, llm_process)) as url:
         yield url
 
 
@@ -131,12 +92,14 @@ def _stream_chat(url: str, message: str, user: str) -> tuple[list[int], int, dic
 
 def _finished(exporter: InMemorySpanExporter, requests: int) -> tuple[ReadableSpan, ...]:
     """The spans, once every request's server span has ended (it ends just after the client read the last byte)."""
-    for _ in range(500):  # bounded: at most ~5 s
+
+    def ended() -> tuple[ReadableSpan, ...] | None:
         spans = exporter.get_finished_spans()
-        if sum(s.parent is None for s in spans) >= requests:
-            return spans
-        time.sleep(0.01)
-    raise AssertionError("the server spans did not end")
+        return spans if sum(s.parent is None for s in spans) >= requests else None
+
+    spans = eventually(ended, timeout=5, interval=0.01)
+    assert spans is not None, "the server spans did not end"
+    return spans
 
 
 def test_stream_over_real_servers_keeps_generation_open_until_the_last_byte(
@@ -277,7 +240,7 @@ def test_client_disconnect_mid_stream_ends_every_span(
     )  # about 3 s of streaming
     headers = {"authorization": f"Bearer {APP_KEY}"}
     body = {"message": "How do I import my notes from Evernote?", "user_id": "user-1", "stream": True}
-    with llm_url(slow) as base_url, serve_in_thread(make_app(tracer_provider, base_url)) as app:
+    with llm_url(slow) as base_url, serve_asgi(make_app(tracer_provider, base_url)) as app:
         with httpx.Client(base_url=app, timeout=30) as client:
             with client.stream("POST", "/chat", json=body, headers=headers) as response:
                 assert response.status_code == 200

@@ -27,14 +27,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 import otel_chatbot as oc
-from examples._serve import bind
 from examples.llm_server import ServerConfig
 from examples.llm_server import create_app as create_llm_app
 from examples.rag_chatbot.app import create_app
 from examples.rag_chatbot.settings import Settings
+from tests._servers import serve_asgi
 
 APP_KEY = "demo-acme"
 QUESTIONS = (
@@ -111,27 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         transport=httpx.ASGITransport(app=create_llm_app(llm)),
         telemetry=tel,
     )
-    sock = bind("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     go, stop = threading.Event(), threading.Event()
     if args.embedded or not args.waves:
         threading.Thread(target=_watch_stdin, args=(go, stop), daemon=True).start()
     try:
-        if args.embedded:
-            Path(args.port_file).write_text(str(port))
-            go.wait()
-        statuses = asyncio.run(
-            _traffic(f"http://127.0.0.1:{port}", waves=args.waves, per_wave=args.per_wave, gap_s=args.gap_s, stop=stop)
-        )
-        print(f"done {len(statuses)} requests, statuses {sorted(set(statuses))}", flush=True)
-        if args.embedded:
-            stop.wait()  # serve /metrics until the test closes stdin
+        with serve_asgi(app, access_log=False) as url:
+            if args.embedded:
+                Path(args.port_file).write_text(url.rsplit(":", 1)[1])
+                go.wait()
+            statuses = asyncio.run(_traffic(url, waves=args.waves, per_wave=args.per_wave, gap_s=args.gap_s, stop=stop))
+            print(f"done {len(statuses)} requests, statuses {sorted(set(statuses))}", flush=True)
+            if args.embedded:
+                stop.wait()  # serve /metrics until the test closes stdin
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         tel.shutdown()
     return 0
 

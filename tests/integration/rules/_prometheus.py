@@ -10,10 +10,7 @@ import json
 import math
 import re
 import shutil
-import socket
 import subprocess
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,27 +19,14 @@ from typing import Any
 
 import pytest
 
+from tests._http import eventually, get_json, http_ok, prom_query
+from tests._servers import free_port, stop_process
 from tests.integration.rules._assets import RULE_FILES, PanelQuery
-from tests.integration.stack._helpers import eventually, get_json
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def query(base_url: str, expr: str) -> list[dict[str, Any]]:
-    answer = get_json(f"{base_url}/api/v1/query", {"query": expr})
-    assert answer["status"] == "success", answer
-    result: list[dict[str, Any]] = answer["data"]["result"]
-    return result
 
 
 def finite_samples(base_url: str, expr: str) -> list[dict[str, Any]]:
     """The samples of an instant query whose value is a finite number (NaN means "no data" on a panel)."""
-    return [s for s in query(base_url, expr) if math.isfinite(float(s["value"][1]))]
+    return [s for s in prom_query(base_url, expr) if math.isfinite(float(s["value"][1]))]
 
 
 def empty_panels(base_url: str, queries: Sequence[PanelQuery]) -> list[str]:
@@ -58,7 +42,7 @@ def wait_for_panels(base_url: str, queries: Sequence[PanelQuery], *, timeout: fl
         pending = [q for q in pending if not finite_samples(base_url, q.expr)]
         return [] if not pending else None
 
-    poll(probe, timeout=timeout, interval=1.0)
+    eventually(probe, timeout=timeout, interval=1.0)
     return [q.name for q in pending]
 
 
@@ -116,23 +100,13 @@ class PrometheusProcess:
         def ready() -> bool | None:
             if self._process.poll() is not None:
                 pytest.fail(f"prometheus exited with {self._process.returncode}:\n{self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    return True if response.status == 200 else None
-            except OSError:
-                return None
+            return http_ok(f"{self.url}/-/ready")
 
-        if not poll(ready, timeout=timeout, interval=0.2):
+        if not eventually(ready, timeout=timeout, interval=0.2):
             pytest.fail(f"prometheus not ready after {timeout} s:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(timeout=15)
+        stop_process(self._process)
 
     def alerts(self) -> list[dict[str, Any]]:
         answer = get_json(f"{self.url}/api/v1/alerts")
@@ -199,23 +173,10 @@ def failing_collector(binary: Path, workdir: Path) -> Iterator[tuple[str, str]]:
         def healthy() -> bool | None:
             if process.poll() is not None:
                 pytest.fail(f"otelcol-chatbot exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{health}/", timeout=2) as response:
-                    return True if response.status == 200 else None
-            except OSError:
-                return None
+            return http_ok(f"http://127.0.0.1:{health}/")
 
-        if not poll(healthy, timeout=30.0, interval=0.2):
+        if not eventually(healthy, timeout=30.0, interval=0.2):
             pytest.fail(f"otelcol-chatbot not healthy after 30 s:\n{log.read_text()[-3000:]}")
         yield f"http://127.0.0.1:{grpc}", f"127.0.0.1:{telemetry}"
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
-
-
-poll = eventually  # one polling helper for both test folders (tests/integration/stack/_helpers.py)
-__all__ = ["get_json", "poll"]  # re-exported for the rule tests
+        stop_process(process)

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests._http import eventually
 from tests.integration.rules._assets import NEEDS_LABEL, RULE_FILES, panel_queries, variable_values
 from tests.integration.rules._prometheus import (
     PrometheusProcess,
     ScrapeTarget,
     finite_samples,
-    poll,
     prometheus,
     wait_for_panels,
 )
@@ -41,11 +41,11 @@ def embedded_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pro
     driver = start_driver(service, "--embedded", "--waves", "0", "--port-file", str(port_file), stdin=subprocess.PIPE)
     assert driver.stdin is not None
     try:
-        port = poll(lambda: port_file.read_text() if port_file.exists() else None, timeout=60.0, interval=0.2)
+        port = eventually(lambda: port_file.read_text() if port_file.exists() else None, timeout=60.0, interval=0.2)
         assert port, f"the embedded chatbot did not start: {driver.poll()=}"
         target = ScrapeTarget("embedded", f"127.0.0.1:{port}")
         with prometheus(tmp / "prometheus", [target], RULE_FILES) as prom:
-            up = poll(lambda: finite_samples(prom.url, 'up{job="embedded"} == 1') or None, timeout=TIMEOUT_S)
+            up = eventually(lambda: finite_samples(prom.url, 'up{job="embedded"} == 1') or None, timeout=TIMEOUT_S)
             assert up, "Prometheus never scraped the embedded /metrics endpoint"
             driver.stdin.write("go\n")
             driver.stdin.flush()

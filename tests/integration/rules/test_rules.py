@@ -53,6 +53,9 @@ def test_promtool_check_rules() -> None:
 
 @pytest.mark.parametrize("test_file", RULE_TEST_FILES, ids=lambda p: p.name)
 def test_promtool_unit_tests(test_file: Path) -> None:
+    # promtool reads a missing rule file as no rules (every expected alert then "does not fire"): say which is missing.
+    loaded = {(test_file.parent / name).resolve() for name in load_yaml(test_file)["rule_files"]}
+    assert loaded == {p.resolve() for p in RULE_FILES}, f"{test_file.name}: rule_files must name {RULE_FILES}"
     result = run_promtool("test", "rules", test_file.name, cwd=test_file.parent)
     assert result.returncode == 0, result.stdout + result.stderr
 

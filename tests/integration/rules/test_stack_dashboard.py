@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from otel_chatbot.stack import Binaries, RunningStack
+from tests._http import eventually, get_json, prom_query
 from tests.integration.rules._assets import (
     NEEDS_LABEL,
     NEEDS_MODEL_ON_BREAKDOWN_SPANS,
@@ -32,10 +33,7 @@ from tests.integration.rules._prometheus import (
     ScrapeTarget,
     failing_collector,
     finite_samples,
-    get_json,
-    poll,
     prometheus,
-    query,
     rules_with_short_for,
     wait_for_panels,
 )
@@ -118,7 +116,7 @@ def test_panel_has_data_with_one_model_selected(
 def test_variant_label_reaches_prometheus(stack: RunningStack, e2e_run: tuple[str, list[str]]) -> None:
     """The dashboard's variant variable lists label values of chatbot_variant; the example app sets chatbot.variant."""
     service, _ = e2e_run
-    assert query(
+    assert prom_query(
         stack.prometheus_url, f'traces_span_metrics_calls_total{{service_name="{service}", chatbot_variant!=""}}'
     )
 
@@ -141,7 +139,9 @@ def test_slowest_spans_link_to_traces_in_jaeger(stack: RunningStack, e2e_run: tu
     missing = []
     for row in rows:
         labels = row["metric"]
-        if not poll(functools.partial(traces, labels["service_name"], labels["span_name"]), timeout=DATA_TIMEOUT_S):
+        if not eventually(
+            functools.partial(traces, labels["service_name"], labels["span_name"]), timeout=DATA_TIMEOUT_S
+        ):
             missing.append(labels["span_name"])
     assert not missing, f"Jaeger finds no traces for these rows of the slowest-spans table: {missing}"
 
@@ -149,7 +149,7 @@ def test_slowest_spans_link_to_traces_in_jaeger(stack: RunningStack, e2e_run: tu
 def _ttfb_alerts(url: str, service: str) -> list[tuple[str, str]]:
     return sorted(
         (r["metric"]["alertname"], r["metric"]["alertstate"])
-        for r in query(url, f'ALERTS{{service_name="{service}", alertname=~".*BackendTTFB"}}')
+        for r in prom_query(url, f'ALERTS{{service_name="{service}", alertname=~".*BackendTTFB"}}')
     )
 
 
@@ -169,12 +169,12 @@ def test_backend_ttfb_alerts_fire_with_a_slow_llm_server(stack: RunningStack, tm
             both = ("CriticalBackendTTFB", "firing") in alerts and ("HighBackendTTFB", "firing") in alerts
             return alerts if both else None
 
-        alerts = poll(firing, timeout=DATA_TIMEOUT_S, interval=1.0)
-        slow_p95 = query(prom.url, f'chatbot:backend_ttfb_ms:p95_5m{{service_name="{slow}"}}')
+        alerts = eventually(firing, timeout=DATA_TIMEOUT_S, interval=1.0)
+        slow_p95 = prom_query(prom.url, f'chatbot:backend_ttfb_ms:p95_5m{{service_name="{slow}"}}')
         assert alerts == [("CriticalBackendTTFB", "firing"), ("HighBackendTTFB", "firing")], (
             f"TTFB alerts of the slow service: {_ttfb_alerts(prom.url, slow)}; its TTFB p95: {slow_p95}"
         )
-        fast_p95 = poll(
+        fast_p95 = eventually(
             lambda: finite_samples(prom.url, f'chatbot:backend_ttfb_ms:p95_5m{{service_name="{fast}"}}') or None,
             timeout=DATA_TIMEOUT_S,
         )
@@ -197,12 +197,14 @@ def test_collector_export_failure_alert_fires_when_jaeger_is_down(stack_binaries
             def firing() -> list[dict[str, str]] | None:
                 alerts = [
                     r["metric"]
-                    for r in query(prom.url, 'ALERTS{alertname="OtelCollectorExportFailures", alertstate="firing"}')
+                    for r in prom_query(
+                        prom.url, 'ALERTS{alertname="OtelCollectorExportFailures", alertstate="firing"}'
+                    )
                 ]
                 return alerts or None
 
-            alerts = poll(firing, timeout=DATA_TIMEOUT_S, interval=1.0)
-            failed = query(prom.url, '{__name__=~"otelcol_exporter_send_failed_.*"}')
+            alerts = eventually(firing, timeout=DATA_TIMEOUT_S, interval=1.0)
+            failed = prom_query(prom.url, '{__name__=~"otelcol_exporter_send_failed_.*"}')
             assert alerts, f"OtelCollectorExportFailures never fired; failure counters: {failed}"
             assert {a["exporter"] for a in alerts} == {"otlp_grpc/jaeger"}, alerts
             assert prom.rule_health() == []

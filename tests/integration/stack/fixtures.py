@@ -19,8 +19,8 @@ Reuse them from any test under ``tests/integration/stack/`` (mark the test ``@py
     The built (or cached) binaries only, for tests that need no running stack (``validate``, ``promtool``).
 
 If the stack cannot be built or started, these fixtures FAIL with the one-line reason; stack tests are never skipped.
-Helpers for such tests live in ``tests/integration/stack/_helpers.py`` (``get_json``, ``prom_query``,
-``eventually``, ``run_app``).
+Helpers for such tests: ``tests/_http.py`` (``get_json``, ``prom_query``, ``eventually``) and
+``tests/integration/stack/_helpers.py`` (``run_app``, ``jaeger_traces``).
 """
 
 from __future__ import annotations

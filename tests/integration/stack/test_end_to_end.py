@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from otel_chatbot.stack import RunningStack
+from tests._http import eventually, get_json, prom_query, prom_scalar
 
-from ._helpers import eventually, get_json, jaeger_traces, prom_query, prom_scalar, run_app
+from ._helpers import jaeger_traces, run_app
 
 pytestmark = pytest.mark.stack
 
@@ -77,16 +78,18 @@ def test_jaeger_returns_every_trace_whole_and_nested(stack: RunningStack, sent: 
 
 def _calls(stack: RunningStack, stage: str) -> float | None:
     query = f'sum(traces_span_metrics_calls_total{{chatbot_stage="{stage}",service_name="{SERVICE}"}})'
-    value = prom_scalar(stack, query)
+    value = prom_scalar(stack.prometheus_url, query)
     return value if value == N else None
 
 
 def test_prometheus_counts_every_stage_call(stack: RunningStack, sent: dict[str, Any]) -> None:
     for stage in STAGES:
         calls = eventually(lambda stage=stage: _calls(stack, stage))  # type: ignore[misc]
-        assert calls == N, prom_query(stack, f'traces_span_metrics_calls_total{{service_name="{SERVICE}"}}')
+        assert calls == N, prom_query(
+            stack.prometheus_url, f'traces_span_metrics_calls_total{{service_name="{SERVICE}"}}'
+        )
     (series,) = prom_query(
-        stack, f'traces_span_metrics_calls_total{{chatbot_stage="generation",service_name="{SERVICE}"}}'
+        stack.prometheus_url, f'traces_span_metrics_calls_total{{chatbot_stage="generation",service_name="{SERVICE}"}}'
     )
     labels = series["metric"]
     assert labels["gen_ai_operation_name"] == "chat"
@@ -103,10 +106,10 @@ def test_prometheus_has_a_finite_p95_per_stage(stack: RunningStack, sent: dict[s
             "histogram_quantile(0.95, sum by (le) (traces_span_metrics_duration_milliseconds_bucket"
             f'{{chatbot_stage="{stage}",service_name="{SERVICE}"}}))'
         )
-        p95 = prom_scalar(stack, query)
-        assert p95 is not None and 0 < p95 <= 81920, (stage, prom_query(stack, query))
+        p95 = prom_scalar(stack.prometheus_url, query)
+        assert p95 is not None and 0 < p95 <= 81920, (stage, prom_query(stack.prometheus_url, query))
     count = prom_scalar(
-        stack,
+        stack.prometheus_url,
         f'sum(traces_span_metrics_duration_milliseconds_count{{chatbot_stage="generation",service_name="{SERVICE}"}})',
     )
     assert count == N
@@ -115,41 +118,43 @@ def test_prometheus_has_a_finite_p95_per_stage(stack: RunningStack, sent: dict[s
 def test_prometheus_token_and_cost_sums_equal_what_was_sent(stack: RunningStack, sent: dict[str, Any]) -> None:
     def tokens(kind: str, want: int) -> float | None:
         value = prom_scalar(
-            stack, f'sum(gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",service_name="{SERVICE}"}})'
+            stack.prometheus_url,
+            f'sum(gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",service_name="{SERVICE}"}})',
         )
         return value if value == want else None
 
     assert eventually(lambda: tokens("input", sent["input_tokens"])) == sent["input_tokens"]
     assert eventually(lambda: tokens("output", sent["output_tokens"])) == sent["output_tokens"]
     count = prom_scalar(
-        stack, f'sum(gen_ai_client_token_usage_count{{gen_ai_token_type="input",service_name="{SERVICE}"}})'
+        stack.prometheus_url,
+        f'sum(gen_ai_client_token_usage_count{{gen_ai_token_type="input",service_name="{SERVICE}"}})',
     )
     assert count == N
     (series,) = prom_query(
-        stack, f'gen_ai_client_token_usage_count{{gen_ai_token_type="output",service_name="{SERVICE}"}}'
+        stack.prometheus_url, f'gen_ai_client_token_usage_count{{gen_ai_token_type="output",service_name="{SERVICE}"}}'
     )
     assert series["metric"]["gen_ai_request_model"] == "gpt-4o-mini"
     assert series["metric"]["gen_ai_provider_name"] == "openai"
     assert series["metric"]["chatbot_stage"] == "generation"
 
     def cost() -> float | None:
-        value = prom_scalar(stack, f'sum(chatbot_cost_usd_total{{service_name="{SERVICE}"}})')
+        value = prom_scalar(stack.prometheus_url, f'sum(chatbot_cost_usd_total{{service_name="{SERVICE}"}})')
         return value if value is not None and math.isclose(value, sent["cost_usd"], rel_tol=1e-9) else None
 
     total = eventually(cost)
-    assert total is not None, prom_query(stack, f'chatbot_cost_usd_total{{service_name="{SERVICE}"}}')
+    assert total is not None, prom_query(stack.prometheus_url, f'chatbot_cost_usd_total{{service_name="{SERVICE}"}}')
     assert math.isclose(total, sent["cost_usd"], rel_tol=1e-9)
-    (cost_series,) = prom_query(stack, f'chatbot_cost_usd_total{{service_name="{SERVICE}"}}')
+    (cost_series,) = prom_query(stack.prometheus_url, f'chatbot_cost_usd_total{{service_name="{SERVICE}"}}')
     assert cost_series["metric"]["gen_ai_request_model"] == "gpt-4o-mini"
     assert cost_series["metric"]["chatbot_stage"] == "generation"
 
 
 def test_prometheus_has_time_to_first_chunk_of_the_streams(stack: RunningStack, sent: dict[str, Any]) -> None:
     query = f'sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{service_name="{SERVICE}"}})'
-    count = eventually(lambda: v if (v := prom_scalar(stack, query)) == sent["ttft_spans"] else None)
+    count = eventually(lambda: v if (v := prom_scalar(stack.prometheus_url, query)) == sent["ttft_spans"] else None)
     assert count == sent["ttft_spans"]
     p95 = prom_scalar(
-        stack,
+        stack.prometheus_url,
         "histogram_quantile(0.95, sum by (le) (gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
         f'{{service_name="{SERVICE}",gen_ai_request_model="gpt-4o-mini"}}))',
     )
@@ -166,7 +171,7 @@ def test_jaeger_monitor_tab_latencies(stack: RunningStack) -> None:
 
     def calls(want: int) -> float | None:
         query = f'sum(traces_span_metrics_calls_total{{chatbot_stage="generation",service_name="{service}"}})'
-        return value if (value := prom_scalar(stack, query)) == want else None
+        return value if (value := prom_scalar(stack.prometheus_url, query)) == want else None
 
     run_app(stack.collector_otlp_grpc_url, service, 2)
     assert eventually(lambda: calls(2)) == 2

@@ -13,8 +13,9 @@ import pytest
 from otel_chatbot.stack import RunningStack
 from otel_chatbot.stack import _runner as runner
 from otel_chatbot.stack._ports import free_ports
+from tests._http import eventually
 
-from ._helpers import eventually, jaeger_traces, run_app
+from ._helpers import jaeger_traces, run_app
 
 pytestmark = pytest.mark.stack
 

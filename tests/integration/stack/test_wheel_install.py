@@ -23,7 +23,7 @@ import pytest
 from otel_chatbot import env
 from otel_chatbot.stack import Binaries, StackPorts
 from otel_chatbot.stack import _runner as runner
-from tests.integration.stack._helpers import eventually, get_json
+from tests._http import eventually, get_json
 
 pytestmark = pytest.mark.stack
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import otel_chatbot as oc
 from otel_chatbot import semconv
 from otel_chatbot.cli._main import main
 from otel_chatbot.stats._snapshot import StatsSnapshot
+from tests._http import eventually, get_json
 from tests._jaeger_fixture import jaeger_traces
 from tests._servers import serve_asgi, serve_json
 
@@ -74,13 +74,10 @@ def traffic(tmp_path: Path) -> Iterator[tuple[str, StatsSnapshot, InMemorySpanEx
     tel.mount(app)
     with serve_asgi(app) as url:
         for _ in range(REQUESTS):
-            with urllib.request.urlopen(f"{url}/chat", timeout=30) as response:
-                assert response.status == 200
+            get_json(f"{url}/chat", timeout=30)  # raises on an error status
         # The server span ends just after the response is sent: wait for the last root to be recorded.
-        deadline = time.monotonic() + 30
-        while recorded(tel.report()) < REQUESTS and time.monotonic() < deadline:
-            time.sleep(0.01)
-        snapshot = tel.report()
+        snapshot = eventually(lambda: s if recorded(s := tel.report()) == REQUESTS else None, timeout=30, interval=0.01)
+        assert snapshot is not None, tel.report()
         dump = tmp_path / "stats.json"
         tel.dump(str(dump))
         yield url, snapshot, exporter, dump

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -203,6 +203,20 @@ def test_explicit_close_of_sync_generator(span_exporter: InMemorySpanExporter) -
     assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK not in (span.attributes or {})
 
 
+def _cancel_when(ready: asyncio.Event, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``work()`` as a task, cancel it once ``ready`` is set, and check the cancellation reaches the caller."""
+
+    async def main() -> None:
+        task = asyncio.create_task(work())
+        await ready.wait()
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
 def test_cancelled_coroutine_ends_span_without_application_error(span_exporter: InMemorySpanExporter) -> None:
     started = asyncio.Event()
 
@@ -211,14 +225,7 @@ def test_cancelled_coroutine_ends_span_without_application_error(span_exporter: 
         started.set()
         await asyncio.sleep(10)
 
-    async def main() -> None:
-        task = asyncio.create_task(slow())
-        await started.wait()
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    _cancel_when(started, slow)
     span = _only(span_exporter)
     assert span.status.status_code is StatusCode.UNSET
     assert semconv.ERROR_TYPE not in (span.attributes or {})
@@ -237,15 +244,7 @@ def test_cancelled_async_generator(span_exporter: InMemorySpanExporter) -> None:
         async for _ in stream():
             got_one.set()
 
-    async def main() -> None:
-        task = asyncio.create_task(consume())
-        await got_one.wait()
-        await asyncio.sleep(0)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(main())
+    _cancel_when(got_one, consume)
     span = _only(span_exporter)
     assert span.status.status_code is StatusCode.UNSET
     ttfc = (span.attributes or {})[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]

@@ -19,6 +19,7 @@ import otel_chatbot as oc
 from otel_chatbot.cli._main import main
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+from tests._http import eventually
 from tests._postgres import postgres_server
 
 NOW = 1_800_000_000.0
@@ -127,9 +128,7 @@ def test_full_queue_drops_instead_of_blocking(tmp_path: Path) -> None:
 
     ledger.add_listener(hold)
     ledger.append(entry(NOW, 1.0))
-    deadline = time.monotonic() + 30
-    while ledger._queue.qsize() and time.monotonic() < deadline:  # the writer took the first entry
-        time.sleep(0.01)
+    assert eventually(lambda: ledger._queue.empty() or None, timeout=30, interval=0.01)  # the writer took it
     assert ledger.append(entry(NOW, 1.0))  # fills the queue (size 1)
     assert not ledger.append(entry(NOW, 1.0))  # full: dropped, not blocked
     assert ledger.dropped == 1

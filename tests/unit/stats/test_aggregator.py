@@ -16,6 +16,7 @@ from otel_chatbot.stats._accumulators import _MULTIPLIER, RELATIVE_ACCURACY, Lat
 from otel_chatbot.stats._aggregator import Aggregator
 from otel_chatbot.stats._snapshot import OTHER
 from otel_chatbot.stats._usage_tables import BoundedUsage
+from tests._memory import measure_alone
 
 
 def exact_quantile(sorted_values: list[float], q: float) -> float:
@@ -72,7 +73,7 @@ def test_slowest_keeps_three_largest() -> None:
     assert acc.stats().slowest_trace_ids == (f"{4:032x}", f"{6:032x}", f"{2:032x}")
 
 
-def test_sketch_memory_is_flat() -> None:
+def _sketch_growth_bytes() -> int:
     acc = LatencyAcc()
     rng = random.Random(5)
     for _ in range(10_000):
@@ -83,6 +84,12 @@ def test_sketch_memory_is_flat() -> None:
         acc.add(rng.lognormvariate(5, 2))
     grown = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
+    return grown
+
+
+@pytest.mark.slow
+def test_sketch_memory_is_flat() -> None:
+    grown = measure_alone(_sketch_growth_bytes)
     assert grown < 64 * 1024  # a few new bins at most, not one entry per value
 
 

@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import http.server
 import logging
 import sys
-import threading
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from otel_chatbot.telemetry._instrumentation import Uninstrumenter, instrument_fastapi, instrument_httpx
+from tests._servers import serve_json
 
 _LOGGER = "otel_chatbot.telemetry._instrumentation"
 
@@ -183,26 +182,10 @@ def test_httpx_client_double_instrumentation_warns(
     assert len(exporter.get_finished_spans()) == 1
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("content-length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def loopback_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with serve_json(lambda path, query, body: (200, "ok")) as url:
+        yield f"{url}/"
 
 
 def test_httpx_global_instrumentation_is_reversible(
@@ -212,7 +195,7 @@ def test_httpx_global_instrumentation_is_reversible(
         with caplog.at_level(logging.WARNING, logger=_LOGGER):
             assert not instrument_httpx(tracer_provider=provider).active
         with httpx.Client() as client:
-            assert client.get(loopback_url).text == "ok"
+            assert client.get(loopback_url).json() == "ok"
         with (
             httpx.Client() as client,
             caplog.at_level(logging.WARNING, logger=_LOGGER),

@@ -105,47 +105,50 @@ def aggregate_jaeger_traces(traces: Iterable[Mapping[str, Any]], service: str) -
         processes = trace_doc.get("processes", {})
         spans = list(trace_doc.get("spans", []))
         by_id = {s["spanID"]: s for s in spans}
-        records = []
-        for span in spans:
-            attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
-            parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
-            # The request's root: no parent, or a parent in another process (another service's span).
-            is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
-            status = str(attrs.pop("otel.status_code", "UNSET")).upper()
-            if attrs.pop("error", False) is True:
-                status = "ERROR"
-            kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
-            feedback = []
-            for log in span.get("logs", []):
-                fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
-                if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
-                    feedback.append(fields)
-            start = int(span["startTime"]) * 1000
-            end = start + int(span["duration"]) * 1000
-            proc = processes.get(span.get("processID"), {})
-            if proc.get("serviceName", service) != service:
-                continue
-            records.append(
-                (
-                    end,
-                    is_root,
-                    (
-                        int(span["traceID"], 16),
-                        is_root,
-                        span["operationName"],
-                        kind,
-                        f"STATUS_CODE_{status}",
-                        start,
-                        end,
-                        attrs,
-                        feedback,
-                    ),
-                )
-            )
+        records = [r for span in spans if (r := _jaeger_record(span, by_id, processes, service)) is not None]
         # Children before their root, as spans end in a live process.
         for _, _, args in sorted(records, key=lambda r: (r[0], r[1])):
             agg.record(*args)
     return agg
+
+
+def _jaeger_record(
+    span: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]], processes: Mapping[Any, Any], service: str
+) -> tuple[int, bool, tuple[Any, ...]] | None:
+    """One Jaeger span as ``(end, is_root, Aggregator.record arguments)``; None for another service's span."""
+    attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
+    parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
+    # The request's root: no parent, or a parent in another process (another service's span).
+    is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
+    status = str(attrs.pop("otel.status_code", "UNSET")).upper()
+    if attrs.pop("error", False) is True:
+        status = "ERROR"
+    kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
+    feedback = []
+    for log in span.get("logs", []):
+        fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
+        if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
+            feedback.append(fields)
+    start = int(span["startTime"]) * 1000
+    end = start + int(span["duration"]) * 1000
+    proc = processes.get(span.get("processID"), {})
+    if proc.get("serviceName", service) != service:
+        return None
+    return (
+        end,
+        is_root,
+        (
+            int(span["traceID"], 16),
+            is_root,
+            span["operationName"],
+            kind,
+            f"STATUS_CODE_{status}",
+            start,
+            end,
+            attrs,
+            feedback,
+        ),
+    )
 
 
 def load_jaeger(url: str, *, service: str, since_s: float, limit: int = 1000, timeout: float = 30.0) -> StatsSnapshot:

@@ -176,6 +176,27 @@ def _prom_query(url: str, query: str, timeout: float) -> list[tuple[dict[str, st
     return out
 
 
+class _Prometheus:
+    """PromQL over the span_metrics series: totals since the Collector started, or increases over ``since_s``."""
+
+    def __init__(self, url: str, since_s: float | None, timeout: float) -> None:
+        self.url = url
+        self.since_s = since_s
+        self.timeout = timeout
+
+    def sum_by(self, metric: str, selector: str, by: str) -> str:
+        inner = f"{metric}{{{selector}}}"
+        if self.since_s:
+            inner = f"increase({inner}[{int(self.since_s)}s])"
+        return f"sum by ({by}) ({inner})"
+
+    def query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        return _prom_query(self.url, query, self.timeout)
+
+    def per_stage(self, query: str) -> dict[str, float]:
+        return {m.get("chatbot_stage", ""): v for m, v in self.query(query)}
+
+
 def load_prometheus(
     url: str, *, service: str | None, since_s: float | None = None, timeout: float = 30.0
 ) -> StatsSnapshot:
@@ -184,31 +205,31 @@ def load_prometheus(
     Percentiles come from ``histogram_quantile`` over the GenAI duration buckets (bucket error, not sketch error);
     a stage's share is its summed duration over the summed duration of SERVER spans (the requests' roots).
     """
+    prom = _Prometheus(url, since_s, timeout)
     sel = f'service_name="{service}"' if service else ""
+    stages = _prometheus_stages(prom, sel)
+    by_model = _prometheus_cost_by_model(prom, sel)
+    return StatsSnapshot(
+        service_name=service or "",
+        generated_at=time.time(),
+        stages=stages,
+        usage=UsageBreakdown(by_model=by_model),
+        source=f"prometheus {url}",
+    )
+
+
+def _prometheus_stages(prom: _Prometheus, sel: str) -> tuple[StageStats, ...]:
+    """Calls, errors, mean and quantiles per ``chatbot_stage``; shares against the SERVER spans' summed duration."""
     stage_sel = ",".join(x for x in (sel, 'chatbot_stage!=""') if x)
-
-    def agg(metric: str, selector: str, by: str) -> str:
-        inner = f"{metric}{{{selector}}}"
-        if since_s:
-            inner = f"increase({inner}[{int(since_s)}s])"
-        return f"sum by ({by}) ({inner})"
-
-    def per_stage(query: str) -> dict[str, float]:
-        return {m.get("chatbot_stage", ""): v for m, v in _prom_query(url, query, timeout)}
-
-    counts = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel, "chatbot_stage"))
-    errors = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel + ',status_code="STATUS_CODE_ERROR"', "chatbot_stage"))
-    sums = per_stage(agg(semconv.METRIC_SPAN_DURATION + "_sum", stage_sel, "chatbot_stage"))
-    quantiles = {
-        q: per_stage(
-            f"histogram_quantile({q}, {agg(semconv.METRIC_SPAN_DURATION + '_bucket', stage_sel, 'chatbot_stage, le')})"
-        )
-        for q in (0.5, 0.95, 0.99)
-    }
+    calls, duration = semconv.METRIC_SPAN_CALLS, semconv.METRIC_SPAN_DURATION
+    counts = prom.per_stage(prom.sum_by(calls, stage_sel, "chatbot_stage"))
+    errors = prom.per_stage(prom.sum_by(calls, stage_sel + ',status_code="STATUS_CODE_ERROR"', "chatbot_stage"))
+    sums = prom.per_stage(prom.sum_by(duration + "_sum", stage_sel, "chatbot_stage"))
+    buckets = prom.sum_by(duration + "_bucket", stage_sel, "chatbot_stage, le")
+    quantiles = {q: prom.per_stage(f"histogram_quantile({q}, {buckets})") for q in (0.5, 0.95, 0.99)}
     root_sel = ",".join(x for x in (sel, 'span_kind="SPAN_KIND_SERVER"') if x)
-    roots = _prom_query(url, agg(semconv.METRIC_SPAN_DURATION + "_sum", root_sel, "service_name"), timeout)
-    root_ms = sum(v for _, v in roots)
-    stages = tuple(
+    root_ms = sum(v for _, v in prom.query(prom.sum_by(duration + "_sum", root_sel, "service_name")))
+    return tuple(
         StageStats(
             stage=stage,
             latency=LatencyStats(
@@ -225,16 +246,13 @@ def load_prometheus(
         )
         for stage, n in sorted(counts.items())
     )
-    cost = _prom_query(url, agg(semconv.METRIC_COST, sel, "gen_ai_request_model"), timeout)
-    by_model = tuple(
+
+
+def _prometheus_cost_by_model(prom: _Prometheus, sel: str) -> tuple[UsageStats, ...]:
+    """Spend per model, highest first (only the cost series is read: calls and token counts stay 0)."""
+    cost = prom.query(prom.sum_by(semconv.METRIC_COST, sel, "gen_ai_request_model"))
+    return tuple(
         sorted(
             (UsageStats(m.get("gen_ai_request_model", ""), 0, 0, 0, 0, v) for m, v in cost), key=lambda u: -u.cost_usd
         )
-    )
-    return StatsSnapshot(
-        service_name=service or "",
-        generated_at=time.time(),
-        stages=stages,
-        usage=UsageBreakdown(by_model=by_model),
-        source=f"prometheus {url}",
     )

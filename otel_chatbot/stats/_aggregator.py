@@ -390,7 +390,23 @@ class Aggregator:
         stages = tuple(
             self._stage_stats(name, st, rollups["stage"].get(name)) for name, st in sorted(self._stages.items())
         )
-        streams = tuple(
+        return StatsSnapshot(
+            service_name=self.service_name,
+            generated_at=self._clock(),
+            spans=self.spans,
+            requests=self._requests.stats() if self._requests.count else None,
+            stages=stages,
+            streams=self._stream_stats(),
+            usage=self._usage.breakdown(rollups),
+            caches=self._cache_stats(rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())),
+            variants=self._variant_stats(rollups["variant"]),
+            feedback=tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name))),
+            histograms=tuple(self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen()),
+            counters=self._counters(),
+        )
+
+    def _stream_stats(self) -> tuple[StreamStats, ...]:
+        return tuple(
             StreamStats(
                 stage=stage,
                 model=model,
@@ -402,9 +418,11 @@ class Aggregator:
             )
             for (stage, model), acc in sorted(self._streams.items())
         )
-        generation = rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())
+
+    def _cache_stats(self, generation: UsageAcc) -> tuple[CacheStats, ...]:
+        """Lookups and hits per stage; a hit is worth the mean tokens and cost of a generation call."""
         gen_calls = generation.calls
-        caches = tuple(
+        return tuple(
             CacheStats(
                 stage=name,
                 lookups=st.cache_lookups,
@@ -417,9 +435,9 @@ class Aggregator:
             for name, st in sorted(self._stages.items())
             if st.cache_lookups
         )
-        usage = self._usage.breakdown(rollups)
-        variant_usage = rollups["variant"]
-        variants = tuple(
+
+    def _variant_stats(self, variant_usage: Mapping[str, UsageAcc]) -> tuple[VariantStats, ...]:
+        return tuple(
             VariantStats(
                 variant=name,
                 requests=v.requests.stats() if v.requests.count else None,
@@ -432,21 +450,6 @@ class Aggregator:
             )
             for name, v in sorted(self._variants.items())
             if name
-        )
-        feedback = tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name)))
-        return StatsSnapshot(
-            service_name=self.service_name,
-            generated_at=self._clock(),
-            spans=self.spans,
-            requests=self._requests.stats() if self._requests.count else None,
-            stages=stages,
-            streams=streams,
-            usage=usage,
-            caches=caches,
-            variants=variants,
-            feedback=feedback,
-            histograms=tuple(self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen()),
-            counters=self._counters(),
         )
 
     def _stage_stats(self, name: str, st: StageAcc, usage: UsageAcc | None) -> StageStats:

@@ -119,55 +119,75 @@ def _str(value: Any) -> str | None:
 
 
 def _usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
-    """Fill token counts from a provider ``usage`` object of any known shape."""
+    """Fill token counts from a provider ``usage`` object of any known shape, told apart by its keys."""
     if usage is None:
         return
-    # OpenAI Chat Completions: prompt_tokens includes cached tokens already.
+    # OpenAI Chat Completions: prompt_tokens includes cached tokens already. Filled inline: it is the common shape,
+    # read on every decorated call and stream chunk, and a function call would cost more than the four lines.
     prompt = _count(get(usage, "prompt_tokens"))
-    if prompt is not None or _count(get(usage, "completion_tokens")) is not None:
+    completion = _count(get(usage, "completion_tokens"))
+    if prompt is not None or completion is not None:
         out.input_tokens = prompt
-        out.output_tokens = _count(get(usage, "completion_tokens"))
+        out.output_tokens = completion
         out.cache_read_tokens = _count(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
         out.reasoning_tokens = _count(get(get(usage, "completion_tokens_details"), "reasoning_tokens"))
         return
-    # Gemini usage_metadata: prompt_token_count includes cached content; thoughts are billed as output.
     gem_prompt = _count(get(usage, "prompt_token_count"))
-    if gem_prompt is not None or _count(get(usage, "candidates_token_count")) is not None:
-        thoughts = _count(get(usage, "thoughts_token_count"))
-        candidates = _count(get(usage, "candidates_token_count"))
-        out.input_tokens = gem_prompt
-        out.output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-        out.cache_read_tokens = _count(get(usage, "cached_content_token_count"))
-        out.reasoning_tokens = thoughts
+    candidates = _count(get(usage, "candidates_token_count"))
+    if gem_prompt is not None or candidates is not None:
+        _gemini_usage(usage, out, gem_prompt, candidates)
         return
     inp, outp = _count(get(usage, "input_tokens")), _count(get(usage, "output_tokens"))
     if inp is None and outp is None:
         return
+    if _is_anthropic_usage(usage, provider):
+        _anthropic_usage(usage, out, inp, outp)
+    else:
+        _responses_or_langchain_usage(usage, out, inp, outp)
+
+
+def _gemini_usage(usage: Any, out: Extracted, prompt: int | None, candidates: int | None) -> None:
+    """Gemini ``usage_metadata``: prompt_token_count includes cached content; thoughts are billed as output."""
+    thoughts = _count(get(usage, "thoughts_token_count"))
+    out.input_tokens = prompt
+    out.output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    out.cache_read_tokens = _count(get(usage, "cached_content_token_count"))
+    out.reasoning_tokens = thoughts
+
+
+def _is_anthropic_usage(usage: Any, provider: str | None) -> bool:
+    """Whether an ``input_tokens``/``output_tokens`` usage counts tokens the Anthropic way."""
     # Anthropic's own usage has cache_*_input_tokens; LangChain's usage_metadata (whatever the provider) has
     # input_token_details and already counts cached tokens in input_tokens, so it must not take this branch.
-    is_langchain = get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None
-    has_anthropic_keys = (
+    if get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None:
+        return False
+    if provider == "anthropic":
+        return True
+    return (
         (isinstance(usage, Mapping) and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage))
         or hasattr(usage, "cache_read_input_tokens")
         or hasattr(usage, "cache_creation_input_tokens")
     )
-    is_anthropic = not is_langchain and (provider == "anthropic" or has_anthropic_keys)
-    if is_anthropic:
-        # Anthropic: input_tokens EXCLUDES cache reads and writes; semconv input includes them.
-        read = _count(get(usage, "cache_read_input_tokens"))
-        write = _count(get(usage, "cache_creation_input_tokens"))
-        out.input_tokens = (
-            None if inp is None and read is None and write is None else (inp or 0) + (read or 0) + (write or 0)
-        )
-        out.output_tokens = outp
-        out.cache_read_tokens = read
-        out.cache_write_tokens = write
-        return
+
+
+def _anthropic_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
+    """Anthropic Messages: input_tokens EXCLUDES cache reads and writes; semconv input includes them."""
+    read = _count(get(usage, "cache_read_input_tokens"))
+    write = _count(get(usage, "cache_creation_input_tokens"))
+    out.input_tokens = (
+        None if inp is None and read is None and write is None else (inp or 0) + (read or 0) + (write or 0)
+    )
+    out.output_tokens = outp
+    out.cache_read_tokens = read
+    out.cache_write_tokens = write
+
+
+def _responses_or_langchain_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
+    """OpenAI Responses (input/output_tokens_details) and LangChain ``usage_metadata`` (input/output_token_details);
+    both count cached tokens in input_tokens."""
     out.input_tokens, out.output_tokens = inp, outp
-    # OpenAI Responses: input_tokens_details / output_tokens_details.
     out.cache_read_tokens = _count(get(get(usage, "input_tokens_details"), "cached_tokens"))
     out.reasoning_tokens = _count(get(get(usage, "output_tokens_details"), "reasoning_tokens"))
-    # LangChain usage_metadata: input_token_details / output_token_details (input_tokens includes cache).
     lc_in, lc_out = get(usage, "input_token_details"), get(usage, "output_token_details")
     if lc_in is not None:
         out.cache_read_tokens = _count(get(lc_in, "cache_read"))

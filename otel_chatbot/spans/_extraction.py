@@ -250,33 +250,25 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
         return None
     if type(obj) is dict and obj.keys().isdisjoint(_KNOWN_KEYS):  # e.g. an app's own result dict: nothing to read
         return None
-    out = Extracted()
     kind = get(obj, "type")
-    # Stream events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
-    if kind == "message_start":
-        inner = get(obj, "message")
-        return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
-    if isinstance(kind, str) and kind.startswith("response.") and get(obj, "response") is not None:
-        return extract(get(obj, "response"), provider, want_text=want_text)
-    if kind == "message_delta":  # Anthropic: output tokens and stop reason arrive last
-        _usage_from(get(obj, "usage"), out, "anthropic")
-        out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
-        reason = _str(get(get(obj, "delta"), "stop_reason"))
-        out.finish_reasons = [reason] if reason else []
-        return out if out.has_usage or out.finish_reasons else None
-    if kind == "content_block_delta":
-        text = get(get(obj, "delta"), "text")
-        if isinstance(text, str):
-            out.text = text
-            return out
-        return None
-    if isinstance(kind, str) and kind.endswith("output_text.delta"):
-        delta = get(obj, "delta")
-        if isinstance(delta, str):
-            out.text = delta
-            return out
-        return None
+    if isinstance(kind, str):  # a stream event (or a typed response, such as Anthropic's "message")
+        # Events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
+        if kind == "message_start":
+            inner = get(obj, "message")
+            return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
+        if kind.startswith("response.") and get(obj, "response") is not None:
+            return extract(get(obj, "response"), provider, want_text=want_text)
+        # Events that carry a part of it.
+        if kind == "message_delta":
+            return _from_message_delta(obj)
+        if kind == "content_block_delta":  # Anthropic text
+            text = get(get(obj, "delta"), "text")
+            return _text_delta(text) if isinstance(text, str) else None
+        if kind.endswith("output_text.delta"):  # OpenAI Responses text
+            text = get(obj, "delta")
+            return _text_delta(text) if isinstance(text, str) else None
 
+    out = Extracted()
     usage = get(obj, "usage")
     if usage is None:
         usage = get(obj, "usage_metadata")  # Gemini and LangChain
@@ -292,20 +284,41 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     obj_type = _str(get(obj, "object"))
     _choices_text_and_reasons(get(obj, "choices"), out, delta=obj_type == "chat.completion.chunk", want_text=want_text)
     if not out.finish_reasons:
-        stop = _str(get(obj, "stop_reason"))  # Anthropic
-        if stop:
-            out.finish_reasons = [stop]
-        elif metadata is not None and (reason := _str(get(metadata, "finish_reason"))):
-            out.finish_reasons = [reason]
-        elif isinstance(candidates := get(obj, "candidates"), Sequence) and not isinstance(candidates, str):
-            out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
-        elif obj_type == "response" and (status := _str(get(obj, "status"))):
-            out.finish_reasons = [status]
+        _finish_reasons_without_choices(obj, out, metadata, obj_type)
     if out.text is None and want_text:
         out.text = _text_of(obj)
     if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
         return None
     return out
+
+
+def _text_delta(text: str) -> Extracted:
+    out = Extracted()  # then .text: cheaper than Extracted(text=...) on this per-chunk path
+    out.text = text
+    return out
+
+
+def _from_message_delta(obj: Any) -> Extracted | None:
+    """Anthropic's ``message_delta`` stream event: output tokens and the stop reason arrive last."""
+    out = Extracted()
+    _usage_from(get(obj, "usage"), out, "anthropic")
+    out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
+    reason = _str(get(get(obj, "delta"), "stop_reason"))
+    out.finish_reasons = [reason] if reason else []
+    return out if out.has_usage or out.finish_reasons else None
+
+
+def _finish_reasons_without_choices(obj: Any, out: Extracted, metadata: Any, obj_type: str | None) -> None:
+    """Finish reasons of the shapes that have no ``choices``: Anthropic, LangChain, Gemini, OpenAI Responses."""
+    stop = _str(get(obj, "stop_reason"))  # Anthropic
+    if stop:
+        out.finish_reasons = [stop]
+    elif metadata is not None and (reason := _str(get(metadata, "finish_reason"))):
+        out.finish_reasons = [reason]
+    elif isinstance(candidates := get(obj, "candidates"), Sequence) and not isinstance(candidates, str):
+        out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
+    elif obj_type == "response" and (status := _str(get(obj, "status"))):
+        out.finish_reasons = [status]
 
 
 def _text_of(obj: Any) -> str | None:

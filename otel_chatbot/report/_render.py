@@ -82,7 +82,7 @@ def _latency_row(name: str, lat: LatencyStats, share: float | None = None) -> li
     ]
 
 
-def _usage_rows(usage: Sequence[UsageStats], requests: int) -> list[list[str]]:
+def _usage_rows(usage: Sequence[UsageStats]) -> list[list[str]]:
     rows = []
     for u in usage[:_TOP_ROWS]:
         rows.append(
@@ -108,10 +108,10 @@ def _usage_rows(usage: Sequence[UsageStats], requests: int) -> list[list[str]]:
     return rows
 
 
-def _render_text(
-    snapshot: StatsSnapshot, recs: Sequence[Recommendation], baseline: StatsSnapshot | None, markdown: bool
-) -> str:
-    doc = _Doc(markdown)
+# --- report sections, in the order _render_text writes them ---------------------------------------------------------
+
+
+def _summary(doc: _Doc, snapshot: StatsSnapshot) -> None:
     req = snapshot.requests
     doc.heading(f"otel-chatbot report: {snapshot.service_name} ({snapshot.source})")
     summary = f"{snapshot.spans:,} spans"
@@ -126,6 +126,8 @@ def _render_text(
             summary += f" ({_usd(total / req.count)} per request)"
     doc.text(summary)
 
+
+def _stage_latency(doc: _Doc, snapshot: StatsSnapshot) -> None:
     doc.heading("Latency per stage (ms)")
     header = ["stage", "count", "errors", "mean", "p50", "p95", "p99", "share"]
     doc.table(header, [_latency_row(s.stage, s.latency, s.share) for s in snapshot.stages])
@@ -133,113 +135,142 @@ def _render_text(
     if models:
         doc.heading("Latency per stage and model (ms)")
         doc.table(["stage / model", *header[1:-1]], [row[:-1] for row in models])
-    if snapshot.streams:
-        doc.heading("Streaming")
-        doc.table(
-            ["stage / model", "streams", "TTFT p50", "TTFT p95", "TTFT p99", "tokens/s"],
+
+
+def _streaming(doc: _Doc, snapshot: StatsSnapshot) -> None:
+    if not snapshot.streams:
+        return
+    doc.heading("Streaming")
+    doc.table(
+        ["stage / model", "streams", "TTFT p50", "TTFT p95", "TTFT p99", "tokens/s"],
+        [
             [
-                [
-                    f"{s.stage} / {s.model}",
-                    f"{s.count:,}",
-                    _ms(s.ttft_p50_ms),
-                    _ms(s.ttft_p95_ms),
-                    _ms(s.ttft_p99_ms),
-                    "-" if s.output_tokens_per_s is None else f"{s.output_tokens_per_s:,.1f}",
-                ]
-                for s in snapshot.streams
-            ],
-        )
+                f"{s.stage} / {s.model}",
+                f"{s.count:,}",
+                _ms(s.ttft_p50_ms),
+                _ms(s.ttft_p95_ms),
+                _ms(s.ttft_p99_ms),
+                "-" if s.output_tokens_per_s is None else f"{s.output_tokens_per_s:,.1f}",
+            ]
+            for s in snapshot.streams
+        ],
+    )
+
+
+def _errors(doc: _Doc, snapshot: StatsSnapshot) -> None:
     errors = [[s.stage, name, f"{n:,}"] for s in snapshot.stages for name, n in s.error_types]
     if errors:
         doc.heading("Errors")
         doc.table(["stage", "error.type", "count"], errors)
-    requests = req.count if req else 0
-    usage_header = ["", "calls", "input tokens", "output tokens", "USD"]
+
+
+def _usage(doc: _Doc, snapshot: StatsSnapshot) -> None:
+    usage = snapshot.usage
     for title, rows in (
-        ("model", snapshot.usage.by_model),
-        ("provider", snapshot.usage.by_provider),
-        ("stage", snapshot.usage.by_stage),
-        ("tenant", snapshot.usage.by_tenant),
-        ("user (top)", snapshot.usage.by_user),
-        ("conversation (top)", snapshot.usage.by_conversation),
+        ("model", usage.by_model),
+        ("provider", usage.by_provider),
+        ("stage", usage.by_stage),
+        ("tenant", usage.by_tenant),
+        ("user (top)", usage.by_user),
+        ("conversation (top)", usage.by_conversation),
     ):
         if rows:
             doc.heading(f"Usage per {title}")
-            doc.table([title.split()[0], *usage_header[1:]], _usage_rows(rows, requests))
-    if snapshot.caches:
-        doc.heading("Caches")
-        doc.table(
-            ["stage", "lookups", "hits", "hit rate", "tokens saved", "USD saved"],
-            [
-                [c.stage, f"{c.lookups:,}", f"{c.hits:,}", _pct(c.hit_rate), f"{c.saved_tokens:,}", _usd(c.saved_usd)]
-                for c in snapshot.caches
-            ],
-        )
+            doc.table([title.split()[0], "calls", "input tokens", "output tokens", "USD"], _usage_rows(rows))
+
+
+def _caches(doc: _Doc, snapshot: StatsSnapshot) -> None:
+    if not snapshot.caches:
+        return
+    doc.heading("Caches")
+    doc.table(
+        ["stage", "lookups", "hits", "hit rate", "tokens saved", "USD saved"],
+        [
+            [c.stage, f"{c.lookups:,}", f"{c.hits:,}", _pct(c.hit_rate), f"{c.saved_tokens:,}", _usd(c.saved_usd)]
+            for c in snapshot.caches
+        ],
+    )
+
+
+def _prompt_cache(doc: _Doc, snapshot: StatsSnapshot) -> None:
     prompt_cached = [u for u in snapshot.usage.by_model if u.input_tokens]
-    if any(u.cache_read_tokens for u in prompt_cached):
-        doc.heading("Provider prompt cache")
-        doc.table(
-            ["model", "input tokens", "read from cache", "cached share"],
+    if not any(u.cache_read_tokens for u in prompt_cached):
+        return
+    doc.heading("Provider prompt cache")
+    doc.table(
+        ["model", "input tokens", "read from cache", "cached share"],
+        [
+            [u.key, f"{u.input_tokens:,}", f"{u.cache_read_tokens:,}", _pct(u.cache_read_tokens / u.input_tokens)]
+            for u in prompt_cached
+        ],
+    )
+
+
+def _variants(doc: _Doc, snapshot: StatsSnapshot) -> None:
+    if not snapshot.variants:
+        return
+    doc.heading("Variants side by side")
+    doc.table(
+        [
+            "variant",
+            "requests",
+            "p50 ms",
+            "p95 ms",
+            "stage spans",
+            "errors",
+            "in tokens",
+            "out tokens",
+            "USD",
+            "USD/request",
+            "feedback",
+        ],
+        [
             [
-                [u.key, f"{u.input_tokens:,}", f"{u.cache_read_tokens:,}", _pct(u.cache_read_tokens / u.input_tokens)]
-                for u in prompt_cached
-            ],
-        )
-    if snapshot.variants:
-        doc.heading("Variants side by side")
-        doc.table(
-            [
-                "variant",
-                "requests",
-                "p50 ms",
-                "p95 ms",
-                "stage spans",
-                "errors",
-                "in tokens",
-                "out tokens",
-                "USD",
-                "USD/request",
-                "feedback",
-            ],
-            [
-                [
-                    v.variant,
-                    f"{v.requests.count:,}" if v.requests else "0",
-                    _ms(v.requests.p50_ms) if v.requests else "-",
-                    _ms(v.requests.p95_ms) if v.requests else "-",
-                    f"{v.calls:,}",
-                    _pct(v.errors / v.calls if v.calls else 0.0),
-                    f"{v.input_tokens:,}",
-                    f"{v.output_tokens:,}",
-                    _usd(v.cost_usd),
-                    _usd(v.cost_usd / v.requests.count) if v.requests and v.requests.count else "-",
-                    f"{v.feedback.mean:.2f} (n={v.feedback.count})" if v.feedback else "-",
-                ]
-                for v in snapshot.variants
-            ],
-        )
+                v.variant,
+                f"{v.requests.count:,}" if v.requests else "0",
+                _ms(v.requests.p50_ms) if v.requests else "-",
+                _ms(v.requests.p95_ms) if v.requests else "-",
+                f"{v.calls:,}",
+                _pct(v.errors / v.calls if v.calls else 0.0),
+                f"{v.input_tokens:,}",
+                f"{v.output_tokens:,}",
+                _usd(v.cost_usd),
+                _usd(v.cost_usd / v.requests.count) if v.requests and v.requests.count else "-",
+                f"{v.feedback.mean:.2f} (n={v.feedback.count})" if v.feedback else "-",
+            ]
+            for v in snapshot.variants
+        ],
+    )
+
+
+def _unassigned_feedback(doc: _Doc, snapshot: StatsSnapshot) -> None:
     unassigned = [f for f in snapshot.feedback if not f.variant]
     if unassigned:
         doc.text(f"Feedback without a variant: mean {unassigned[0].mean:.2f} (n={unassigned[0].count})")
-    if baseline is not None:
-        doc.heading(f"Against the baseline ({baseline.source}, {baseline.spans:,} spans)")
-        diff: list[list[str]] = []
-        for s in snapshot.stages:
-            old = baseline.stage(s.stage)
-            if old is None:
-                continue
-            change = (s.latency.p95_ms / old.latency.p95_ms - 1) if old.latency.p95_ms else None
-            diff.append(
-                [
-                    s.stage,
-                    _ms(old.latency.p95_ms),
-                    _ms(s.latency.p95_ms),
-                    "-" if change is None else f"{change * 100:+.1f}%",
-                    _usd(old.cost_usd),
-                    _usd(s.cost_usd),
-                ]
-            )
-        doc.table(["stage", "p95 before", "p95 now", "change", "USD before", "USD now"], diff)
+
+
+def _against_baseline(doc: _Doc, snapshot: StatsSnapshot, baseline: StatsSnapshot) -> None:
+    doc.heading(f"Against the baseline ({baseline.source}, {baseline.spans:,} spans)")
+    diff: list[list[str]] = []
+    for s in snapshot.stages:
+        old = baseline.stage(s.stage)
+        if old is None:
+            continue
+        change = (s.latency.p95_ms / old.latency.p95_ms - 1) if old.latency.p95_ms else None
+        diff.append(
+            [
+                s.stage,
+                _ms(old.latency.p95_ms),
+                _ms(s.latency.p95_ms),
+                "-" if change is None else f"{change * 100:+.1f}%",
+                _usd(old.cost_usd),
+                _usd(s.cost_usd),
+            ]
+        )
+    doc.table(["stage", "p95 before", "p95 now", "change", "USD before", "USD now"], diff)
+
+
+def _recommendations(doc: _Doc, recs: Sequence[Recommendation]) -> None:
     doc.heading("Recommendations (highest impact first)")
     if not recs:
         doc.text("Nothing crosses a threshold.")
@@ -248,6 +279,25 @@ def _render_text(
         doc.text("   evidence: " + ", ".join(f"{k} {v}" for k, v in rec.evidence))
         if rec.trace_ids:
             doc.text("   slowest traces: " + ", ".join(rec.trace_ids))
+
+
+def _render_text(
+    snapshot: StatsSnapshot, recs: Sequence[Recommendation], baseline: StatsSnapshot | None, markdown: bool
+) -> str:
+    """The report's sections in order; each section writes nothing when the snapshot has no data for it."""
+    doc = _Doc(markdown)
+    _summary(doc, snapshot)
+    _stage_latency(doc, snapshot)
+    _streaming(doc, snapshot)
+    _errors(doc, snapshot)
+    _usage(doc, snapshot)
+    _caches(doc, snapshot)
+    _prompt_cache(doc, snapshot)
+    _variants(doc, snapshot)
+    _unassigned_feedback(doc, snapshot)
+    if baseline is not None:
+        _against_baseline(doc, snapshot, baseline)
+    _recommendations(doc, recs)
     return doc.render()
 
 

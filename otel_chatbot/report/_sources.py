@@ -105,47 +105,50 @@ def aggregate_jaeger_traces(traces: Iterable[Mapping[str, Any]], service: str) -
         processes = trace_doc.get("processes", {})
         spans = list(trace_doc.get("spans", []))
         by_id = {s["spanID"]: s for s in spans}
-        records = []
-        for span in spans:
-            attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
-            parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
-            # The request's root: no parent, or a parent in another process (another service's span).
-            is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
-            status = str(attrs.pop("otel.status_code", "UNSET")).upper()
-            if attrs.pop("error", False) is True:
-                status = "ERROR"
-            kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
-            feedback = []
-            for log in span.get("logs", []):
-                fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
-                if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
-                    feedback.append(fields)
-            start = int(span["startTime"]) * 1000
-            end = start + int(span["duration"]) * 1000
-            proc = processes.get(span.get("processID"), {})
-            if proc.get("serviceName", service) != service:
-                continue
-            records.append(
-                (
-                    end,
-                    is_root,
-                    (
-                        int(span["traceID"], 16),
-                        is_root,
-                        span["operationName"],
-                        kind,
-                        f"STATUS_CODE_{status}",
-                        start,
-                        end,
-                        attrs,
-                        feedback,
-                    ),
-                )
-            )
+        records = [r for span in spans if (r := _jaeger_record(span, by_id, processes, service)) is not None]
         # Children before their root, as spans end in a live process.
         for _, _, args in sorted(records, key=lambda r: (r[0], r[1])):
             agg.record(*args)
     return agg
+
+
+def _jaeger_record(
+    span: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]], processes: Mapping[Any, Any], service: str
+) -> tuple[int, bool, tuple[Any, ...]] | None:
+    """One Jaeger span as ``(end, is_root, Aggregator.record arguments)``; None for another service's span."""
+    attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
+    parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
+    # The request's root: no parent, or a parent in another process (another service's span).
+    is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
+    status = str(attrs.pop("otel.status_code", "UNSET")).upper()
+    if attrs.pop("error", False) is True:
+        status = "ERROR"
+    kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
+    feedback = []
+    for log in span.get("logs", []):
+        fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
+        if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
+            feedback.append(fields)
+    start = int(span["startTime"]) * 1000
+    end = start + int(span["duration"]) * 1000
+    proc = processes.get(span.get("processID"), {})
+    if proc.get("serviceName", service) != service:
+        return None
+    return (
+        end,
+        is_root,
+        (
+            int(span["traceID"], 16),
+            is_root,
+            span["operationName"],
+            kind,
+            f"STATUS_CODE_{status}",
+            start,
+            end,
+            attrs,
+            feedback,
+        ),
+    )
 
 
 def load_jaeger(url: str, *, service: str, since_s: float, limit: int = 1000, timeout: float = 30.0) -> StatsSnapshot:
@@ -173,6 +176,27 @@ def _prom_query(url: str, query: str, timeout: float) -> list[tuple[dict[str, st
     return out
 
 
+class _Prometheus:
+    """PromQL over the span_metrics series: totals since the Collector started, or increases over ``since_s``."""
+
+    def __init__(self, url: str, since_s: float | None, timeout: float) -> None:
+        self.url = url
+        self.since_s = since_s
+        self.timeout = timeout
+
+    def sum_by(self, metric: str, selector: str, by: str) -> str:
+        inner = f"{metric}{{{selector}}}"
+        if self.since_s:
+            inner = f"increase({inner}[{int(self.since_s)}s])"
+        return f"sum by ({by}) ({inner})"
+
+    def query(self, query: str) -> list[tuple[dict[str, str], float]]:
+        return _prom_query(self.url, query, self.timeout)
+
+    def per_stage(self, query: str) -> dict[str, float]:
+        return {m.get("chatbot_stage", ""): v for m, v in self.query(query)}
+
+
 def load_prometheus(
     url: str, *, service: str | None, since_s: float | None = None, timeout: float = 30.0
 ) -> StatsSnapshot:
@@ -181,31 +205,31 @@ def load_prometheus(
     Percentiles come from ``histogram_quantile`` over the GenAI duration buckets (bucket error, not sketch error);
     a stage's share is its summed duration over the summed duration of SERVER spans (the requests' roots).
     """
+    prom = _Prometheus(url, since_s, timeout)
     sel = f'service_name="{service}"' if service else ""
+    stages = _prometheus_stages(prom, sel)
+    by_model = _prometheus_cost_by_model(prom, sel)
+    return StatsSnapshot(
+        service_name=service or "",
+        generated_at=time.time(),
+        stages=stages,
+        usage=UsageBreakdown(by_model=by_model),
+        source=f"prometheus {url}",
+    )
+
+
+def _prometheus_stages(prom: _Prometheus, sel: str) -> tuple[StageStats, ...]:
+    """Calls, errors, mean and quantiles per ``chatbot_stage``; shares against the SERVER spans' summed duration."""
     stage_sel = ",".join(x for x in (sel, 'chatbot_stage!=""') if x)
-
-    def agg(metric: str, selector: str, by: str) -> str:
-        inner = f"{metric}{{{selector}}}"
-        if since_s:
-            inner = f"increase({inner}[{int(since_s)}s])"
-        return f"sum by ({by}) ({inner})"
-
-    def per_stage(query: str) -> dict[str, float]:
-        return {m.get("chatbot_stage", ""): v for m, v in _prom_query(url, query, timeout)}
-
-    counts = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel, "chatbot_stage"))
-    errors = per_stage(agg(semconv.METRIC_SPAN_CALLS, stage_sel + ',status_code="STATUS_CODE_ERROR"', "chatbot_stage"))
-    sums = per_stage(agg(semconv.METRIC_SPAN_DURATION + "_sum", stage_sel, "chatbot_stage"))
-    quantiles = {
-        q: per_stage(
-            f"histogram_quantile({q}, {agg(semconv.METRIC_SPAN_DURATION + '_bucket', stage_sel, 'chatbot_stage, le')})"
-        )
-        for q in (0.5, 0.95, 0.99)
-    }
+    calls, duration = semconv.METRIC_SPAN_CALLS, semconv.METRIC_SPAN_DURATION
+    counts = prom.per_stage(prom.sum_by(calls, stage_sel, "chatbot_stage"))
+    errors = prom.per_stage(prom.sum_by(calls, stage_sel + ',status_code="STATUS_CODE_ERROR"', "chatbot_stage"))
+    sums = prom.per_stage(prom.sum_by(duration + "_sum", stage_sel, "chatbot_stage"))
+    buckets = prom.sum_by(duration + "_bucket", stage_sel, "chatbot_stage, le")
+    quantiles = {q: prom.per_stage(f"histogram_quantile({q}, {buckets})") for q in (0.5, 0.95, 0.99)}
     root_sel = ",".join(x for x in (sel, 'span_kind="SPAN_KIND_SERVER"') if x)
-    roots = _prom_query(url, agg(semconv.METRIC_SPAN_DURATION + "_sum", root_sel, "service_name"), timeout)
-    root_ms = sum(v for _, v in roots)
-    stages = tuple(
+    root_ms = sum(v for _, v in prom.query(prom.sum_by(duration + "_sum", root_sel, "service_name")))
+    return tuple(
         StageStats(
             stage=stage,
             latency=LatencyStats(
@@ -222,16 +246,13 @@ def load_prometheus(
         )
         for stage, n in sorted(counts.items())
     )
-    cost = _prom_query(url, agg(semconv.METRIC_COST, sel, "gen_ai_request_model"), timeout)
-    by_model = tuple(
+
+
+def _prometheus_cost_by_model(prom: _Prometheus, sel: str) -> tuple[UsageStats, ...]:
+    """Spend per model, highest first (only the cost series is read: calls and token counts stay 0)."""
+    cost = prom.query(prom.sum_by(semconv.METRIC_COST, sel, "gen_ai_request_model"))
+    return tuple(
         sorted(
             (UsageStats(m.get("gen_ai_request_model", ""), 0, 0, 0, 0, v) for m, v in cost), key=lambda u: -u.cost_usd
         )
-    )
-    return StatsSnapshot(
-        service_name=service or "",
-        generated_at=time.time(),
-        stages=stages,
-        usage=UsageBreakdown(by_model=by_model),
-        source=f"prometheus {url}",
     )

@@ -119,55 +119,75 @@ def _str(value: Any) -> str | None:
 
 
 def _usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
-    """Fill token counts from a provider ``usage`` object of any known shape."""
+    """Fill token counts from a provider ``usage`` object of any known shape, told apart by its keys."""
     if usage is None:
         return
-    # OpenAI Chat Completions: prompt_tokens includes cached tokens already.
+    # OpenAI Chat Completions: prompt_tokens includes cached tokens already. Filled inline: it is the common shape,
+    # read on every decorated call and stream chunk, and a function call would cost more than the four lines.
     prompt = _count(get(usage, "prompt_tokens"))
-    if prompt is not None or _count(get(usage, "completion_tokens")) is not None:
+    completion = _count(get(usage, "completion_tokens"))
+    if prompt is not None or completion is not None:
         out.input_tokens = prompt
-        out.output_tokens = _count(get(usage, "completion_tokens"))
+        out.output_tokens = completion
         out.cache_read_tokens = _count(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
         out.reasoning_tokens = _count(get(get(usage, "completion_tokens_details"), "reasoning_tokens"))
         return
-    # Gemini usage_metadata: prompt_token_count includes cached content; thoughts are billed as output.
     gem_prompt = _count(get(usage, "prompt_token_count"))
-    if gem_prompt is not None or _count(get(usage, "candidates_token_count")) is not None:
-        thoughts = _count(get(usage, "thoughts_token_count"))
-        candidates = _count(get(usage, "candidates_token_count"))
-        out.input_tokens = gem_prompt
-        out.output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-        out.cache_read_tokens = _count(get(usage, "cached_content_token_count"))
-        out.reasoning_tokens = thoughts
+    candidates = _count(get(usage, "candidates_token_count"))
+    if gem_prompt is not None or candidates is not None:
+        _gemini_usage(usage, out, gem_prompt, candidates)
         return
     inp, outp = _count(get(usage, "input_tokens")), _count(get(usage, "output_tokens"))
     if inp is None and outp is None:
         return
+    if _is_anthropic_usage(usage, provider):
+        _anthropic_usage(usage, out, inp, outp)
+    else:
+        _responses_or_langchain_usage(usage, out, inp, outp)
+
+
+def _gemini_usage(usage: Any, out: Extracted, prompt: int | None, candidates: int | None) -> None:
+    """Gemini ``usage_metadata``: prompt_token_count includes cached content; thoughts are billed as output."""
+    thoughts = _count(get(usage, "thoughts_token_count"))
+    out.input_tokens = prompt
+    out.output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
+    out.cache_read_tokens = _count(get(usage, "cached_content_token_count"))
+    out.reasoning_tokens = thoughts
+
+
+def _is_anthropic_usage(usage: Any, provider: str | None) -> bool:
+    """Whether an ``input_tokens``/``output_tokens`` usage counts tokens the Anthropic way."""
     # Anthropic's own usage has cache_*_input_tokens; LangChain's usage_metadata (whatever the provider) has
     # input_token_details and already counts cached tokens in input_tokens, so it must not take this branch.
-    is_langchain = get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None
-    has_anthropic_keys = (
+    if get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None:
+        return False
+    if provider == "anthropic":
+        return True
+    return (
         (isinstance(usage, Mapping) and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage))
         or hasattr(usage, "cache_read_input_tokens")
         or hasattr(usage, "cache_creation_input_tokens")
     )
-    is_anthropic = not is_langchain and (provider == "anthropic" or has_anthropic_keys)
-    if is_anthropic:
-        # Anthropic: input_tokens EXCLUDES cache reads and writes; semconv input includes them.
-        read = _count(get(usage, "cache_read_input_tokens"))
-        write = _count(get(usage, "cache_creation_input_tokens"))
-        out.input_tokens = (
-            None if inp is None and read is None and write is None else (inp or 0) + (read or 0) + (write or 0)
-        )
-        out.output_tokens = outp
-        out.cache_read_tokens = read
-        out.cache_write_tokens = write
-        return
+
+
+def _anthropic_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
+    """Anthropic Messages: input_tokens EXCLUDES cache reads and writes; semconv input includes them."""
+    read = _count(get(usage, "cache_read_input_tokens"))
+    write = _count(get(usage, "cache_creation_input_tokens"))
+    out.input_tokens = (
+        None if inp is None and read is None and write is None else (inp or 0) + (read or 0) + (write or 0)
+    )
+    out.output_tokens = outp
+    out.cache_read_tokens = read
+    out.cache_write_tokens = write
+
+
+def _responses_or_langchain_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
+    """OpenAI Responses (input/output_tokens_details) and LangChain ``usage_metadata`` (input/output_token_details);
+    both count cached tokens in input_tokens."""
     out.input_tokens, out.output_tokens = inp, outp
-    # OpenAI Responses: input_tokens_details / output_tokens_details.
     out.cache_read_tokens = _count(get(get(usage, "input_tokens_details"), "cached_tokens"))
     out.reasoning_tokens = _count(get(get(usage, "output_tokens_details"), "reasoning_tokens"))
-    # LangChain usage_metadata: input_token_details / output_token_details (input_tokens includes cache).
     lc_in, lc_out = get(usage, "input_token_details"), get(usage, "output_token_details")
     if lc_in is not None:
         out.cache_read_tokens = _count(get(lc_in, "cache_read"))
@@ -230,33 +250,25 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
         return None
     if type(obj) is dict and obj.keys().isdisjoint(_KNOWN_KEYS):  # e.g. an app's own result dict: nothing to read
         return None
-    out = Extracted()
     kind = get(obj, "type")
-    # Stream events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
-    if kind == "message_start":
-        inner = get(obj, "message")
-        return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
-    if isinstance(kind, str) and kind.startswith("response.") and get(obj, "response") is not None:
-        return extract(get(obj, "response"), provider, want_text=want_text)
-    if kind == "message_delta":  # Anthropic: output tokens and stop reason arrive last
-        _usage_from(get(obj, "usage"), out, "anthropic")
-        out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
-        reason = _str(get(get(obj, "delta"), "stop_reason"))
-        out.finish_reasons = [reason] if reason else []
-        return out if out.has_usage or out.finish_reasons else None
-    if kind == "content_block_delta":
-        text = get(get(obj, "delta"), "text")
-        if isinstance(text, str):
-            out.text = text
-            return out
-        return None
-    if isinstance(kind, str) and kind.endswith("output_text.delta"):
-        delta = get(obj, "delta")
-        if isinstance(delta, str):
-            out.text = delta
-            return out
-        return None
+    if isinstance(kind, str):  # a stream event (or a typed response, such as Anthropic's "message")
+        # Events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
+        if kind == "message_start":
+            inner = get(obj, "message")
+            return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
+        if kind.startswith("response.") and get(obj, "response") is not None:
+            return extract(get(obj, "response"), provider, want_text=want_text)
+        # Events that carry a part of it.
+        if kind == "message_delta":
+            return _from_message_delta(obj)
+        if kind == "content_block_delta":  # Anthropic text
+            text = get(get(obj, "delta"), "text")
+            return _text_delta(text) if isinstance(text, str) else None
+        if kind.endswith("output_text.delta"):  # OpenAI Responses text
+            text = get(obj, "delta")
+            return _text_delta(text) if isinstance(text, str) else None
 
+    out = Extracted()
     usage = get(obj, "usage")
     if usage is None:
         usage = get(obj, "usage_metadata")  # Gemini and LangChain
@@ -272,20 +284,41 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     obj_type = _str(get(obj, "object"))
     _choices_text_and_reasons(get(obj, "choices"), out, delta=obj_type == "chat.completion.chunk", want_text=want_text)
     if not out.finish_reasons:
-        stop = _str(get(obj, "stop_reason"))  # Anthropic
-        if stop:
-            out.finish_reasons = [stop]
-        elif metadata is not None and (reason := _str(get(metadata, "finish_reason"))):
-            out.finish_reasons = [reason]
-        elif isinstance(candidates := get(obj, "candidates"), Sequence) and not isinstance(candidates, str):
-            out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
-        elif obj_type == "response" and (status := _str(get(obj, "status"))):
-            out.finish_reasons = [status]
+        _finish_reasons_without_choices(obj, out, metadata, obj_type)
     if out.text is None and want_text:
         out.text = _text_of(obj)
     if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
         return None
     return out
+
+
+def _text_delta(text: str) -> Extracted:
+    out = Extracted()  # then .text: cheaper than Extracted(text=...) on this per-chunk path
+    out.text = text
+    return out
+
+
+def _from_message_delta(obj: Any) -> Extracted | None:
+    """Anthropic's ``message_delta`` stream event: output tokens and the stop reason arrive last."""
+    out = Extracted()
+    _usage_from(get(obj, "usage"), out, "anthropic")
+    out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
+    reason = _str(get(get(obj, "delta"), "stop_reason"))
+    out.finish_reasons = [reason] if reason else []
+    return out if out.has_usage or out.finish_reasons else None
+
+
+def _finish_reasons_without_choices(obj: Any, out: Extracted, metadata: Any, obj_type: str | None) -> None:
+    """Finish reasons of the shapes that have no ``choices``: Anthropic, LangChain, Gemini, OpenAI Responses."""
+    stop = _str(get(obj, "stop_reason"))  # Anthropic
+    if stop:
+        out.finish_reasons = [stop]
+    elif metadata is not None and (reason := _str(get(metadata, "finish_reason"))):
+        out.finish_reasons = [reason]
+    elif isinstance(candidates := get(obj, "candidates"), Sequence) and not isinstance(candidates, str):
+        out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
+    elif obj_type == "response" and (status := _str(get(obj, "status"))):
+        out.finish_reasons = [status]
 
 
 def _text_of(obj: Any) -> str | None:

@@ -77,20 +77,25 @@ def record_feedback(
             attributes[semconv.CHATBOT_FEEDBACK_COMMENT] = settings.redact(scrub_secrets(comment))[
                 : settings.max_content_length
             ]
-        current = trace.get_current_span()
-        if current.is_recording() and (tid is None or current.get_span_context().trace_id == tid):
-            current.add_event(semconv.CHATBOT_FEEDBACK_EVENT, attributes)
-            return
-        context = None
-        if tid is not None:
-            # A remote-parent context puts the feedback span into the rated trace, next to the answer.
-            parent = trace.SpanContext(
-                trace_id=tid,
-                span_id=secrets.randbits(64) or 1,
-                is_remote=True,
-                trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
-            )
-            context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
-        tracer = trace.get_tracer(_TRACER_NAME)
-        with tracer.start_as_current_span(semconv.CHATBOT_FEEDBACK_EVENT, context=context) as span:
-            span.add_event(semconv.CHATBOT_FEEDBACK_EVENT, attributes)
+        _add_feedback_event(attributes, tid)
+
+
+def _add_feedback_event(attributes: dict[str, AttributeValue], tid: int | None) -> None:
+    """The event on the current span when it belongs to the rated trace, else on a feedback span inside it."""
+    current = trace.get_current_span()
+    if current.is_recording() and (tid is None or current.get_span_context().trace_id == tid):
+        current.add_event(semconv.CHATBOT_FEEDBACK_EVENT, attributes)
+        return
+    context = None
+    if tid is not None:
+        # A remote-parent context puts the feedback span into the rated trace, next to the answer.
+        parent = trace.SpanContext(
+            trace_id=tid,
+            span_id=secrets.randbits(64) or 1,
+            is_remote=True,
+            trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+        )
+        context = trace.set_span_in_context(trace.NonRecordingSpan(parent))
+    tracer = trace.get_tracer(_TRACER_NAME)
+    with tracer.start_as_current_span(semconv.CHATBOT_FEEDBACK_EVENT, context=context) as span:
+        span.add_event(semconv.CHATBOT_FEEDBACK_EVENT, attributes)

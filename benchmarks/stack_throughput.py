@@ -200,11 +200,14 @@ def bench_main(args: argparse.Namespace) -> int:
     from otel_chatbot.stack._ports import free_ports
 
     run_dir = Path(tempfile.mkdtemp(prefix="stack-bench-"))
-    jaeger_telemetry = free_ports(1)[0]
+    ports = StackPorts.free()
+    # Two separate picks of free ports may return the same port: take Jaeger's self-metrics port outside the stack's.
+    taken = {int(value.rpartition(":")[2]) for value in ports.environ().values()}
+    jaeger_telemetry = next(port for port in free_ports(len(taken) + 1) if port not in taken)
     expected_traces = int(args.duration * args.rate / args.spans_per_trace) + 10_000
     stack = start_stack(
         run_dir=run_dir,
-        ports=StackPorts.free(),
+        ports=ports,
         extra_env={
             "OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL": "normal",
             "OTEL_CHATBOT_JAEGER_TELEMETRY_PORT": str(jaeger_telemetry),

@@ -46,8 +46,13 @@ def _no_leftovers() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _reset_globals() -> Iterator[None]:
-    """Each test starts with no configure() state, default settings and no global TracerProvider."""
+def _reset_globals(_clean_env: None) -> Iterator[None]:
+    """Each test starts with no configure() state, default settings and no global TracerProvider.
+
+    Reset before the test too, after ``_clean_env``: a reset at teardown runs while the finished test's monkeypatched
+    environment is still in force, so the settings it reads from the environment would carry into the next test.
+    """
+    _state.reset()
     yield
     _state.reset()
     reset_trace_globals()

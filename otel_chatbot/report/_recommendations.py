@@ -2,7 +2,7 @@
 
 Example::
 
-    from otel_chatbot.report._recommendations import Thresholds, recommend
+    from otel_chatbot.report import Thresholds, recommend
 
     for rec in recommend(tel.report(), Thresholds(ttft_p95_ms=500)):
         print(rec.title, rec.evidence, rec.trace_ids)

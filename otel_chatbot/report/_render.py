@@ -2,7 +2,7 @@
 
 Example::
 
-    from otel_chatbot.report._render import render
+    from otel_chatbot.report import render
 
     print(render(tel.report()))  # the bottleneck report, as ``otel-chatbot report`` prints it
 """

@@ -343,16 +343,6 @@ def _text_of(obj: Any) -> str | None:
     return None
 
 
-def chunk_text(chunk: Any) -> str | None:
-    """The content a stream chunk carries: a ``str``/``bytes`` chunk is itself content; else its text, if any."""
-    if isinstance(chunk, str):
-        return chunk
-    if isinstance(chunk, bytes):
-        return chunk.decode("utf-8", "replace")
-    extracted = extract(chunk)
-    return extracted.text if extracted is not None else None
-
-
 def estimate_tokens(text_length: int) -> int:
     """A rough token count for text of this many characters (~4 characters per token for English)."""
     return max(1, math.ceil(text_length / 4)) if text_length > 0 else 0

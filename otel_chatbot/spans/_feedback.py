@@ -27,7 +27,7 @@ from otel_chatbot.spans._conversation import current_attributes
 
 __all__ = ["record_feedback"]
 
-_TRACER_NAME = "otel_chatbot.spans._feedback"
+_TRACER_NAME = "otel_chatbot.feedback"  # the instrumentation scope users see: public, not the module path
 
 
 def _trace_id(value: str | int) -> int:

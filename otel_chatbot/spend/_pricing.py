@@ -6,7 +6,7 @@ Arithmetic is exact (``Decimal``); an unknown model gives ``None``, never a sile
 
 Example::
 
-    from otel_chatbot.spend._pricing import TokenUsage, default_table
+    from otel_chatbot.spend import TokenUsage, default_table
 
     cost = default_table().cost(TokenUsage(input_tokens=1000, output_tokens=500), "gpt-4o-mini", "openai")
     assert str(cost) == "0.00045"
@@ -342,11 +342,3 @@ def warm_up() -> None:
     from genai_prices import data_snapshot
 
     data_snapshot.get_snapshot()
-
-
-def set_default_table(table: PricingTable | None) -> None:
-    """Install the table ``configure()`` built (None: rebuild from the environment on next use).
-
-    Callers that cache a lookup keep the table they looked it up in and compare it with ``STATE.prices``.
-    """
-    STATE.prices = table

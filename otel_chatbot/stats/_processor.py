@@ -3,7 +3,7 @@
 Example::
 
     from opentelemetry.sdk.trace import TracerProvider
-    from otel_chatbot.stats._processor import StatsSpanProcessor
+    from otel_chatbot.stats import StatsSpanProcessor
 
     stats = StatsSpanProcessor(service_name="support-bot")
     provider = TracerProvider()

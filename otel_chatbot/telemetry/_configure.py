@@ -240,7 +240,8 @@ def configure(
             ``postgresql://`` URL. Default ``OTEL_CHATBOT_LEDGER``; none → no ledger.
         ledger_retention: Delete ledger rows older than this, e.g. ``"90d"`` (default: keep everything).
         budgets: ``oc.Budget(...)`` spend limits, read from the ledger (in memory when there is no ledger).
-        budget_alerts: Soft-limit alert callbacks (default: a log warning), e.g. ``budgets.WebhookAlert(url)``.
+        budget_alerts: Soft-limit alert callbacks (default: a log warning), e.g.
+            ``otel_chatbot.spend.WebhookAlert(url)``.
 
     Returns:
         The :class:`Telemetry` handle.

@@ -15,11 +15,6 @@ from otel_chatbot.spend import _pricing as pricing
 from otel_chatbot.spend._pricing import ModelPrice, PricingTable, TokenUsage, compute_cost
 
 
-@pytest.fixture(autouse=True)
-def _fresh_table() -> None:
-    pricing.set_default_table(None)
-
-
 def test_compute_cost_is_exact_decimal() -> None:
     price = ModelPrice(Decimal("0.15"), Decimal("0.6"), Decimal("0.075"))
     cost = compute_cost(TokenUsage(input_tokens=1000, output_tokens=500), price)

@@ -68,7 +68,7 @@ def bench_span_overhead(rounds: int, calls: int) -> dict[str, float]:
                     semconv.GEN_AI_RESPONSE_MODEL: result["model"],
                     semconv.GEN_AI_USAGE_INPUT_TOKENS: result["usage"]["prompt_tokens"],
                     semconv.GEN_AI_USAGE_OUTPUT_TOKENS: result["usage"]["completion_tokens"],
-                    semconv.GEN_AI_USAGE_COST: 0.0001788,
+                    semconv.GEN_AI_USAGE_COST_AMOUNT: 0.0001788,
                 }
             )
             return result
@@ -94,7 +94,7 @@ def bench_span_overhead(rounds: int, calls: int) -> dict[str, float]:
                     semconv.GEN_AI_RESPONSE_FINISH_REASONS: [c["finish_reason"] for c in result["choices"]],
                     semconv.GEN_AI_USAGE_INPUT_TOKENS: result["usage"]["prompt_tokens"],
                     semconv.GEN_AI_USAGE_OUTPUT_TOKENS: result["usage"]["completion_tokens"],
-                    semconv.GEN_AI_USAGE_COST: 0.0001788,
+                    semconv.GEN_AI_USAGE_COST_AMOUNT: 0.0001788,
                 }
             )
             return result

@@ -44,7 +44,7 @@ def generation(i: int) -> dict[str, AttributeValue]:
         semconv.GEN_AI_PROVIDER_NAME: "openai",
         semconv.GEN_AI_USAGE_INPUT_TOKENS: 812,
         semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 95,
-        semconv.GEN_AI_USAGE_COST: 0.0001788,
+        semconv.GEN_AI_USAGE_COST_AMOUNT: 0.0001788,
         semconv.USER_ID: f"u-{i % 500}",
         semconv.GEN_AI_CONVERSATION_ID: f"c-{i}",
         semconv.CHATBOT_TENANT_ID: f"t-{i % 7}",

@@ -92,7 +92,7 @@ def build_request(
                         _attr("gen_ai.provider.name", "openai"),
                         _attr("gen_ai.usage.input_tokens", 812),
                         _attr("gen_ai.usage.output_tokens", 95),
-                        _attr("gen_ai.usage.cost", 0.0001788),
+                        _attr("gen_ai.usage.cost.amount", 0.0001788),
                     ]
                 )
     resource = resource_pb2.Resource(attributes=[_attr("service.name", service)])

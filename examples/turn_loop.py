@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
         if stage is None:
             continue
         ms = ((span.end_time or 0) - (span.start_time or 0)) / 1e6
-        cost = attrs.get(semconv.GEN_AI_USAGE_COST)
+        cost = attrs.get(semconv.GEN_AI_USAGE_COST_AMOUNT)
         total += float(cost) if isinstance(cost, float) else 0.0
         ttft = attrs.get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         print(

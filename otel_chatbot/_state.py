@@ -30,10 +30,10 @@ if TYPE_CHECKING:
     from otel_chatbot.spend._pricing import PricingTable
     from otel_chatbot.telemetry._configure import SwitchSampler
 
-__all__ = ["STATE", "ContentSettings", "Installed", "State", "reset"]
+__all__ = ["STATE", "ContentSettings", "Installed", "State", "no_redaction", "reset"]
 
 
-def _no_redaction(text: str) -> str:
+def no_redaction(text: str) -> str:
     return text
 
 
@@ -43,12 +43,18 @@ class ContentSettings:
 
     capture_content: bool = False
     max_content_length: int = env.DEFAULT_MAX_CONTENT_LENGTH
-    redact: Callable[[str], str] = _no_redaction
+    redact: Callable[[str], str] = no_redaction
+    legacy_dup: bool = False
+    """Also write the attribute names of the previous release (``OTEL_CHATBOT_SEMCONV_COMPAT=legacy/dup``)."""
 
     @classmethod
     def from_env(cls) -> ContentSettings:
         """The settings without ``configure()``: from the environment (warn-and-default)."""
-        return cls(capture_content=env.capture_content(), max_content_length=env.max_content_length())
+        return cls(
+            capture_content=env.capture_content(),
+            max_content_length=env.max_content_length(),
+            legacy_dup=env.semconv_legacy_dup(),
+        )
 
 
 @dataclass(frozen=True)

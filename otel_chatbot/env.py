@@ -8,7 +8,7 @@ Every ``OTEL_CHATBOT_*`` variable of the project is a constant here (``tests/uni
 file names one that is missing), each documented with its allowed values and default:
 
 * the library: ``OTEL_CHATBOT_PRICES_FILE``, ``OTEL_CHATBOT_MAX_CONTENT_LENGTH``, ``OTEL_CHATBOT_LEDGER``,
-  ``OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS``;
+  ``OTEL_CHATBOT_SEMCONV_COMPAT``, ``OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS``;
 * ``otel-chatbot stack`` (where things live): ``OTEL_CHATBOT_CACHE``, ``OTEL_CHATBOT_STACK_RUN_DIR``,
   ``OTEL_CHATBOT_COLLECTOR_DIR``, ``OTEL_CHATBOT_PROMETHEUS_BINARY``, ``OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL``;
 * the stack's listening addresses (read by ``otel-chatbot stack`` and expanded by the configs in ``collector/``):
@@ -43,6 +43,11 @@ OTEL_CHATBOT_MAX_CONTENT_LENGTH: Final = "OTEL_CHATBOT_MAX_CONTENT_LENGTH"
 """Maximum characters of one captured content attribute (default: 8192)."""
 OTEL_CHATBOT_LEDGER: Final = "OTEL_CHATBOT_LEDGER"
 """Usage ledger: a SQLite file path or a ``postgresql://`` URL (default: none)."""
+OTEL_CHATBOT_SEMCONV_COMPAT: Final = "OTEL_CHATBOT_SEMCONV_COMPAT"
+"""Attribute names of older releases, for dashboards not yet moved: ``legacy/dup`` also writes
+``gen_ai.usage.cache_creation.input_tokens`` and the float ``gen_ai.usage.cost`` next to their current names
+(kept for one release); ``latest`` writes only the current names (default: ``latest``). Modelled on the ``/dup``
+values of OpenTelemetry's ``OTEL_SEMCONV_STABILITY_OPT_IN``."""
 OTEL_SDK_DISABLED: Final = "OTEL_SDK_DISABLED"
 """Standard OTel: ``true`` disables the SDK; ``configure()`` then installs nothing (default: false)."""
 OTEL_SERVICE_NAME: Final = "OTEL_SERVICE_NAME"
@@ -182,6 +187,18 @@ def max_content_length(*, strict: bool = False) -> int:
         _invalid(OTEL_CHATBOT_MAX_CONTENT_LENGTH, raw, "a positive integer", DEFAULT_MAX_CONTENT_LENGTH, strict=strict)
         return DEFAULT_MAX_CONTENT_LENGTH
     return value
+
+
+def semconv_legacy_dup(*, strict: bool = False) -> bool:
+    """Whether ``OTEL_CHATBOT_SEMCONV_COMPAT=legacy/dup`` asks for the old attribute names next to the new ones."""
+    raw = os.environ.get(OTEL_CHATBOT_SEMCONV_COMPAT)
+    if raw is None or not raw.strip():
+        return False
+    value = raw.strip().lower()
+    if value in ("latest", "legacy/dup"):
+        return value == "legacy/dup"
+    _invalid(OTEL_CHATBOT_SEMCONV_COMPAT, raw, "latest, legacy/dup", "latest", strict=strict)
+    return False
 
 
 def prices_file() -> str | None:

@@ -41,7 +41,7 @@ def generation_attrs(
         semconv.GEN_AI_USAGE_OUTPUT_TOKENS: out,
     }
     if cost is not None:
-        attrs[semconv.GEN_AI_USAGE_COST] = cost
+        attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] = cost
     attrs.update(extra or {})
     return attrs
 

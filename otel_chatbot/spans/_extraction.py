@@ -1,21 +1,22 @@
 """Token usage, response model, id and finish reasons read from what an LLM call returns or streams.
 
-Shapes understood (as objects or as the plain dicts of their JSON): OpenAI Chat Completions (and its final
-``include_usage`` stream chunk), OpenAI Responses (and its ``response.completed`` stream event), Anthropic Messages
-(and its ``message_start`` / ``message_delta`` stream events), Google Gemini ``usage_metadata``, LangChain
-``AIMessage.usage_metadata``. Anything else yields nothing; nothing here raises on odd input, and every count is
-validated: a non-negative int or it is dropped.
+This module holds the common pieces (``Extracted``, the dispatcher ``extract``, ``StreamAccumulator``); each provider's
+shapes are read by its own module: ``_openai`` (Chat Completions and their chunks, Responses and their stream events,
+embeddings), ``_anthropic`` (Messages and their stream events), ``_gemini`` (``generate_content`` responses and
+chunks), ``_langchain`` (``AIMessage`` / ``AIMessageChunk``). Objects and the plain dicts of their JSON are both read.
+Anything else yields nothing; nothing here raises on odd input, and every count is validated: a non-negative int or
+it is dropped.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from otel_chatbot.spend._pricing import TokenUsage
 
-__all__ = ["Extracted", "StreamAccumulator", "extract", "get"]
+__all__ = ["Extracted", "StreamAccumulator", "count", "extract", "get", "text_of_str"]
 
 
 def get(obj: Any, key: str) -> Any:
@@ -29,7 +30,7 @@ def get(obj: Any, key: str) -> Any:
     return getattr(obj, key, None)
 
 
-def _count(value: Any) -> int | None:
+def count(value: Any) -> int | None:
     """A token count, or None: bools, negatives, NaN, non-integral floats and non-numbers are rejected."""
     if isinstance(value, bool):
         return None
@@ -41,15 +42,36 @@ def _count(value: Any) -> int | None:
     return None
 
 
+_count = count  # the name other modules used before the split
+
+
+def text_of_str(value: Any) -> str | None:
+    """A non-empty string, or the ``name`` of an enum (such as Gemini's ``FinishReason``); else None."""
+    if isinstance(value, str) and value:
+        return value
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) and name else None
+
+
 class Extracted:
-    """What one response (or stream) told us. Token fields are None when not reported."""
+    """What one response (or stream event) told us. Token fields are None when not reported.
+
+    ``generated`` is True for a stream chunk that carries generated content of any kind (text, reasoning or a
+    tool-call delta): the chunk that sets the time to first chunk. ``text`` is the visible text it carries (the time
+    to first token). ``details`` holds any other billable unit by genai-prices' usage key (``input_audio_tokens``,
+    ``cache_write_1h_tokens``, ``web_searches``...). ``provider_cost`` is the USD cost the provider itself reported.
+    ``cumulative`` marks usage that replaces, rather than adds to, what earlier stream events said.
+    """
 
     __slots__ = (
         "cache_read_tokens",
         "cache_write_tokens",
+        "details",
         "finish_reasons",
+        "generated",
         "input_tokens",
         "output_tokens",
+        "provider_cost",
         "reasoning_tokens",
         "response_id",
         "response_model",
@@ -67,6 +89,9 @@ class Extracted:
         response_id: str | None = None,
         finish_reasons: list[str] | None = None,
         text: str | None = None,
+        details: dict[str, int] | None = None,
+        provider_cost: float | None = None,
+        generated: bool = False,
     ) -> None:
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
@@ -77,11 +102,23 @@ class Extracted:
         self.response_id = response_id
         self.finish_reasons: list[str] = finish_reasons if finish_reasons is not None else []
         self.text = text
+        self.details = details
+        self.provider_cost = provider_cost
+        self.generated = generated
 
     @property
     def has_usage(self) -> bool:
         """Whether the provider reported any token count."""
         return self.input_tokens is not None or self.output_tokens is not None
+
+    def detail(self, key: str, value: Any) -> None:
+        """Record one more billable unit (ignored unless a valid count)."""
+        number = count(value)
+        if number is None:
+            return
+        if self.details is None:
+            self.details = {}
+        self.details[key] = number
 
     def token_usage(self) -> TokenUsage:
         """The counts as a :class:`TokenUsage` (missing counts are 0)."""
@@ -91,10 +128,11 @@ class Extracted:
             cache_read_tokens=self.cache_read_tokens or 0,
             cache_write_tokens=self.cache_write_tokens or 0,
             reasoning_tokens=self.reasoning_tokens or 0,
+            details=self.details or None,
         )
 
     def merge(self, other: Extracted) -> None:
-        """Take every field ``other`` knows (later stream events win)."""
+        """Take every field ``other`` knows (later stream events win); details are merged key by key."""
         for name in (
             "input_tokens",
             "output_tokens",
@@ -103,119 +141,15 @@ class Extracted:
             "reasoning_tokens",
             "response_model",
             "response_id",
+            "provider_cost",
         ):
             value = getattr(other, name)
             if value is not None:
                 setattr(self, name, value)
+        if other.details:
+            self.details = {**self.details, **other.details} if self.details else dict(other.details)
         if other.finish_reasons:
             self.finish_reasons = other.finish_reasons
-
-
-def _str(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    name = getattr(value, "name", None)  # enums such as Gemini's FinishReason
-    return name if isinstance(name, str) and name else None
-
-
-def _usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
-    """Fill token counts from a provider ``usage`` object of any known shape, told apart by its keys."""
-    if usage is None:
-        return
-    # OpenAI Chat Completions: prompt_tokens includes cached tokens already. Filled inline: it is the common shape,
-    # read on every decorated call and stream chunk, and a function call would cost more than the four lines.
-    prompt = _count(get(usage, "prompt_tokens"))
-    completion = _count(get(usage, "completion_tokens"))
-    if prompt is not None or completion is not None:
-        out.input_tokens = prompt
-        out.output_tokens = completion
-        out.cache_read_tokens = _count(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
-        out.reasoning_tokens = _count(get(get(usage, "completion_tokens_details"), "reasoning_tokens"))
-        return
-    gem_prompt = _count(get(usage, "prompt_token_count"))
-    candidates = _count(get(usage, "candidates_token_count"))
-    if gem_prompt is not None or candidates is not None:
-        _gemini_usage(usage, out, gem_prompt, candidates)
-        return
-    inp, outp = _count(get(usage, "input_tokens")), _count(get(usage, "output_tokens"))
-    if inp is None and outp is None:
-        return
-    if _is_anthropic_usage(usage, provider):
-        _anthropic_usage(usage, out, inp, outp)
-    else:
-        _responses_or_langchain_usage(usage, out, inp, outp)
-
-
-def _gemini_usage(usage: Any, out: Extracted, prompt: int | None, candidates: int | None) -> None:
-    """Gemini ``usage_metadata``: prompt_token_count includes cached content; thoughts are billed as output."""
-    thoughts = _count(get(usage, "thoughts_token_count"))
-    out.input_tokens = prompt
-    out.output_tokens = None if candidates is None and thoughts is None else (candidates or 0) + (thoughts or 0)
-    out.cache_read_tokens = _count(get(usage, "cached_content_token_count"))
-    out.reasoning_tokens = thoughts
-
-
-def _is_anthropic_usage(usage: Any, provider: str | None) -> bool:
-    """Whether an ``input_tokens``/``output_tokens`` usage counts tokens the Anthropic way."""
-    # Anthropic's own usage has cache_*_input_tokens; LangChain's usage_metadata (whatever the provider) has
-    # input_token_details and already counts cached tokens in input_tokens, so it must not take this branch.
-    if get(usage, "input_token_details") is not None or get(usage, "output_token_details") is not None:
-        return False
-    if provider == "anthropic":
-        return True
-    return (
-        (isinstance(usage, Mapping) and ("cache_read_input_tokens" in usage or "cache_creation_input_tokens" in usage))
-        or hasattr(usage, "cache_read_input_tokens")
-        or hasattr(usage, "cache_creation_input_tokens")
-    )
-
-
-def _anthropic_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
-    """Anthropic Messages: input_tokens EXCLUDES cache reads and writes; semconv input includes them."""
-    read = _count(get(usage, "cache_read_input_tokens"))
-    write = _count(get(usage, "cache_creation_input_tokens"))
-    out.input_tokens = (
-        None if inp is None and read is None and write is None else (inp or 0) + (read or 0) + (write or 0)
-    )
-    out.output_tokens = outp
-    out.cache_read_tokens = read
-    out.cache_write_tokens = write
-
-
-def _responses_or_langchain_usage(usage: Any, out: Extracted, inp: int | None, outp: int | None) -> None:
-    """OpenAI Responses (input/output_tokens_details) and LangChain ``usage_metadata`` (input/output_token_details);
-    both count cached tokens in input_tokens."""
-    out.input_tokens, out.output_tokens = inp, outp
-    out.cache_read_tokens = _count(get(get(usage, "input_tokens_details"), "cached_tokens"))
-    out.reasoning_tokens = _count(get(get(usage, "output_tokens_details"), "reasoning_tokens"))
-    lc_in, lc_out = get(usage, "input_token_details"), get(usage, "output_token_details")
-    if lc_in is not None:
-        out.cache_read_tokens = _count(get(lc_in, "cache_read"))
-        out.cache_write_tokens = _count(get(lc_in, "cache_creation"))
-    if lc_out is not None:
-        out.reasoning_tokens = _count(get(lc_out, "reasoning"))
-
-
-def _choices_text_and_reasons(choices: Any, out: Extracted, *, delta: bool, want_text: bool) -> None:
-    if not isinstance(choices, list | tuple):
-        if not isinstance(choices, Sequence) or isinstance(choices, str | bytes):
-            return
-    texts: list[str] = []
-    reasons: list[str] = []
-    for choice in choices:
-        if want_text or delta:
-            # A stream chunk carries "delta", a full response "message"; don't rely on "object" being present.
-            message = get(choice, "delta")
-            content = get(message if message is not None else get(choice, "message"), "content")
-            if isinstance(content, str):
-                texts.append(content)
-        reason = _str(get(choice, "finish_reason"))
-        if reason:
-            reasons.append(reason)
-    if texts:
-        out.text = "".join(texts)
-    if reasons:
-        out.finish_reasons = reasons
 
 
 _KNOWN_KEYS = frozenset(
@@ -237,6 +171,8 @@ _KNOWN_KEYS = frozenset(
         "status",
         "message",
         "delta",
+        "object",
+        "data",
     }
 )
 
@@ -251,96 +187,59 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     if type(obj) is dict and obj.keys().isdisjoint(_KNOWN_KEYS):  # e.g. an app's own result dict: nothing to read
         return None
     kind = get(obj, "type")
-    if isinstance(kind, str):  # a stream event (or a typed response, such as Anthropic's "message")
-        # Events that wrap the response: Anthropic message_start, OpenAI Responses response.completed.
-        if kind == "message_start":
-            inner = get(obj, "message")
-            return extract(inner, "anthropic", want_text=want_text) if inner is not None else None
-        if kind.startswith("response.") and get(obj, "response") is not None:
-            return extract(get(obj, "response"), provider, want_text=want_text)
-        # Events that carry a part of it.
-        if kind == "message_delta":
-            return _from_message_delta(obj)
-        if kind == "content_block_delta":  # Anthropic text
-            text = get(get(obj, "delta"), "text")
-            return _text_delta(text) if isinstance(text, str) else None
-        if kind.endswith("output_text.delta"):  # OpenAI Responses text
-            text = get(obj, "delta")
-            return _text_delta(text) if isinstance(text, str) else None
+    if isinstance(kind, str):  # a stream event, or a typed response such as Anthropic's "message"
+        if kind.startswith("response."):
+            return _openai.responses_event(obj, kind, provider, want_text)
+        if kind != "message" and (kind.startswith(("message_", "content_block_")) or kind in ("ping", "error")):
+            return _anthropic.stream_event(obj, kind, want_text)
+        if kind == "message" and get(obj, "role") is not None:
+            return _anthropic.message(obj, want_text)
+    if get(obj, "choices") is not None or _str_or_none(get(obj, "object")) in _openai.OBJECT_TYPES:
+        return _openai.chat_or_other(obj, provider, want_text)
+    if get(obj, "candidates") is not None or get(obj, "model_version") is not None:
+        return _gemini.response(obj, want_text)
+    if get(obj, "response_metadata") is not None or _langchain.is_usage_metadata(get(obj, "usage_metadata")):
+        return _langchain.message(obj, provider, want_text)
+    if get(obj, "usage_metadata") is not None:
+        return _gemini.response(obj, want_text)
+    if get(obj, "usage") is not None:
+        return _openai.chat_or_other(obj, provider, want_text)
+    return _generic(obj, want_text)
 
-    out = Extracted()
-    usage = get(obj, "usage")
+
+def usage_from(usage: Any, out: Extracted, provider: str | None) -> None:
+    """Fill token counts from a provider ``usage`` object of any known shape, told apart by its keys."""
     if usage is None:
-        usage = get(obj, "usage_metadata")  # Gemini and LangChain
-    _usage_from(usage, out, provider)
+        return
+    if get(usage, "prompt_tokens") is not None or get(usage, "completion_tokens") is not None:
+        _openai.chat_usage(usage, out)
+    elif get(usage, "prompt_token_count") is not None or get(usage, "candidates_token_count") is not None:
+        _gemini.usage(usage, out)
+    elif _langchain.is_usage_metadata(usage):
+        _langchain.usage(usage, out)
+    elif _anthropic.is_usage(usage, provider):
+        _anthropic.usage(usage, out)
+    else:
+        _openai.responses_usage(usage, out)
 
-    model = _str(get(obj, "model")) or _str(get(obj, "model_version"))
-    metadata = None if model is not None and out.has_usage else get(obj, "response_metadata")  # LangChain
-    if model is None and metadata is not None:
-        model = _str(get(metadata, "model_name")) or _str(get(metadata, "model"))
-    out.response_model = model
-    out.response_id = _str(get(obj, "id")) or _str(get(obj, "response_id"))
 
-    obj_type = _str(get(obj, "object"))
-    _choices_text_and_reasons(get(obj, "choices"), out, delta=obj_type == "chat.completion.chunk", want_text=want_text)
-    if not out.finish_reasons:
-        _finish_reasons_without_choices(obj, out, metadata, obj_type)
-    if out.text is None and want_text:
-        out.text = _text_of(obj)
-    if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _generic(obj: Any, want_text: bool) -> Extracted | None:
+    """A shape we do not know by its keys: model, id and text only (a plain dict from the app, say)."""
+    out = Extracted()
+    out.response_model = text_of_str(get(obj, "model"))
+    out.response_id = text_of_str(get(obj, "id"))
+    if want_text:
+        text = get(obj, "text")
+        if not isinstance(text, str):
+            text = get(obj, "content")
+        out.text = text if isinstance(text, str) else None
+    if not (out.response_model or out.response_id or out.text):
         return None
     return out
-
-
-def _text_delta(text: str) -> Extracted:
-    out = Extracted()  # then .text: cheaper than Extracted(text=...) on this per-chunk path
-    out.text = text
-    return out
-
-
-def _from_message_delta(obj: Any) -> Extracted | None:
-    """Anthropic's ``message_delta`` stream event: output tokens and the stop reason arrive last."""
-    out = Extracted()
-    _usage_from(get(obj, "usage"), out, "anthropic")
-    out.input_tokens = None  # message_delta's input_tokens (if any) repeats message_start's uncached count
-    reason = _str(get(get(obj, "delta"), "stop_reason"))
-    out.finish_reasons = [reason] if reason else []
-    return out if out.has_usage or out.finish_reasons else None
-
-
-def _finish_reasons_without_choices(obj: Any, out: Extracted, metadata: Any, obj_type: str | None) -> None:
-    """Finish reasons of the shapes that have no ``choices``: Anthropic, LangChain, Gemini, OpenAI Responses."""
-    stop = _str(get(obj, "stop_reason"))  # Anthropic
-    if stop:
-        out.finish_reasons = [stop]
-    elif metadata is not None and (reason := _str(get(metadata, "finish_reason"))):
-        out.finish_reasons = [reason]
-    elif isinstance(candidates := get(obj, "candidates"), Sequence) and not isinstance(candidates, str):
-        out.finish_reasons = [r for c in candidates if (r := _str(get(c, "finish_reason")))]
-    elif obj_type == "response" and (status := _str(get(obj, "status"))):
-        out.finish_reasons = [status]
-
-
-def _text_of(obj: Any) -> str | None:
-    """Generated text of a response or chunk, for stream TTFT detection, estimation and (opt-in) capture."""
-    content = get(obj, "content")
-    if isinstance(content, str):  # LangChain messages
-        return content
-    if isinstance(content, Sequence) and not isinstance(content, str | bytes):  # Anthropic content blocks
-        texts = [t for block in content if isinstance(t := get(block, "text"), str)]
-        return "".join(texts) if texts else None
-    output_text = get(obj, "output_text")  # OpenAI Responses convenience property
-    if isinstance(output_text, str):
-        return output_text
-    text = get(obj, "text")
-    if isinstance(text, str):
-        return text
-    candidates = get(obj, "candidates")  # Gemini
-    if isinstance(candidates, Sequence) and not isinstance(candidates, str | bytes):
-        parts = [get(p, "text") for c in candidates for p in (get(get(c, "content"), "parts") or ())]
-        texts = [t for t in parts if isinstance(t, str)]
-        return "".join(texts) if texts else None
-    return None
 
 
 def estimate_tokens(text_length: int) -> int:
@@ -348,35 +247,52 @@ def estimate_tokens(text_length: int) -> int:
     return max(1, math.ceil(text_length / 4)) if text_length > 0 else 0
 
 
-class StreamAccumulator:
-    """Follows a stream chunk by chunk: when content first arrives, the final usage, and how much text came."""
+FIRST_CHUNK = 1
+"""``StreamAccumulator.add`` flag: this chunk is the first generated chunk (text, reasoning or tool call)."""
+FIRST_TEXT = 2
+"""``StreamAccumulator.add`` flag: this chunk carries the first visible text."""
 
-    __slots__ = ("_keep", "_provider", "chars", "first_content", "result", "texts")
+
+class StreamAccumulator:
+    """Follows a stream chunk by chunk: the first generated chunk, the first text, the final usage, the text size."""
+
+    __slots__ = ("_keep", "_provider", "chars", "first_chunk", "first_content", "result", "texts")
 
     def __init__(self, provider: str | None, keep_text: int = 0) -> None:
         self._provider = provider
         self._keep = keep_text  # characters of text to retain (content capture); 0 keeps none
         self.result = Extracted()
         self.chars = 0
+        self.first_chunk = False
         self.first_content = False
         self.texts: list[str] = []
 
-    def add(self, chunk: Any) -> bool:
-        """Account for one chunk; True when it is the first chunk that carries content."""
+    def add(self, chunk: Any) -> int:
+        """Account for one chunk; returns ``FIRST_CHUNK`` and/or ``FIRST_TEXT`` when it is the first of its kind."""
         if isinstance(chunk, str | bytes):
             text: str | None = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "replace")
+            generated = bool(text)
         else:
             extracted = extract(chunk, self._provider)
             if extracted is None:
-                return False
+                return 0
             self.result.merge(extracted)
             text = extracted.text
-        if not text:  # a role-only or empty chunk is not the first token
-            return False
+            generated = extracted.generated or bool(text)
+        flags = 0
+        if generated and not self.first_chunk:
+            self.first_chunk = True
+            flags = FIRST_CHUNK
+        if not text:  # a role-only, reasoning, tool-call or empty chunk is not the first token
+            return flags
         if self.chars < self._keep:
             self.texts.append(text)
         self.chars += len(text)
         if self.first_content:
-            return False
+            return flags
         self.first_content = True
-        return True
+        return flags | FIRST_TEXT
+
+
+# The provider modules import the common pieces above, so they are imported last.
+from otel_chatbot.spans import _anthropic, _gemini, _langchain, _openai  # noqa: E402

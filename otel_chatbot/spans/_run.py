@@ -21,7 +21,14 @@ from otel_chatbot import semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
-from otel_chatbot.spans._extraction import Extracted, StreamAccumulator, estimate_tokens, extract
+from otel_chatbot.spans._extraction import (
+    FIRST_CHUNK,
+    FIRST_TEXT,
+    Extracted,
+    StreamAccumulator,
+    estimate_tokens,
+    extract,
+)
 from otel_chatbot.spend import _pricing as pricing
 
 RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
@@ -138,12 +145,17 @@ class SpanRun:
         return self._override
 
     def on_chunk(self, chunk: Any) -> None:
-        """A stream produced ``chunk``: note TTFT at the first chunk with content, and any usage it carries."""
+        """A stream produced ``chunk``: note the first generated chunk and the first text, and any usage it carries."""
         if not self.recording or self._accumulator is None:
             return
         try:  # per chunk: a plain try is cheaper than the handle_internal_errors() context manager
-            if self._accumulator.add(chunk):
-                self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, time.perf_counter() - self._t0)
+            flags = self._accumulator.add(chunk)
+            if flags:
+                elapsed = time.perf_counter() - self._t0
+                if flags & FIRST_CHUNK:
+                    self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed)
+                if flags & FIRST_TEXT:
+                    self.span.set_attribute(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN, elapsed)
         except Exception:
             log_internal_error()
 
@@ -275,12 +287,19 @@ class SpanRun:
 
 
 def _detail(details: Any, key: str) -> int | None:
-    """A count inside ``*_tokens_details``: 0 when absent, None when present but invalid (use the general path)."""
+    """A count inside ``*_tokens_details``: 0 when absent, None when present but invalid or when the details hold any
+    other non-zero count (audio, image, cache writes: the general path reads and prices those)."""
     if not details:
         return 0
-    value = details.get(key) if type(details) is dict else None
-    if value is None:
-        return 0
+    if type(details) is not dict:
+        return None
+    value = 0
+    for name, number in details.items():
+        if name == key:
+            if number is not None:
+                value = number
+        elif number:
+            return None
     return value if type(value) is int and value >= 0 else None
 
 
@@ -318,11 +337,15 @@ def _chat_completion_attributes(
         reasons = [r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r]
         if reasons:
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    if price is None:
-        return None  # unknown request model, or none given: the general path prices by the response model or flags it
-    attributes[semconv.GEN_AI_USAGE_COST] = pricing.cost_usd_float(
-        pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price
-    )
+    if price is None or "cost" in usage:
+        return None  # unknown price, a provider-reported cost or cache writes: the general path handles them
+    cost = pricing.cost_usd_float(pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price)
+    attributes[semconv.GEN_AI_USAGE_COST_AMOUNT] = cost
+    attributes[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+    attributes[semconv.GEN_AI_USAGE_COST_SOURCE] = "local"
+    attributes[semconv.CHATBOT_COST_PRICE_VERSION] = price.version
+    if STATE.content.legacy_dup:
+        attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes
 
 
@@ -332,25 +355,72 @@ def current_run() -> SpanRun | None:
     return run if isinstance(run, SpanRun) else None
 
 
+_DETAIL_ATTRIBUTES: dict[str, str] = {
+    "input_text_tokens": semconv.GEN_AI_USAGE_TEXT_INPUT_TOKENS,
+    "input_image_tokens": semconv.GEN_AI_USAGE_IMAGE_INPUT_TOKENS,
+    "input_audio_tokens": semconv.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
+    "input_video_tokens": semconv.CHATBOT_USAGE_VIDEO_INPUT_TOKENS,
+    "output_text_tokens": semconv.GEN_AI_USAGE_TEXT_OUTPUT_TOKENS,
+    "output_image_tokens": semconv.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS,
+    "output_audio_tokens": semconv.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
+    "output_video_tokens": semconv.CHATBOT_USAGE_VIDEO_OUTPUT_TOKENS,
+    "cache_text_read_tokens": semconv.GEN_AI_USAGE_TEXT_CACHE_READ_INPUT_TOKENS,
+    "cache_image_read_tokens": semconv.GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
+    "cache_audio_read_tokens": semconv.GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS,
+    "cache_write_5m_tokens": semconv.CHATBOT_USAGE_CACHE_WRITE_5M_INPUT_TOKENS,
+    "cache_write_1h_tokens": semconv.CHATBOT_USAGE_CACHE_WRITE_1H_INPUT_TOKENS,
+    "input_tool_tokens": semconv.CHATBOT_USAGE_TOOL_USE_INPUT_TOKENS,
+    "web_searches": semconv.CHATBOT_USAGE_WEB_SEARCHES,
+}
+"""Span attribute of each billable unit in ``Extracted.details`` (genai-prices usage keys); others are priced only."""
+
+
 def usage_attributes(
     usage: Extracted, model: str | None, provider: str | None, *, estimated: bool
 ) -> dict[str, AttributeValue]:
-    """Token, cost and flag attributes for ``usage`` priced as ``model`` at ``provider``."""
+    """Token, cost and flag attributes for ``usage`` priced as ``model`` at ``provider``.
+
+    The cost is the provider's when it reported one (``gen_ai.usage.cost.source = provider``; our own price, when
+    known, goes to ``chatbot.cost.local_amount``), else ours (``local``, with the price data's version).
+    """
+    legacy = STATE.content.legacy_dup
     attributes: dict[str, AttributeValue] = {}
     for key, value in (
         (semconv.GEN_AI_USAGE_INPUT_TOKENS, usage.input_tokens),
         (semconv.GEN_AI_USAGE_OUTPUT_TOKENS, usage.output_tokens),
         (semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, usage.cache_read_tokens),
-        (semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, usage.cache_write_tokens),
+        (semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, usage.cache_write_tokens),
         (semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, usage.reasoning_tokens),
     ):
         if value is not None:
             attributes[key] = value
+    if legacy and usage.cache_write_tokens is not None:
+        attributes[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] = usage.cache_write_tokens
+    if usage.details:
+        for unit, value in usage.details.items():
+            name = _DETAIL_ATTRIBUTES.get(unit)
+            if name is not None:
+                attributes[name] = value
     if estimated:
         attributes[semconv.CHATBOT_USAGE_ESTIMATED] = True
-    cost = pricing.default_table().cost_float(usage.token_usage(), model, provider) if model else None
+    price = pricing.default_table().lookup(model, provider) if model else None
+    local = pricing.cost_usd_float(usage.token_usage(), price) if price is not None else None
+    if usage.provider_cost is not None:
+        cost: float | None = usage.provider_cost
+        attributes[semconv.GEN_AI_USAGE_COST_SOURCE] = "provider"
+        if local is not None:
+            attributes[semconv.CHATBOT_COST_LOCAL_AMOUNT] = local
+    elif local is not None and price is not None:
+        cost = local
+        attributes[semconv.GEN_AI_USAGE_COST_SOURCE] = "local"
+        attributes[semconv.CHATBOT_COST_PRICE_VERSION] = price.version
+    else:
+        cost = None
     if cost is None:
         attributes[semconv.CHATBOT_COST_UNKNOWN_MODEL] = True
-    else:
+        return attributes
+    attributes[semconv.GEN_AI_USAGE_COST_AMOUNT] = cost
+    attributes[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
+    if legacy:
         attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes

@@ -60,6 +60,9 @@ class TokenUsage(NamedTuple):
         cache_read_tokens: Input tokens read from the provider's prompt cache.
         cache_write_tokens: Input tokens written to the provider's prompt cache.
         reasoning_tokens: Output tokens spent on reasoning (priced as output).
+        details: Any other billable unit the provider reported, by genai-prices' usage key (``input_audio_tokens``,
+            ``cache_write_1h_tokens``, ``input_tool_tokens``, ``web_searches``...); each is a part of the totals
+            above where it is a token count, as in genai-prices. None (the common case) when there are none.
     """
 
     input_tokens: int = 0
@@ -67,6 +70,7 @@ class TokenUsage(NamedTuple):
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    details: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,8 @@ class ModelPrice:
     cache_read_mtok: Decimal | None = None
     cache_write_mtok: Decimal | None = None
     tiers: tuple[tuple[int, ModelPrice], ...] = ()
+    version: str = "override"
+    """The price data it came from: ``genai-prices==<version>`` for bundled data, ``override`` for the user's."""
     # Prices in integer pico-dollars per token (exact when a price has at most 6 decimals per 1M tokens, as all
     # published prices do): the hot path prices a call with two integer multiplications instead of Decimal maths.
     pico: tuple[int, int, int, int] | None = field(default=None, init=False, compare=False, repr=False)
@@ -241,7 +247,13 @@ def _convert(gp_price: Any) -> ModelPrice | None:
         t_in, t_out = at["input"], at["output"] or Decimal(0)
         assert t_in is not None
         tiers.append((threshold, ModelPrice(t_in, t_out, at["cache_read"], at["cache_write"])))
-    return ModelPrice(inp, out, fields["cache_read"][0], fields["cache_write"][0], tuple(tiers))
+    return ModelPrice(inp, out, fields["cache_read"][0], fields["cache_write"][0], tuple(tiers), _bundled_version())
+
+
+def _bundled_version() -> str:
+    from genai_prices import __version__
+
+    return f"genai-prices=={__version__}"
 
 
 def cost_usd_float(usage: TokenUsage, price: ModelPrice) -> float:

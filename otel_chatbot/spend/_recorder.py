@@ -36,7 +36,7 @@ class UsageRecorder(SpanProcessor):
                 # Only stage spans count, as in the embedded statistics and the collector's metrics: usage another
                 # instrumentation puts on a child span (say, an OpenAI client span) must not be counted twice.
                 return
-            cost = get(semconv.GEN_AI_USAGE_COST)
+            cost = get(semconv.GEN_AI_USAGE_COST_AMOUNT)
             inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
             out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
             if cost is None and inp is None and out is None:

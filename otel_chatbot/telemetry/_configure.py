@@ -32,7 +32,7 @@ from opentelemetry.util.types import Attributes
 
 from otel_chatbot import env
 from otel_chatbot._sdk import FanOutProcessor
-from otel_chatbot._state import STATE, ContentSettings, Installed
+from otel_chatbot._state import STATE, ContentSettings, Installed, no_redaction
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend import _pricing as pricing
 from otel_chatbot.telemetry import _otlp
@@ -308,7 +308,8 @@ def _resolve(
     limit = max_content_length if max_content_length is not None else env.max_content_length(strict=True)
     if limit <= 0:
         raise ConfigurationError(f"max_content_length must be a positive number of characters, not {limit}.")
-    content = ContentSettings(content_on, limit, redact) if redact is not None else ContentSettings(content_on, limit)
+    legacy = env.semconv_legacy_dup(strict=True)
+    content = ContentSettings(content_on, limit, redact if redact is not None else no_redaction, legacy)
     overrides: dict[str, pricing.ModelPrice] = {}
     if path := env.prices_file():
         overrides.update(pricing.load_overrides_file(path))

@@ -66,7 +66,7 @@ def _finished_spans() -> tuple[ReadableSpan, ...]:
                     semconv.CHATBOT_STAGE: "generation",
                     semconv.GEN_AI_REQUEST_MODEL: "gpt-4o-mini",
                     semconv.GEN_AI_USAGE_INPUT_TOKENS: 100 + i,
-                    semconv.GEN_AI_USAGE_COST: 0.001,
+                    semconv.GEN_AI_USAGE_COST_AMOUNT: 0.001,
                     semconv.GEN_AI_CONVERSATION_ID: f"c{i}",
                 }
             )

@@ -85,6 +85,6 @@ def test_a_new_price_table_reprices_decorated_calls(span_exporter: InMemorySpanE
     generate()  # the Spec's cached price is dropped: the table changed
     tel.shutdown()
     first, second = ((s.attributes or {}) for s in span_exporter.get_finished_spans())
-    assert first.get(semconv.CHATBOT_COST_UNKNOWN_MODEL) is True and semconv.GEN_AI_USAGE_COST not in first
-    assert second[semconv.GEN_AI_USAGE_COST] == 3.0
+    assert first.get(semconv.CHATBOT_COST_UNKNOWN_MODEL) is True and semconv.GEN_AI_USAGE_COST_AMOUNT not in first
+    assert second[semconv.GEN_AI_USAGE_COST_AMOUNT] == 3.0
     provider.shutdown()

@@ -69,7 +69,7 @@ def test_one_trace_per_request_with_the_documented_shape(
     assert generation.kind is SpanKind.CLIENT and _stage(generation) == "generation"
     assert attributes[semconv.GEN_AI_USAGE_INPUT_TOKENS] > 900  # system policy + context
     assert attributes[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
-    assert attributes[semconv.GEN_AI_USAGE_COST] > 0
+    assert attributes[semconv.GEN_AI_USAGE_COST_AMOUNT] > 0
     assert attributes[semconv.GEN_AI_CONVERSATION_ID] == data["conversation_id"]
     assert attributes[semconv.USER_ID] == "user-1"
     assert attributes[semconv.CHATBOT_TENANT_ID] == "acme"

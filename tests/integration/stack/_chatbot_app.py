@@ -94,7 +94,7 @@ def main() -> int:
             stages[stage] = stages.get(stage, 0) + 1
         totals["input"] += int(str(attrs.get("gen_ai.usage.input_tokens", 0)))
         totals["output"] += int(str(attrs.get("gen_ai.usage.output_tokens", 0)))
-        cost += float(str(attrs.get("gen_ai.usage.cost", 0.0)))
+        cost += float(str(attrs.get("gen_ai.usage.cost.amount", 0.0)))
         ttft += "gen_ai.response.time_to_first_chunk" in attrs
     json.dump(
         {

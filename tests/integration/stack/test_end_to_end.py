@@ -61,7 +61,7 @@ def test_jaeger_returns_every_trace_whole_and_nested(stack: RunningStack, sent: 
         assert _tag(generation, "gen_ai.provider.name") == "openai"
         assert _tag(generation, "gen_ai.usage.input_tokens") >= 100
         assert _tag(generation, "gen_ai.usage.output_tokens") >= 3
-        assert _tag(generation, "gen_ai.usage.cost") > 0
+        assert _tag(generation, "gen_ai.usage.cost.amount") > 0
         assert _tag(generation, "span.kind") == "client"
         assert _tag(spans["retrieval faq-index"], "chatbot.stage") == "retrieval"
         assert _tag(spans["update_memory"], "chatbot.stage") == "memory_update"
@@ -71,7 +71,7 @@ def test_jaeger_returns_every_trace_whole_and_nested(stack: RunningStack, sent: 
         for span in trace_json["spans"]:
             totals["input"] += _tag(span, "gen_ai.usage.input_tokens") or 0
             totals["output"] += _tag(span, "gen_ai.usage.output_tokens") or 0
-            cost += _tag(span, "gen_ai.usage.cost") or 0.0
+            cost += _tag(span, "gen_ai.usage.cost.amount") or 0.0
     assert totals == {"input": sent["input_tokens"], "output": sent["output_tokens"]}
     assert math.isclose(cost, sent["cost_usd"], rel_tol=1e-9)
 

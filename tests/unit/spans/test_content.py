@@ -60,7 +60,7 @@ def test_off_by_default(span_exporter: InMemorySpanExporter) -> None:
     for attrs in spans.values():
         assert not CONTENT_KEYS & set(attrs)
     # tokens, cost and latency are still there
-    assert spans["chat gpt-4o-mini"][semconv.GEN_AI_USAGE_COST] > 0
+    assert spans["chat gpt-4o-mini"][semconv.GEN_AI_USAGE_COST_AMOUNT] > 0
 
 
 @pytest.fixture(params=["configure", "env"])

@@ -119,7 +119,7 @@ def test_success_sets_contract_usage_and_cost(kind: str, span_exporter: InMemory
     assert attrs[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 500
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(0.00045, rel=1e-12)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(0.00045, rel=1e-12)
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
     assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
     if kind in ("gen", "agen"):
@@ -413,7 +413,7 @@ def test_context_manager_handle(span_exporter: InMemorySpanExporter) -> None:
     attrs = span.attributes or {}
     assert attrs[semconv.CHATBOT_RETRIEVAL_DOCUMENTS] == 3
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 12
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(12 * 0.02 / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(12 * 0.02 / 1e6)
 
 
 def test_context_manager_error_and_reuse(span_exporter: InMemorySpanExporter) -> None:
@@ -437,7 +437,7 @@ def test_record_usage_inside_stage_wins_over_return_value(span_exporter: InMemor
     attrs = _only(span_exporter).attributes or {}
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 2000
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 100
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((2000 * 0.15 + 100 * 0.6) / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((2000 * 0.15 + 100 * 0.6) / 1e6)
 
 
 def test_record_usage_in_child_span_lands_on_the_stage(span_exporter: InMemorySpanExporter) -> None:
@@ -461,7 +461,7 @@ def test_record_usage_outside_a_stage(span_exporter: InMemorySpanExporter) -> No
     attrs = _only(span_exporter).attributes or {}
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 812
     assert attrs[semconv.GEN_AI_REQUEST_MODEL] == "gpt-4o-mini"
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((812 * 0.15 + 95 * 0.6) / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((812 * 0.15 + 95 * 0.6) / 1e6)
 
 
 def test_stream_without_usage_is_estimated(span_exporter: InMemorySpanExporter) -> None:
@@ -476,7 +476,7 @@ def test_stream_without_usage_is_estimated(span_exporter: InMemorySpanExporter) 
     assert attrs[semconv.CHATBOT_USAGE_ESTIMATED] is True
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 7  # 25 characters / 4, rounded up
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 100
-    cost = attrs[semconv.GEN_AI_USAGE_COST]
+    cost = attrs[semconv.GEN_AI_USAGE_COST_AMOUNT]
     assert isinstance(cost, float) and cost > 0
 
 

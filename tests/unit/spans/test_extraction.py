@@ -91,7 +91,7 @@ def test_openai_chat_object_with_cached_and_reasoning_tokens(span_exporter: InMe
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("length",)
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-9"
     # o3-mini: $1.10 input, $0.55 cached input, $4.40 output per 1M: 500*1.1 + 1500*0.55 + 800*4.4 = 4895 / 1e6
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(0.004895, rel=1e-12)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(0.004895, rel=1e-12)
 
 
 def test_gpt_4o_mini_reference_figure() -> None:
@@ -129,7 +129,7 @@ def test_openai_responses_dict(span_exporter: InMemorySpanExporter) -> None:
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 200
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6, rel=1e-12)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6, rel=1e-12)
 
 
 # --- Anthropic Messages -----------------------------------------------------------------------------------------
@@ -152,11 +152,11 @@ def test_anthropic_input_tokens_include_cache_reads_and_writes(span_exporter: In
     attrs = _attrs_after(response, span_exporter, model="claude-sonnet-4-5", provider="anthropic")
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1300
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
-    assert attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 200
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 200
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
     # $3 input, $0.30 cache read, $3.75 cache write, $15 output per 1M
     expected = (100 * 3 + 1000 * 0.3 + 200 * 3.75 + 50 * 15) / 1e6
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(expected, rel=1e-12)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, rel=1e-12)
 
 
 def test_anthropic_long_context_tier() -> None:
@@ -232,7 +232,7 @@ def test_gemini_usage_metadata(span_exporter: InMemorySpanExporter) -> None:
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 400
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP",)
     assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gemini-2.0-flash"
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(
         _cost("gemini-2.0-flash", "google", input_tokens=1000, output_tokens=500, cache_read_tokens=400)
     )
     assert semconv.CHATBOT_COST_UNKNOWN_MODEL not in attrs
@@ -259,7 +259,7 @@ def test_langchain_ai_message(span_exporter: InMemorySpanExporter) -> None:
     assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 100
     assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == "gpt-4o-mini"  # priced by the response model
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("stop",)
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((700 * 0.15 + 300 * 0.075 + 500 * 0.6) / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((700 * 0.15 + 300 * 0.075 + 500 * 0.6) / 1e6)
 
 
 def test_openai_responses_stream_completed_event(span_exporter: InMemorySpanExporter) -> None:
@@ -297,7 +297,7 @@ def test_unknown_model_is_never_a_silent_zero(span_exporter: InMemorySpanExporte
         provider="self-hosted",
     )
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 10
-    assert semconv.GEN_AI_USAGE_COST not in attrs
+    assert semconv.GEN_AI_USAGE_COST_AMOUNT not in attrs
     assert attrs[semconv.CHATBOT_COST_UNKNOWN_MODEL] is True
 
 
@@ -327,7 +327,7 @@ def test_weird_return_values_never_break_user_code(result: Any, span_exporter: I
         assert isinstance(value, str | bool | int | float | tuple), key
         if isinstance(value, int | float) and not isinstance(value, bool):
             assert math.isfinite(value) and value >= 0, key
-    assert semconv.GEN_AI_USAGE_COST not in attrs or attrs[semconv.GEN_AI_USAGE_COST] >= 0
+    assert semconv.GEN_AI_USAGE_COST_AMOUNT not in attrs or attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] >= 0
 
 
 def test_partial_odd_usage_keeps_the_valid_counts(span_exporter: InMemorySpanExporter) -> None:
@@ -339,7 +339,7 @@ def test_partial_odd_usage_keeps_the_valid_counts(span_exporter: InMemorySpanExp
     )
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 100
     assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx(100 * 0.15 / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(100 * 0.15 / 1e6)
 
 
 def test_record_usage_with_invalid_values_is_ignored(span_exporter: InMemorySpanExporter) -> None:
@@ -451,7 +451,7 @@ def test_langchain_message_from_an_anthropic_model_is_not_double_counted(span_ex
     attrs = _attrs_after(message, span_exporter, model="claude-sonnet-4-5", provider="anthropic")
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1100  # LangChain already includes cached tokens
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((100 * 3 + 1000 * 0.3 + 50 * 15) / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((100 * 3 + 1000 * 0.3 + 50 * 15) / 1e6)
 
 
 def test_record_usage_adds_up_over_several_calls(span_exporter: InMemorySpanExporter) -> None:
@@ -465,4 +465,4 @@ def test_record_usage_adds_up_over_several_calls(span_exporter: InMemorySpanExpo
     attrs = span.attributes or {}
     assert (attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS], attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]) == (300, 30)
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 50
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((250 * 0.15 + 50 * 0.075 + 30 * 0.6) / 1e6)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((250 * 0.15 + 50 * 0.075 + 30 * 0.6) / 1e6)

@@ -238,7 +238,7 @@ def test_only_stage_spans_reach_the_ledger(tmp_path: Path) -> None:
     provider = TracerProvider()
     provider.add_span_processor(UsageRecorder(ledger, "svc"))
     tracer = provider.get_tracer("t")
-    priced = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 10, semconv.GEN_AI_USAGE_COST: 0.5}
+    priced = {semconv.GEN_AI_USAGE_INPUT_TOKENS: 10, semconv.GEN_AI_USAGE_COST_AMOUNT: 0.5}
     with tracer.start_as_current_span("openai.chat", attributes=priced):  # another instrumentation's span
         pass
     with tracer.start_as_current_span("chat m", attributes={**priced, semconv.CHATBOT_STAGE: "generation"}):

@@ -81,7 +81,7 @@ def test_price_file_via_env(
         tel.shutdown()
     (span,) = span_exporter.get_finished_spans()
     attrs = span.attributes or {}
-    assert attrs[semconv.GEN_AI_USAGE_COST] == pytest.approx((500 * 2 + 500 * 0.5 + 100 * 8) / 1e6, rel=1e-12)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((500 * 2 + 500 * 0.5 + 100 * 8) / 1e6, rel=1e-12)
 
 
 def test_configure_prices_win_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

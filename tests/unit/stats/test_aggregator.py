@@ -130,7 +130,7 @@ def test_usage_rollups_per_dimension() -> None:
             semconv.GEN_AI_REQUEST_MODEL: "a" if i % 2 else "b",
             semconv.GEN_AI_USAGE_INPUT_TOKENS: 10,
             semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 1,
-            semconv.GEN_AI_USAGE_COST: 0.001 * (i + 1),
+            semconv.GEN_AI_USAGE_COST_AMOUNT: 0.001 * (i + 1),
             semconv.USER_ID: f"u{i}",
             semconv.GEN_AI_CONVERSATION_ID: f"c{i % 3}",
             semconv.CHATBOT_TENANT_ID: f"t{i}",

@@ -1,0 +1,177 @@
+"""OpenAI shapes: Chat Completions (and their stream chunks), Responses (and their stream events), embeddings.
+
+Semconv and OpenAI agree: ``prompt_tokens`` / ``input_tokens`` include cached tokens, ``completion_tokens`` /
+``output_tokens`` include reasoning tokens. Audio and image counts in the ``*_tokens_details`` are parts of those
+totals; they go to ``Extracted.details`` under genai-prices' usage keys. A provider-reported ``usage.cost`` (OpenRouter
+and other OpenAI-compatible gateways) is kept as the provider's cost.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from otel_chatbot.spans._extraction import Extracted, count, get, text_of_str, usage_from
+
+__all__ = ["OBJECT_TYPES", "chat_or_other", "chat_usage", "responses_event", "responses_usage"]
+
+OBJECT_TYPES = frozenset({"chat.completion", "chat.completion.chunk", "response", "list", "text_completion"})
+
+
+def _provider_cost(usage: Any, out: Extracted) -> None:
+    cost = get(usage, "cost")
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and math.isfinite(cost) and cost >= 0:
+        out.provider_cost = float(cost)
+
+
+def chat_usage(usage: Any, out: Extracted) -> None:
+    """Chat Completions ``usage`` (also embeddings: ``prompt_tokens`` only)."""
+    out.input_tokens = count(get(usage, "prompt_tokens"))
+    out.output_tokens = count(get(usage, "completion_tokens"))
+    prompt_details = get(usage, "prompt_tokens_details")
+    completion_details = get(usage, "completion_tokens_details")
+    out.cache_read_tokens = count(get(prompt_details, "cached_tokens"))
+    out.reasoning_tokens = count(get(completion_details, "reasoning_tokens"))
+    if prompt_details is not None:
+        out.cache_write_tokens = count(get(prompt_details, "cache_write_tokens"))
+        out.detail("input_audio_tokens", get(prompt_details, "audio_tokens"))
+        out.detail("input_image_tokens", get(prompt_details, "image_tokens"))
+    if completion_details is not None:
+        out.detail("output_audio_tokens", get(completion_details, "audio_tokens"))
+        out.detail("output_image_tokens", get(completion_details, "image_tokens"))
+    _provider_cost(usage, out)
+
+
+def responses_usage(usage: Any, out: Extracted) -> None:
+    """Responses API ``usage``: input/output tokens with ``*_tokens_details``."""
+    out.input_tokens = count(get(usage, "input_tokens"))
+    out.output_tokens = count(get(usage, "output_tokens"))
+    input_details = get(usage, "input_tokens_details")
+    out.cache_read_tokens = count(get(input_details, "cached_tokens"))
+    out.reasoning_tokens = count(get(get(usage, "output_tokens_details"), "reasoning_tokens"))
+    if input_details is not None:
+        out.cache_write_tokens = count(get(input_details, "cache_write_tokens"))
+    _provider_cost(usage, out)
+
+
+def chat_or_other(obj: Any, provider: str | None, want_text: bool) -> Extracted | None:
+    """A Chat Completion, a chat chunk, a Responses ``response``, an embeddings list, or a dict with ``usage``."""
+    out = Extracted()
+    usage_from(get(obj, "usage"), out, provider)
+    out.response_model = text_of_str(get(obj, "model"))
+    out.response_id = text_of_str(get(obj, "id"))
+    obj_type = get(obj, "object")
+    choices = get(obj, "choices")
+    if choices is not None:
+        _choices(choices, out, want_text=want_text or obj_type == "chat.completion.chunk")
+    elif obj_type == "response":
+        _response_output(obj, out, want_text)
+    elif want_text:
+        text = get(obj, "output_text")
+        if not isinstance(text, str):
+            text = get(obj, "text")
+        if not isinstance(text, str):
+            text = _content_text(get(obj, "content"))
+        out.text = text if isinstance(text, str) else None
+    if not out.finish_reasons and (stop := text_of_str(get(obj, "stop_reason"))):  # a dict in Anthropic's shape
+        out.finish_reasons = [stop]
+    if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text):
+        return None
+    return out
+
+
+def _content_text(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence) and not isinstance(content, str | bytes):
+        texts = [t for block in content if isinstance(t := get(block, "text"), str)]
+        return "".join(texts) if texts else None
+    return None
+
+
+def _choices(choices: Any, out: Extracted, *, want_text: bool) -> None:
+    """Text and finish reasons of every choice (``n > 1``: one finish reason per choice, in order)."""
+    if not isinstance(choices, list | tuple):
+        if not isinstance(choices, Sequence) or isinstance(choices, str | bytes):
+            return
+    texts: list[str] = []
+    reasons: list[str] = []
+    for choice in choices:
+        delta = get(choice, "delta")
+        if delta is not None:
+            content = get(delta, "content")
+            if isinstance(content, str) and content:
+                texts.append(content)
+                out.generated = True
+            elif get(delta, "tool_calls") or get(delta, "refusal") or _reasoning_delta(delta):
+                out.generated = True
+        elif want_text:
+            content = get(get(choice, "message"), "content")
+            if isinstance(content, str):
+                texts.append(content)
+            elif isinstance(text := get(choice, "text"), str):  # legacy completions
+                texts.append(text)
+        reason = text_of_str(get(choice, "finish_reason"))
+        if reason:
+            reasons.append(reason)
+    if texts:
+        out.text = "".join(texts)
+    if reasons:
+        out.finish_reasons = reasons
+
+
+def _reasoning_delta(delta: Any) -> bool:
+    """A reasoning delta of OpenAI-compatible servers (``reasoning_content`` / ``reasoning``)."""
+    for key in ("reasoning_content", "reasoning"):
+        value = get(delta, key)
+        if isinstance(value, str) and value:
+            return True
+    return False
+
+
+def _response_output(obj: Any, out: Extracted, want_text: bool) -> None:
+    status = text_of_str(get(obj, "status"))
+    if status:
+        out.finish_reasons = [status]
+    if want_text:
+        text = get(obj, "output_text")  # the SDK's convenience property
+        if not isinstance(text, str):
+            parts = [
+                t
+                for item in get(obj, "output") or ()
+                for c in get(item, "content") or ()
+                if isinstance(t := get(c, "text"), str)
+            ]
+            text = "".join(parts) if parts else None
+        out.text = text
+
+
+_GENERATED_EVENTS = (
+    "response.output_text.delta",
+    "response.refusal.delta",
+    "response.reasoning_text.delta",
+    "response.reasoning_summary_text.delta",
+    "response.function_call_arguments.delta",
+    "response.custom_tool_call_input.delta",
+)
+
+
+def responses_event(obj: Any, kind: str, provider: str | None, want_text: bool) -> Extracted | None:
+    """A Responses stream event: text and other generated deltas, and the final ``response.completed``."""
+    if kind == "response.output_text.delta":
+        text = get(obj, "delta")
+        if not isinstance(text, str):
+            return None
+        out = Extracted()
+        out.text = text
+        out.generated = bool(text)
+        return out
+    if kind in _GENERATED_EVENTS:
+        out = Extracted()
+        out.generated = True
+        return out
+    if kind in ("response.completed", "response.incomplete", "response.failed") and get(obj, "response") is not None:
+        # The final response repeats the whole text: streams must not count it twice.
+        return chat_or_other(get(obj, "response"), provider, want_text=False)
+    return None

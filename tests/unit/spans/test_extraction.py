@@ -32,7 +32,7 @@ def _attrs_after(
     return dict(span.attributes or {})
 
 
-def _cost(model: str, provider: str, **usage: int) -> float:
+def _cost(model: str, provider: str, **usage: Any) -> float:
     cost = default_table().cost(TokenUsage(**usage), model, provider)
     assert cost is not None
     return float(cost)
@@ -129,7 +129,8 @@ def test_openai_responses_dict(span_exporter: InMemorySpanExporter) -> None:
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 1000
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 200
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("completed",)
-    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6, rel=1e-12)
+    expected = (800 * 0.15 + 200 * 0.075 + 500 * 0.6) / 1e6
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, rel=1e-12)
 
 
 # --- Anthropic Messages -----------------------------------------------------------------------------------------

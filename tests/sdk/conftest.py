@@ -1,0 +1,40 @@
+"""The real provider SDKs against the local LLM server (``examples/llm_server``) on loopback.
+
+Each test drives a real client (openai, anthropic, google-genai, langchain) through a ``traced_stage`` and checks the
+span against the SDK's own parsed objects and against genai-prices (``tests/sdk/_oracle.py``), never against
+numbers written by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from examples.llm_server.server import ServerConfig, create_app
+from tests._servers import serve_asgi
+
+TTFT_MS = 120.0
+"""The server's median time to first token in these tests (no jitter: sigma 0, no outliers)."""
+
+
+def server_config(**overrides: object) -> ServerConfig:
+    """A deterministic server: fixed time to first token, no outliers, no failures."""
+    settings: dict[str, object] = {
+        "seed": 11,
+        "ttft_ms": TTFT_MS,
+        "ttft_sigma": 0.0,
+        "prefill_ms_per_token": 0.0,
+        "tokens_per_s": 400.0,
+        "tokens_per_s_sd": 0.0,
+        "outlier_rate": 0.0,
+        "output_tokens_median": 24,
+    }
+    settings.update(overrides)
+    return ServerConfig(**settings)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def llm_url() -> Iterator[str]:
+    """Base URL of a local LLM server (OpenAI at ``/v1``; other providers' paths as the server documents)."""
+    yield from serve_asgi(create_app(server_config()), access_log=False)

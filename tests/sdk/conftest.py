@@ -37,4 +37,5 @@ def server_config(**overrides: object) -> ServerConfig:
 @pytest.fixture(scope="module")
 def llm_url() -> Iterator[str]:
     """Base URL of a local LLM server (OpenAI at ``/v1``; other providers' paths as the server documents)."""
-    yield from serve_asgi(create_app(server_config()), access_log=False)
+    with serve_asgi(create_app(server_config()), access_log=False) as url:
+        yield url

@@ -141,20 +141,24 @@ def _streaming(doc: _Doc, snapshot: StatsSnapshot) -> None:
     if not snapshot.streams:
         return
     doc.heading("Streaming")
-    doc.table(
-        ["stage / model", "streams", "TTFT p50", "TTFT p95", "TTFT p99", "tokens/s"],
-        [
-            [
-                f"{s.stage} / {s.model}",
-                f"{s.count:,}",
-                _ms(s.ttft_p50_ms),
-                _ms(s.ttft_p95_ms),
-                _ms(s.ttft_p99_ms),
-                "-" if s.output_tokens_per_s is None else f"{s.output_tokens_per_s:,.1f}",
-            ]
-            for s in snapshot.streams
-        ],
-    )
+    # Time to first chunk (reasoning and tool-call deltas count) is shown only when it differs from the time to the
+    # first visible token somewhere: for plain text streams they are the same number.
+    both = any(_differ(s.ttfc_p50_ms, s.ttft_p50_ms) or _differ(s.ttfc_p95_ms, s.ttft_p95_ms) for s in snapshot.streams)
+    header = ["stage / model", "streams", "TTFT p50", "TTFT p95", "TTFT p99"]
+    if both:
+        header += ["first chunk p50", "first chunk p95"]
+    rows = []
+    for s in snapshot.streams:
+        row = [f"{s.stage} / {s.model}", f"{s.count:,}", _ms(s.ttft_p50_ms), _ms(s.ttft_p95_ms), _ms(s.ttft_p99_ms)]
+        if both:
+            row += [_ms(s.ttfc_p50_ms), _ms(s.ttfc_p95_ms)]
+        rows.append([*row, "-" if s.output_tokens_per_s is None else f"{s.output_tokens_per_s:,.1f}"])
+    doc.table([*header, "tokens/s"], rows)
+
+
+def _differ(first_chunk_ms: float, first_token_ms: float) -> bool:
+    """Whether the two times differ by more than a rounding error (1 ms, or 2 %)."""
+    return first_chunk_ms > 0 and abs(first_token_ms - first_chunk_ms) > max(1.0, 0.02 * first_token_ms)
 
 
 def _errors(doc: _Doc, snapshot: StatsSnapshot) -> None:

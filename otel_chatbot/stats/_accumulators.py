@@ -212,10 +212,11 @@ class Shape:
 
 
 class StreamAcc:
-    __slots__ = ("ttft", "output_tokens", "decode_s")
+    __slots__ = ("ttfc", "ttft", "output_tokens", "decode_s")
 
     def __init__(self) -> None:
-        self.ttft = LatencyAcc()
+        self.ttfc = LatencyAcc()  # time to first chunk (semconv: any generated content)
+        self.ttft = LatencyAcc()  # time to first visible text token (falls back to the first chunk)
         self.output_tokens = 0
         self.decode_s = 0.0
 

@@ -70,6 +70,7 @@ _GEN_AI_PROVIDER_NAME = semconv.GEN_AI_PROVIDER_NAME
 _GEN_AI_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
 _GEN_AI_REQUEST_STREAM = semconv.GEN_AI_REQUEST_STREAM
 _GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN = semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN
 _GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
 _GEN_AI_USAGE_COST = semconv.GEN_AI_USAGE_COST_AMOUNT
 _GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
@@ -296,12 +297,17 @@ class Aggregator:
         acc = self._streams.get(key)
         if acc is None:
             acc = self._streams[key] = StreamAcc()
-        ttft = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        ttfc = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        ttft = get(_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         decode_s = dur_ns / 1e9
+        if ttfc is not None:
+            acc.ttfc.add(float(ttfc) * 1000.0)
+            decode_s = max(decode_s - float(ttfc), 0.0)  # generation (reasoning included) runs from the first chunk
+            self._ttfc.observe((self.service_name, operation, model, provider, stage), float(ttfc))
+        if ttft is None:
+            ttft = ttfc  # spans of other instrumentations, or a stream with no text: the first chunk is all we know
         if ttft is not None:
             acc.ttft.add(float(ttft) * 1000.0)
-            decode_s = max(decode_s - float(ttft), 0.0)
-            self._ttfc.observe((self.service_name, operation, model, provider, stage), float(ttft))
         if out is not None and decode_s > 0:
             acc.output_tokens += int(out)
             acc.decode_s += decode_s
@@ -410,11 +416,14 @@ class Aggregator:
             StreamStats(
                 stage=stage,
                 model=model,
-                count=acc.ttft.count,
+                count=max(acc.ttft.count, acc.ttfc.count),
                 ttft_p50_ms=acc.ttft.quantile(0.5),
                 ttft_p95_ms=acc.ttft.quantile(0.95),
                 ttft_p99_ms=acc.ttft.quantile(0.99),
                 output_tokens_per_s=acc.output_tokens / acc.decode_s if acc.decode_s > 0 else None,
+                ttfc_p50_ms=acc.ttfc.quantile(0.5),
+                ttfc_p95_ms=acc.ttfc.quantile(0.95),
+                ttfc_p99_ms=acc.ttfc.quantile(0.99),
             )
             for (stage, model), acc in sorted(self._streams.items())
         )

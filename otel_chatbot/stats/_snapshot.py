@@ -102,7 +102,13 @@ class StageStats:
 
 @dataclass(frozen=True)
 class StreamStats:
-    """Streaming calls of one (stage, model): time to first chunk and output speed."""
+    """Streaming calls of one (stage, model): time to first token, time to first chunk and output speed.
+
+    ``ttft_*`` is the time to the first visible text token (``chatbot.response.time_to_first_token``, what a chat
+    user waits for; the first chunk when a span has no such attribute); ``ttfc_*`` the time to the first generated
+    chunk of any kind (``gen_ai.response.time_to_first_chunk``: reasoning and tool-call deltas count). They differ
+    when a model reasons or calls tools before it writes.
+    """
 
     stage: str
     model: str
@@ -111,6 +117,9 @@ class StreamStats:
     ttft_p95_ms: float
     ttft_p99_ms: float
     output_tokens_per_s: float | None
+    ttfc_p50_ms: float = 0.0
+    ttfc_p95_ms: float = 0.0
+    ttfc_p99_ms: float = 0.0
 
 
 @dataclass(frozen=True)

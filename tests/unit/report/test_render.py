@@ -286,3 +286,22 @@ def test_provider_prompt_cache_reads_are_reported() -> None:
     assert "Provider prompt cache" in text
     line = next(line for line in text.splitlines() if "gpt-4o-mini" in line and "1,500" in line)
     assert "75.0%" in line or "75%" in line
+
+
+def test_first_chunk_column_only_when_it_differs_from_the_first_token() -> None:
+    same = render(busy_bot(gen_ms=100, ttft_s=0.05))
+    assert "TTFT p50" in same and "first chunk" not in same  # text-only streams: one number, shown once
+    tb = TraceBuilder()
+    for i in range(10):
+        with tb.request(700, start_ms=i * 1000) as req:
+            extra = {
+                semconv.GEN_AI_REQUEST_STREAM: True,
+                semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 0.1,
+                semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN: 0.4,
+            }
+            req.stage("generation", 0, 600, generation_attrs("o4-mini", extra=extra))
+    stream = tb.snapshot().streams[0]
+    assert stream.ttfc_p50_ms == pytest.approx(100, rel=0.02) and stream.ttft_p50_ms == pytest.approx(400, rel=0.02)
+    text = render(tb.snapshot())
+    header = next(line for line in text.splitlines() if line.startswith("stage / model") and "TTFT" in line)
+    assert "first chunk p50" in header and "first chunk p95" in header

@@ -77,6 +77,8 @@ def _chatbot(*, gen_ms: float, cost: float, cache: bool = True) -> StatsSnapshot
             }
             if model == "gpt-4o-mini":
                 extra[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = 300 + i
+            else:  # Claude thinks first: its first visible token comes 0.4 s after its first (thinking) chunk
+                extra[semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN] = 0.5 + i / 100
             req.stage(
                 "generation",
                 200,

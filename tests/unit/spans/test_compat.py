@@ -50,7 +50,8 @@ def test_legacy_dup_writes_both(span_exporter: InMemorySpanExporter, monkeypatch
     monkeypatch.setenv("OTEL_CHATBOT_SEMCONV_COMPAT", "legacy/dup")
     _state.reset()
     attrs = _generation(span_exporter)
-    assert attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == attrs[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS]
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] == 40
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 40
     assert attrs[semconv.GEN_AI_USAGE_COST] == attrs[semconv.GEN_AI_USAGE_COST_AMOUNT]
 
 

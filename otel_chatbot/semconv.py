@@ -171,7 +171,9 @@ METRIC_TOKEN_USAGE: Final = "gen_ai_client_token_usage"
 METRIC_COST: Final = "chatbot_cost_usd_total"
 """Counter of USD."""
 METRIC_TTFC: Final = "gen_ai_client_operation_time_to_first_chunk_seconds"
-"""Histogram of time to first chunk (s) for streams."""
+"""Histogram of time to first chunk (s) for streams: the first generated chunk of any kind."""
+METRIC_TTFT: Final = "chatbot_response_time_to_first_token_seconds"
+"""Histogram of time to first token (s) for streams: the first visible text (chatbot.response.time_to_first_token)."""
 
 # GenAI advisory buckets (semconv gen-ai-metrics.md).
 DURATION_BUCKETS_S: Final = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)

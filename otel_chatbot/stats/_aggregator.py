@@ -144,12 +144,15 @@ class Aggregator:
             TOKEN_BUCKETS,
             max_series,
         )
-        self._ttfc = SeriesSet(
-            semconv.METRIC_TTFC,
-            ("service_name", "gen_ai_operation_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage"),
-            TTFC_BUCKETS_S,
-            max_series,
+        stream_labels = (
+            "service_name",
+            "gen_ai_operation_name",
+            "gen_ai_request_model",
+            "gen_ai_provider_name",
+            "chatbot_stage",
         )
+        self._ttfc = SeriesSet(semconv.METRIC_TTFC, stream_labels, TTFC_BUCKETS_S, max_series)
+        self._ttft = SeriesSet(semconv.METRIC_TTFT, stream_labels, TTFC_BUCKETS_S, max_series)
         self._max_series = max_series
 
     @property
@@ -300,11 +303,14 @@ class Aggregator:
         ttfc = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         ttft = get(_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         decode_s = dur_ns / 1e9
+        labels = (self.service_name, operation, model, provider, stage)
         if ttfc is not None:
             acc.ttfc.add(float(ttfc) * 1000.0)
             decode_s = max(decode_s - float(ttfc), 0.0)  # generation (reasoning included) runs from the first chunk
-            self._ttfc.observe((self.service_name, operation, model, provider, stage), float(ttfc))
-        if ttft is None:
+            self._ttfc.observe(labels, float(ttfc))
+        if ttft is not None:
+            self._ttft.observe(labels, float(ttft))
+        else:
             ttft = ttfc  # spans of other instrumentations, or a stream with no text: the first chunk is all we know
         if ttft is not None:
             acc.ttft.add(float(ttft) * 1000.0)
@@ -407,7 +413,9 @@ class Aggregator:
             caches=self._cache_stats(rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())),
             variants=self._variant_stats(rollups["variant"]),
             feedback=tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name))),
-            histograms=tuple(self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen()),
+            histograms=tuple(
+                self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen() + self._ttft.frozen()
+            ),
             counters=self._counters(),
         )
 

@@ -24,7 +24,8 @@ _HELP = {
     semconv.METRIC_SPAN_CALLS: "Number of spans (as the span_metrics connector).",
     semconv.METRIC_TOKEN_USAGE: "Tokens per GenAI call, by gen_ai_token_type.",
     semconv.METRIC_COST: "USD spent on GenAI calls.",
-    semconv.METRIC_TTFC: "Time to the first content chunk of streamed GenAI calls, in seconds.",
+    semconv.METRIC_TTFC: "Time to the first generated chunk of streamed GenAI calls, in seconds.",
+    semconv.METRIC_TTFT: "Time to the first visible text token of streamed GenAI calls, in seconds.",
 }
 
 

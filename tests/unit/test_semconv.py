@@ -79,6 +79,7 @@ PINNED = {
     "METRIC_TOKEN_USAGE": "gen_ai_client_token_usage",
     "METRIC_COST": "chatbot_cost_usd_total",
     "METRIC_TTFC": "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "METRIC_TTFT": "chatbot_response_time_to_first_token_seconds",
 }
 
 

@@ -104,13 +104,8 @@ def synthetic_series() -> list[str]:
         series.append(f"gen_ai_client_token_usage_count{_labels(**labels)} 0+60x30")
     cost = {"service_name": SERVICE, "chatbot_stage": "generation", "chatbot_tenant_id": "acme", **llm}
     series.append(f"chatbot_cost_usd_total{_labels(**cost)} 0+0.02x30")
-    series += _histogram(
-        "gen_ai_client_operation_time_to_first_chunk_seconds",
-        {"service_name": SERVICE, **llm},
-        TTFT_BUCKETS_S,
-        per_min=60,
-        mean=0.45,
-    )
+    for name in ("gen_ai_client_operation_time_to_first_chunk_seconds", "chatbot_response_time_to_first_token_seconds"):
+        series += _histogram(name, {"service_name": SERVICE, **llm}, TTFT_BUCKETS_S, per_min=60, mean=0.45)
     otelcol = {"job": "otelcol-chatbot-self", "instance": "127.0.0.1:18888", "exporter": "otlp_grpc/jaeger"}
     series += [
         f"otelcol_exporter_send_failed_spans{_labels(**otelcol)} 0x30",

@@ -159,6 +159,10 @@ def test_prometheus_has_time_to_first_chunk_of_the_streams(stack: RunningStack, 
         f'{{service_name="{SERVICE}",gen_ai_request_model="gpt-4o-mini"}}))',
     )
     assert p95 is not None and p95 > 0
+    # The streams are plain text: their first visible token is their first chunk, in its own histogram too.
+    query = f'sum(chatbot_response_time_to_first_token_seconds_count{{service_name="{SERVICE}"}})'
+    count = eventually(lambda: v if (v := prom_scalar(stack.prometheus_url, query)) == sent["ttft_spans"] else None)
+    assert count == sent["ttft_spans"]
 
 
 def test_jaeger_monitor_tab_latencies(stack: RunningStack) -> None:

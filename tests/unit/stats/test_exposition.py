@@ -45,6 +45,7 @@ def traffic() -> TraceBuilder:
                         **tenant,
                         semconv.GEN_AI_REQUEST_STREAM: True,
                         semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: 0.05 * (i + 1),
+                        semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN: 0.05 * (i + 1) + 0.2,
                     }
                 ),
                 error="RateLimitError" if i == 3 else None,
@@ -91,6 +92,9 @@ def test_metric_names_and_labels_follow_design_section_5() -> None:
         "gen_ai_client_operation_time_to_first_chunk_seconds_bucket",
         "gen_ai_client_operation_time_to_first_chunk_seconds_sum",
         "gen_ai_client_operation_time_to_first_chunk_seconds_count",
+        "chatbot_response_time_to_first_token_seconds_bucket",
+        "chatbot_response_time_to_first_token_seconds_sum",
+        "chatbot_response_time_to_first_token_seconds_count",
     }
     gen_calls = [s for s in samples["traces_span_metrics_calls_total"] if s.get("chatbot_stage") == "generation"]
     assert {(s["status_code"], s["__value__"]) for s in gen_calls} == {
@@ -143,6 +147,9 @@ def test_metric_names_and_labels_follow_design_section_5() -> None:
     assert sum(float(s["__value__"]) for s in cost) == pytest.approx(20 * 0.0001)
     ttfc = samples["gen_ai_client_operation_time_to_first_chunk_seconds_count"]
     assert ttfc[0]["gen_ai_request_model"] == "gpt-4o-mini" and ttfc[0]["__value__"] == "20"
+    ttfc_sum = float(samples["gen_ai_client_operation_time_to_first_chunk_seconds_sum"][0]["__value__"])
+    ttft_sum = float(samples["chatbot_response_time_to_first_token_seconds_sum"][0]["__value__"])
+    assert ttft_sum == pytest.approx(ttfc_sum + 20 * 0.2)  # each first token 0.2 s after its first chunk
 
 
 def test_histogram_buckets_are_cumulative_and_upper_inclusive() -> None:

@@ -283,3 +283,59 @@ def test_chunk_usage_increments_are_added_as_langchain_adds_them(
     assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(expected, rel=1e-9)
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "msg_01abc"
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("end_turn",)
+
+
+def test_service_tier_keys_of_langchain_openai_are_read(span_exporter: InMemorySpanExporter) -> None:
+    """With ``service_tier="priority"`` langchain-openai prefixes the cache and reasoning keys; built by its own
+    converter from OpenAI's documented usage JSON."""
+    from langchain_openai.chat_models.base import _create_usage_metadata
+
+    raw = {
+        "prompt_tokens": 2000,
+        "completion_tokens": 300,
+        "total_tokens": 2300,
+        "prompt_tokens_details": {"cached_tokens": 1024, "audio_tokens": 0},
+        "completion_tokens_details": {"reasoning_tokens": 120, "audio_tokens": 0},
+    }
+    usage_metadata = _create_usage_metadata(raw, "priority")
+    assert "priority_cache_read" in usage_metadata["input_token_details"]
+    message = AIMessage(
+        content="ok",
+        id="lc_run--2",
+        usage_metadata=usage_metadata,
+        response_metadata={"id": "chatcmpl-tier", "model_name": MODEL, "finish_reason": "stop"},
+    )
+
+    @oc.traced_stage("generation", model=MODEL, provider="openai")
+    def generate() -> AIMessage:
+        return message
+
+    generate()
+    attrs = _attrs(span_exporter)
+    assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == raw["prompt_tokens_details"]["cached_tokens"]  # type: ignore[index]
+    assert attrs[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] == 120
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-tier"
+
+
+def test_a_thinking_block_is_the_first_chunk_and_text_the_first_token(span_exporter: InMemorySpanExporter) -> None:
+    """Content blocks (langchain-anthropic's thinking, then text): the first chunk is not the first token."""
+    import time
+
+    chunks = [
+        AIMessageChunk(content="", id="lc_run--3"),
+        AIMessageChunk(content=[{"type": "thinking", "thinking": "Let me see", "index": 0}], id="lc_run--3"),
+        AIMessageChunk(content=[{"type": "text", "text": "Hello", "index": 1}], id="lc_run--3"),
+    ]
+
+    @oc.traced_stage("generation", model=MODEL, provider="openai")
+    def generate() -> Iterator[AIMessageChunk]:
+        for chunk in chunks:
+            yield chunk
+            time.sleep(0.05)
+
+    list(generate())
+    attrs = _attrs(span_exporter)
+    ttfc = attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    ttft = attrs[semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN]
+    assert 0.05 <= ttfc
+    assert ttft - ttfc >= 0.05  # one sleep later: the text chunk

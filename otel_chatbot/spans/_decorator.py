@@ -12,7 +12,8 @@ Example::
 Static attributes are computed once, at decoration time; one ``_Scope`` drives every form; the four wrappers
 (sync, coroutine, generator, async generator) are a few lines each around it. Streams keep the span open over the
 whole iteration and attach the span's context only while the wrapped generator runs, so an early ``break`` never
-leaves it current.
+leaves it current. A plain or async function that RETURNS a stream (``openai.Stream``, a LangChain ``.stream()``
+generator...) hands its span to a proxy that ends it over the consumer's iteration (``_returned.py``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_chatbot import semconv
+from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _conversation as context
+from otel_chatbot.spans import _returned as returned
 from otel_chatbot.spans._recording import StageHandle, record_usage
 from otel_chatbot.spans._run import SpanRun
 from otel_chatbot.spans._spec import Spec
@@ -43,7 +46,7 @@ R = TypeVar("R")
 class _Scope:
     """Start a ``SpanRun``, make it current, and end it; the one place where the wrappers meet the span."""
 
-    __slots__ = ("run", "token")
+    __slots__ = ("handed_over", "run", "token")
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class _Scope:
             model_price=spec.price(),
         )
         self.token: object | None = None
+        self.handed_over = False  # a returned stream's proxy ends the run, not __exit__
         if spec.enforce_budget:
             self._check_budget(attributes)
 
@@ -100,7 +104,26 @@ class _Scope:
         if isinstance(exc, Exception):
             self.run.fail(exc)
         # GeneratorExit, asyncio.CancelledError, KeyboardInterrupt: end the span without an application error.
-        self.run.end()
+        if not self.handed_over:
+            self.run.end()
+
+    def returned(self, result: Any, fn: Callable[..., Any]) -> Any:
+        """The function returned ``result``: read it, or, when it is a stream, hand the run over to its proxy."""
+        if type(result) not in _PLAIN:
+            try:
+                kind = returned.kind_of(result)
+                if kind:
+                    value = returned.measure(result, kind, self.run, fn)
+                    self.handed_over = value is not result
+                    return value
+            except Exception:
+                log_internal_error()
+        self.run.succeed(result)
+        return result
+
+
+_PLAIN = frozenset({dict, str, list, tuple, int, float, bool, bytes, type(None)})
+"""Return types that are never a stream (the common case skips the stream check)."""
 
 
 def _wrap_function(fn: Callable[P, R], spec: Spec) -> Callable[P, R]:
@@ -109,9 +132,9 @@ def _wrap_function(fn: Callable[P, R], spec: Spec) -> Callable[P, R]:
         tracer = spec.tracer()
         if tracer is None:
             return fn(*args, **kwargs)
-        with _Scope(spec, tracer, args, kwargs) as run:
-            result = fn(*args, **kwargs)
-            run.succeed(result)
+        scope = _Scope(spec, tracer, args, kwargs)
+        with scope:
+            result: R = scope.returned(fn(*args, **kwargs), fn)
             return result
 
     return wrapper
@@ -123,10 +146,9 @@ def _wrap_coroutine(fn: Callable[P, Any], spec: Spec) -> Callable[P, Any]:
         tracer = spec.tracer()
         if tracer is None:
             return await fn(*args, **kwargs)
-        with _Scope(spec, tracer, args, kwargs) as run:
-            result = await fn(*args, **kwargs)
-            run.succeed(result)
-            return result
+        scope = _Scope(spec, tracer, args, kwargs)
+        with scope:
+            return scope.returned(await fn(*args, **kwargs), fn)
 
     return wrapper
 

@@ -61,6 +61,8 @@ class Extracted:
     to first token). ``details`` holds any other billable unit by genai-prices' usage key (``input_audio_tokens``,
     ``cache_write_1h_tokens``, ``web_searches``...). ``provider_cost`` is the USD cost the provider itself reported.
     ``cumulative`` marks usage that replaces, rather than adds to, what earlier stream events said.
+    ``increment`` marks usage that adds to what earlier stream events said (a LangChain ``AIMessageChunk``, whose
+    usage LangChain itself sums); by default a later count replaces an earlier one.
     """
 
     __slots__ = (
@@ -69,6 +71,7 @@ class Extracted:
         "details",
         "finish_reasons",
         "generated",
+        "increment",
         "input_tokens",
         "output_tokens",
         "provider_cost",
@@ -105,6 +108,7 @@ class Extracted:
         self.details = details
         self.provider_cost = provider_cost
         self.generated = generated
+        self.increment = False
 
     @property
     def has_usage(self) -> bool:
@@ -132,24 +136,39 @@ class Extracted:
         )
 
     def merge(self, other: Extracted) -> None:
-        """Take every field ``other`` knows (later stream events win); details are merged key by key."""
-        for name in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_tokens",
-            "cache_write_tokens",
-            "reasoning_tokens",
-            "response_model",
-            "response_id",
-            "provider_cost",
-        ):
+        """Take every field ``other`` knows (later stream events win); details are merged key by key.
+
+        When ``other.increment``, its counts (and details) are added to ours instead.
+        """
+        if other.increment:
+            self._add_counts(other)
+            names: tuple[str, ...] = ("response_model", "response_id", "provider_cost")
+        else:
+            names = _MERGED
+        for name in names:
             value = getattr(other, name)
             if value is not None:
                 setattr(self, name, value)
-        if other.details:
+        if other.details and not other.increment:
             self.details = {**self.details, **other.details} if self.details else dict(other.details)
         if other.finish_reasons:
             self.finish_reasons = other.finish_reasons
+
+    def _add_counts(self, other: Extracted) -> None:
+        for name in _COUNTS:
+            value = getattr(other, name)
+            if value is not None:
+                mine = getattr(self, name)
+                setattr(self, name, value if mine is None else mine + value)
+        if other.details:
+            details = dict(self.details) if self.details else {}
+            for key, value in other.details.items():
+                details[key] = details.get(key, 0) + value
+            self.details = details
+
+
+_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "reasoning_tokens")
+_MERGED = (*_COUNTS, "response_model", "response_id", "provider_cost")
 
 
 _KNOWN_KEYS = frozenset(

@@ -159,6 +159,14 @@ class SpanRun:
         except Exception:
             log_internal_error()
 
+    def start_stream(self) -> None:
+        """The call returned a stream object: from now on this run measures its chunks (``on_chunk``) until ``end``."""
+        self.stream = True
+        if self._accumulator is None and self.recording:
+            keep = STATE.content.max_content_length if content.should_capture_content() else 0
+            self._accumulator = StreamAccumulator(self.provider, keep)
+            self.span.set_attribute(semconv.GEN_AI_REQUEST_STREAM, True)
+
     # --- the end ------------------------------------------------------------------------------------------------
 
     def succeed(self, result: Any) -> None:

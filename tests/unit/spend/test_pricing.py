@@ -141,6 +141,7 @@ def test_pricing_cli(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pricing", "gpt-4o-mini", "--provider", "openai", "--input", "1000", "--output", "500"]) == 0
     out = capsys.readouterr().out
     assert "$0.00045" in out
+    assert f"all units (genai-prices=={genai_prices.__version__}): " in out and "web searches" in out
     assert main(["pricing", "no-such-model-abc"]) == 1
     assert "unknown model" in capsys.readouterr().out
 
@@ -373,3 +374,85 @@ def test_override_extra_units_cached_audio_takes_the_cache_rate() -> None:
 def test_malformed_extra_units(spec: dict[str, object], message: str) -> None:
     with pytest.raises(oc.ConfigurationError, match=message):
         pricing.parse_overrides({"m": spec})
+
+
+# --- on the span: the units a provider reports, priced as genai-prices prices the same raw JSON ------------------
+
+
+_RESPONSES: list[tuple[str, str, str, dict[str, object]]] = [
+    (
+        "gpt-audio",
+        "openai",
+        "chat",
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": "gpt-audio",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 300,
+                "total_tokens": 1500,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 800},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 250},
+            },
+        },
+    ),
+    (
+        "claude-sonnet-4-6",
+        "anthropic",
+        "default",
+        {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-sonnet-4-6",
+            "content": [{"type": "text", "text": "hi"}],
+            "stop_reason": "end_turn",
+            "usage": {
+                "input_tokens": 1000,
+                "output_tokens": 200,
+                "cache_read_input_tokens": 4000,
+                "cache_creation_input_tokens": 3000,
+                "cache_creation": {"ephemeral_5m_input_tokens": 1000, "ephemeral_1h_input_tokens": 2000},
+                "server_tool_use": {"web_search_requests": 2},
+            },
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("model", "provider", "flavor", "body"), _RESPONSES)
+def test_span_cost_of_every_reported_unit(
+    model: str, provider: str, flavor: str, body: dict[str, object], span_exporter: InMemorySpanExporter
+) -> None:
+    expected = genai_prices.extract_usage(body, provider_id=provider, api_flavor=flavor).calc_price().total_price
+    tel = oc.configure("units", embedded=False, span_processors=[_simple(span_exporter)])
+    try:
+
+        @oc.traced_stage("generation", model=model, provider=provider)
+        def call() -> dict[str, object]:
+            return body
+
+        call()
+        tel.force_flush()
+    finally:
+        tel.shutdown()
+    (span,) = span_exporter.get_finished_spans()
+    attrs = span.attributes or {}
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == float(expected)
+    assert attrs[semconv.GEN_AI_USAGE_COST_SOURCE] == "local"
+    assert attrs[semconv.CHATBOT_COST_PRICE_VERSION] == f"genai-prices=={genai_prices.__version__}"
+    totals = genai_prices.Usage(
+        **{
+            key: int(attrs.get(name, 0))  # type: ignore[arg-type]
+            for key, name in (
+                ("input_tokens", semconv.GEN_AI_USAGE_INPUT_TOKENS),
+                ("output_tokens", semconv.GEN_AI_USAGE_OUTPUT_TOKENS),
+                ("cache_read_tokens", semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS),
+                ("cache_write_tokens", semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS),
+            )
+        }
+    )
+    # The audio tokens / 1-hour writes and web searches cost more than the same totals as plain text would.
+    assert expected > genai_prices.calc_price(totals, model, provider_id=provider).total_price

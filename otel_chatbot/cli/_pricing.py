@@ -27,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.model}: input ${price.input_mtok}/1M, output ${price.output_mtok}/1M, "
         f"cache read ${price.cache_read_mtok if price.cache_read_mtok is not None else price.input_mtok}/1M"
     )
+    if price._genai is not None:  # every unit genai-prices prices (audio, 1-hour cache writes, web searches...)
+        print(f"all units ({price.version}): {price._genai}")
     print(
         f"cost of {args.input} input ({args.cached} cached) + {args.output} output tokens: "
         f"${compute_cost(usage, price)}"

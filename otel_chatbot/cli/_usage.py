@@ -1,5 +1,7 @@
 """``otel-chatbot usage``: tokens and USD per user, tenant or model from the usage ledger.
 
+USD is the provider's reported cost where it gave one (marked ``*``, with a footnote), else ours.
+
 Examples::
 
     otel-chatbot usage --by tenant --since 7d                 # the ledger named by OTEL_CHATBOT_LEDGER
@@ -54,7 +56,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     header = (args.by, "calls", "input tokens", "output tokens", "USD")
     table = [
-        (r.key or "(none)", f"{r.calls:,}", f"{r.input_tokens:,}", f"{r.output_tokens:,}", f"${r.cost_usd:,.4f}")
+        (
+            r.key or "(none)",
+            f"{r.calls:,}",
+            f"{r.input_tokens:,}",
+            f"{r.output_tokens:,}",
+            f"${r.cost_usd:,.4f}" + ("*" if r.provider_cost_calls else ""),
+        )
         for r in rows
     ]
     total = (
@@ -68,4 +76,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"usage by {args.by} over the last {args.since}")
     for row in (header, *table, total):
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+    provider_calls = sum(r.provider_cost_calls for r in rows)
+    if provider_calls:
+        print(f"* includes {provider_calls:,} calls with provider-reported cost; the rest are priced locally")
     return 0

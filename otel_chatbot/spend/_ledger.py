@@ -47,7 +47,11 @@ _COLUMNS = (
     "user_id",
     "conversation",
     "variant",
+    "cost_source",
+    "price_version",
 )
+_ADDED_COLUMNS = (("cost_source", "TEXT"), ("price_version", "TEXT"))
+"""Columns added after the first release: an older ledger gains them when opened (its old rows read as empty)."""
 _BY = {
     "user": "user_id",
     "tenant": "tenant",
@@ -77,6 +81,10 @@ class LedgerEntry(NamedTuple):
     user: str = ""
     conversation: str = ""
     variant: str = ""
+    cost_source: str = ""
+    """``local`` (priced by us), ``provider`` (the cost the provider reported), or empty (no cost known)."""
+    price_version: str = ""
+    """The price data of a ``local`` cost: ``genai-prices==<version>`` or ``override``; empty otherwise."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,8 @@ class UsageRow:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    provider_cost_calls: int = 0
+    """Of ``calls``, those whose cost is the provider's own (``cost_source = provider``) rather than ours."""
 
 
 class _Backend:
@@ -114,7 +124,7 @@ class _Backend:
 _SCHEMA = f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
     ts DOUBLE PRECISION NOT NULL, trace_id TEXT, service TEXT, stage TEXT, model TEXT, provider TEXT,
     input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_nusd BIGINT NOT NULL,
-    tenant TEXT, user_id TEXT, conversation TEXT, variant TEXT)"""
+    tenant TEXT, user_id TEXT, conversation TEXT, variant TEXT, cost_source TEXT, price_version TEXT)"""
 _INDEX = f"CREATE INDEX IF NOT EXISTS {_TABLE}_ts ON {_TABLE} (ts)"
 _INSERT = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
@@ -127,7 +137,19 @@ class _SQLite(_Backend):
         if path != ":memory:":
             self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute(_SCHEMA)
+        self._migrate()
         self.conn.execute(_INDEX)
+
+    def _migrate(self) -> None:
+        """Add the columns a ledger written by an older release lacks."""
+        present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({_TABLE})")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in present:
+                try:
+                    self.conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.lock:
@@ -166,6 +188,8 @@ class _Postgres(_Backend):
             # Several processes may create the table at once: serialise the DDL on an advisory lock.
             self.conn.execute("SELECT pg_advisory_xact_lock(727274)")
             self.conn.execute(_SCHEMA)
+            for name, kind in _ADDED_COLUMNS:  # a ledger written by an older release gains the new columns
+                self.conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
             self.conn.execute(_INDEX)
 
     def _connect(self) -> Any:
@@ -328,6 +352,8 @@ class Ledger:
                     e.user,
                     e.conversation,
                     e.variant,
+                    e.cost_source,
+                    e.price_version,
                 )
                 for e in entries
             ]
@@ -367,17 +393,18 @@ class Ledger:
         return int(total) / _NANO
 
     def usage(self, by: By, *, since: float) -> list[UsageRow]:
-        """Calls, tokens and USD per ``by`` key since ``since``, most expensive first."""
+        """Calls, tokens and USD per ``by`` key since ``since``, most expensive first (with the calls whose cost
+        the provider reported)."""
         if by not in _BY:
             raise ValueError(f"usage by {by!r}: choose one of {', '.join(_BY)}")
         column = _BY[by]
         text = (
             f"SELECT {column}, COUNT(*), COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0), "
-            f"COALESCE(SUM(cost_nusd), 0) FROM {_TABLE} WHERE ts >= ? GROUP BY {column} "
-            f"ORDER BY 5 DESC, 1"
+            f"COALESCE(SUM(cost_nusd), 0), COALESCE(SUM(CASE WHEN cost_source = 'provider' THEN 1 ELSE 0 END), 0) "
+            f"FROM {_TABLE} WHERE ts >= ? GROUP BY {column} ORDER BY 5 DESC, 1"
         )
         rows = self._backend.execute(self._backend.sql(text), [since])
-        return [UsageRow(str(k or ""), int(n), int(i), int(o), int(c) / _NANO) for k, n, i, o, c in rows]
+        return [UsageRow(str(k or ""), int(n), int(i), int(o), int(c) / _NANO, int(p)) for k, n, i, o, c, p in rows]
 
     def prune(self, *, older_than: float) -> int:
         """Delete rows older than ``older_than`` (epoch seconds); returns how many."""

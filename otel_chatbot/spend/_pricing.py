@@ -4,6 +4,12 @@ Prices come from the bundled, offline data of `genai-prices <https://github.com/
 overrides layered on top (``configure(prices={...})`` or a TOML/JSON file named by ``OTEL_CHATBOT_PRICES_FILE``).
 Arithmetic is exact (``Decimal``); an unknown model gives ``None``, never a silent $0.
 
+Every billable unit the price data knows is priced as genai-prices prices it: a call whose usage has ``details``
+(audio/image/video tokens, 1-hour cache writes, tool-use prompt tokens, web searches...), or whose model has a price
+that applies without them (a per-request fee, a separate reasoning price, context-size tiers), is computed by
+genai-prices' own ``ModelPrice.calc_price``. The common text-only call at a plain price keeps an integer fast path
+that gives the same result (a property test checks both against ``genai_prices.calc_price`` for every bundled model).
+
 Example::
 
     from otel_chatbot.spend import TokenUsage, default_table
@@ -22,12 +28,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
+from itertools import combinations
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from otel_chatbot import env
 from otel_chatbot._state import STATE
 from otel_chatbot.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from genai_prices.units import UnitDef, UnitRegistry
 
 __all__ = ["ModelPrice", "PricingTable", "TokenUsage", "compute_cost", "default_table"]
 
@@ -91,6 +102,13 @@ class ModelPrice:
     # Prices in integer pico-dollars per token (exact when a price has at most 6 decimals per 1M tokens, as all
     # published prices do): the hot path prices a call with two integer multiplications instead of Decimal maths.
     pico: tuple[int, int, int, int] | None = field(default=None, init=False, compare=False, repr=False)
+    # genai-prices' own ModelPrice (bundled data, or built from an override with extra units): every call with
+    # usage details is priced by its calc_price; None for a plain override (details are then priced at their
+    # parent's rate, being part of the totals).
+    _genai: Any = field(default=None, init=False, compare=False, repr=False)
+    # Whether _genai must price every call, details or not: a per-request fee, a reasoning price or tiers apply
+    # to the plain totals too.
+    _genai_always: bool = field(default=False, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         rates = [
@@ -105,12 +123,45 @@ class ModelPrice:
             object.__setattr__(self, "pico", (a, b, c, d))
 
 
+def _with_genai(price: ModelPrice, genai_price: Any) -> ModelPrice:
+    """``price`` priced by genai-prices' ``genai_price`` whenever the plain fields cannot say it all."""
+    always = False
+    for key, value in vars(genai_price).items():
+        if value is None or key.startswith("_"):
+            continue
+        if key in _ALWAYS_ACTIVE_PRICE_KEYS or not isinstance(value, Decimal):  # fees, reasoning price, tiers
+            always = True
+    object.__setattr__(price, "_genai", genai_price)
+    object.__setattr__(price, "_genai_always", always)
+    return price
+
+
+_ALWAYS_ACTIVE_PRICE_KEYS = frozenset({"requests_kcount", "output_reasoning_mtok"})
+"""Price keys that apply to a call without any usage details (a per-request fee; reasoning is a plain field)."""
+
+
+def _uses_genai(usage: TokenUsage, price: ModelPrice) -> bool:
+    if price._genai is None:
+        return False
+    if price._genai_always:
+        return True
+    details = usage.details
+    return details is not None and any(details.values())  # all-zero details change nothing: keep the fast path
+
+
 def compute_cost(usage: TokenUsage, price: ModelPrice) -> Decimal:
     """The exact USD cost of ``usage`` at ``price``.
 
     Cached input is priced at the cache-read price, cache writes at the cache-write price, the rest of the input at
-    the input price; reasoning tokens are part of the output and priced as output.
+    the input price; reasoning tokens are part of the output and priced as output unless the model has a reasoning
+    price. Usage details (audio, 1-hour cache writes, web searches...) and per-request fees are priced by
+    genai-prices for bundled prices; a plain override prices each detail at its parent's rate (it is part of the
+    totals), and units without a parent (web searches) at nothing.
     """
+    if _uses_genai(usage, price):
+        exact = _genai_cost(usage, price._genai)
+        if exact is not None:
+            return exact
     if price.tiers:
         for threshold, tier_price in reversed(price.tiers):
             if usage.input_tokens > threshold:
@@ -132,13 +183,103 @@ def compute_cost(usage: TokenUsage, price: ModelPrice) -> Decimal:
     return total / _MILLION
 
 
-def _decimal(value: object, where: str) -> Decimal:
+_warned: set[str] = set()
+
+
+def _genai_cost(usage: TokenUsage, genai_price: Any) -> Decimal | None:
+    """genai-prices' total for ``usage``; None when genai-prices rejects even the plain totals.
+
+    Two overlapping parts reported without their overlap (cached tokens and audio tokens, but not cached audio
+    tokens, for a model that prices cached audio) are taken as not overlapping, when the counts allow it; usage
+    details genai-prices still rejects (more audio than input tokens) are dropped, with a warning, and the totals
+    priced.
+    """
+    base = _genai_usage_values(usage)
+    values = dict(base)
+    if usage.details:
+        reported = _registry_keys()[0]
+        for key, value in usage.details.items():
+            if key in reported and key not in values:
+                values[key] = value
+    usage_class = _genai_usage_class()
+    for _ in range(8):
+        try:
+            total: Decimal = genai_price.calc_price(usage_class(**values))["total_price"]
+        except ValueError as exc:
+            message = str(exc)
+            missing = _missing_overlap(message)
+            if missing is None or missing in values:
+                break
+            values[missing] = 0
+        else:
+            return total
+    if len(values) == len(base):
+        return None
+    if message not in _warned and len(_warned) < 100:
+        _warned.add(message)
+        logger.warning("genai-prices cannot price these usage details (%s); pricing the totals only", message)
+    try:
+        total = genai_price.calc_price(usage_class(**base))["total_price"]
+    except ValueError:
+        return None
+    return total
+
+
+def _missing_overlap(message: str) -> str | None:
+    """The usage key in genai-prices' "Missing usage for KEY: reported overlapping usage keys ..." error."""
+    head, _, rest = message.partition(": ")
+    if not head.startswith("Missing usage for ") or not rest.startswith("reported overlapping"):
+        return None
+    key = head.removeprefix("Missing usage for ")
+    return key if key in _registry_keys()[0] else None
+
+
+def _genai_usage_values(usage: TokenUsage) -> dict[str, int]:
+    """genai-prices' usage keys for the totals: cache counts clamped as on the fast path, reasoning inside output."""
+    cache_read = min(usage.cache_read_tokens, usage.input_tokens)
+    cache_write = min(usage.cache_write_tokens, usage.input_tokens - cache_read)
+    values = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": cache_read,
+        "cache_write_tokens": cache_write,
+    }
+    if usage.reasoning_tokens:
+        # genai-prices' output_reasoning_tokens is a part of output_tokens (priced apart only when the model has
+        # an output_reasoning_mtok price): no double count.
+        values["output_reasoning_tokens"] = min(usage.reasoning_tokens, usage.output_tokens)
+    return values
+
+
+@cache
+def _genai_usage_class() -> Any:
+    from genai_prices import Usage
+
+    return Usage
+
+
+@cache
+def _registry() -> UnitRegistry:
+    from genai_prices.data_units import unit_data
+    from genai_prices.units import UnitRegistry
+
+    return UnitRegistry(unit_data)
+
+
+@cache
+def _registry_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """(usage keys a usage may report, price keys a price may have) of genai-prices' unit registry."""
+    units = _registry().units
+    return frozenset(k for k in units if k != "requests"), frozenset(u.price_key for u in units.values())
+
+
+def _decimal(value: object, where: str, unit: str = "USD per 1M tokens") -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        raise ConfigurationError(f"{where} must be a number of USD per 1M tokens, not {value!r}.")
+        raise ConfigurationError(f"{where} must be a number of {unit}, not {value!r}.")
     try:
         result = Decimal(str(value))
     except InvalidOperation:
-        raise ConfigurationError(f"{where} must be a number of USD per 1M tokens, not {value!r}.") from None
+        raise ConfigurationError(f"{where} must be a number of {unit}, not {value!r}.") from None
     if not result.is_finite() or result < 0:
         raise ConfigurationError(f"{where} must be a finite, non-negative number, not {value!r}.")
     return result
@@ -161,12 +302,7 @@ def _price_from_mapping(model: str, spec: object) -> ModelPrice:
         return spec
     if not isinstance(spec, Mapping):
         raise ConfigurationError(f"price for {model!r} must be a table like {{input = 0.15, output = 0.6}}.")
-    unknown = set(spec) - _OVERRIDE_KEYS
-    if unknown:
-        raise ConfigurationError(
-            f"price for {model!r} has unknown keys {sorted(unknown)}; use input, output, cache_read, cache_write "
-            "(USD per 1M tokens)."
-        )
+    extras = _extra_prices(model, {str(k): v for k, v in spec.items() if k not in _OVERRIDE_KEYS})
 
     def get(name: str) -> object:
         return spec.get(name, spec.get(f"{name}_mtok"))
@@ -174,12 +310,100 @@ def _price_from_mapping(model: str, spec: object) -> ModelPrice:
     if get("input") is None or get("output") is None:
         raise ConfigurationError(f"price for {model!r} needs both input and output (USD per 1M tokens).")
     read, write = get("cache_read"), get("cache_write")
-    return ModelPrice(
+    price = ModelPrice(
         input_mtok=_decimal(get("input"), f"{model}.input"),
         output_mtok=_decimal(get("output"), f"{model}.output"),
         cache_read_mtok=None if read is None else _decimal(read, f"{model}.cache_read"),
         cache_write_mtok=None if write is None else _decimal(write, f"{model}.cache_write"),
     )
+    if not extras:
+        return price
+    return _with_genai(price, _genai_price_for_override(model, price, extras))
+
+
+def _extra_prices(model: str, spec: Mapping[str, object]) -> dict[str, Decimal]:
+    """An override's prices of extra units, by genai-prices price key (``cache_write_1h`` = ``cache_write_1h_mtok``)."""
+    if not spec:
+        return {}
+    registry = _registry()
+    price_keys = _registry_keys()[1]
+    extras: dict[str, Decimal] = {}
+    unknown: list[str] = []
+    for name, value in spec.items():
+        key = name if name in price_keys else f"{name}_mtok"
+        if key not in price_keys:
+            unknown.append(name)
+            continue
+        if key in extras:
+            raise ConfigurationError(f"price for {model!r} gives {key} twice (as {key} and {key[:-5]}).")
+        extras[key] = _decimal(value, f"{model}.{name}", _unit_label(registry.unit_for_price_key(key)))
+    if unknown:
+        raise ConfigurationError(
+            f"price for {model!r} has unknown keys {sorted(unknown)}; use input, output, cache_read, cache_write "
+            "(USD per 1M tokens), or a genai-prices price key such as cache_write_1h, input_audio, output_audio "
+            "(USD per 1M tokens), requests_kcount, web_searches_kcount (USD per 1000)."
+        )
+    return extras
+
+
+def _unit_label(unit: UnitDef) -> str:
+    if unit.dimensions.get("family") == "tokens":
+        return "USD per 1M tokens" if unit.per == 1_000_000 else f"USD per {unit.per} tokens"
+    return f"USD per {unit.per} {unit.usage_key.replace('_', ' ')}"
+
+
+def _genai_price_for_override(model: str, price: ModelPrice, extras: Mapping[str, Decimal]) -> Any:
+    """genai-prices' ModelPrice for an override with extra units; each unit genai-prices also needs priced (the
+    parent of an extra, or the join of two: cached audio) gets its parent's rate."""
+    from genai_prices.types import ModelPrice as GenaiModelPrice
+    from genai_prices.validation import validate_model_price
+
+    registry = _registry()
+    given: dict[str, Decimal | None] = {
+        "input_mtok": price.input_mtok,
+        "output_mtok": price.output_mtok,
+        "cache_read_mtok": price.cache_read_mtok,
+        "cache_write_mtok": price.cache_write_mtok,
+        **extras,
+    }
+    rates = {registry.unit_for_price_key(k).usage_key: v for k, v in given.items() if v is not None}
+    _complete_units(model, rates, registry)
+    prices = {registry.units[key].price_key: rate for key, rate in rates.items()}
+    try:
+        validate_model_price(set(prices), registry)
+    except ValueError as exc:
+        raise ConfigurationError(f"price for {model!r}: {exc}.") from None
+    return GenaiModelPrice(**prices)
+
+
+def _complete_units(model: str, rates: dict[str, Decimal], registry: UnitRegistry) -> None:
+    """Add each ancestor and join unit genai-prices requires of the units in ``rates``, at its parent's rate."""
+    while True:
+        units = [registry.units[key] for key in sorted(rates)]
+        missing: set[str] = set()
+        for unit in units:
+            missing |= registry.ancestor_usage_keys(unit.usage_key) - rates.keys()
+        for a, b in combinations(units, 2):
+            if a.is_compatible_with(b) and not _within(a, b) and not _within(b, a):
+                join = registry.find_join(a, b)
+                if join is None:
+                    raise ConfigurationError(f"price for {model!r}: {a.price_key} and {b.price_key} cannot be mixed.")
+                if join.usage_key not in rates:
+                    missing.add(join.usage_key)
+        if not missing:
+            return
+        for key in sorted(missing, key=lambda k: (len(registry.units[k].dimensions), k)):
+            unit = registry.units[key]
+            parents = [registry.units[k] for k in rates if _within(registry.units[k], unit)]
+            if not parents:
+                raise ConfigurationError(f"price for {model!r} also needs {unit.price_key}.")
+            parent = max(parents, key=lambda u: (len(u.dimensions), "token_type" in u.dimensions, u.usage_key))
+            rates[key] = rates[parent.usage_key]
+
+
+def _within(ancestor: UnitDef, unit: UnitDef) -> bool:
+    """Whether ``unit`` is a part of ``ancestor`` (cached audio input is a part of cache reads and of audio input)."""
+    return ancestor is not unit and ancestor.dimensions.items() <= unit.dimensions.items()
 
 
 def parse_overrides(prices: Mapping[str, Any]) -> dict[str, ModelPrice]:
@@ -230,7 +454,7 @@ def _price_at(base: Decimal | None, tiers: tuple[tuple[int, Decimal], ...], thre
     return chosen
 
 
-def _convert(gp_price: Any) -> ModelPrice | None:
+def _convert(gp_price: Any, version: str) -> ModelPrice | None:
     fields = {
         name: _from_genai_prices(getattr(gp_price, f"{name}_mtok", None))
         for name in ("input", "output", "cache_read", "cache_write")
@@ -247,18 +471,23 @@ def _convert(gp_price: Any) -> ModelPrice | None:
         t_in, t_out = at["input"], at["output"] or Decimal(0)
         assert t_in is not None
         tiers.append((threshold, ModelPrice(t_in, t_out, at["cache_read"], at["cache_write"])))
-    return ModelPrice(inp, out, fields["cache_read"][0], fields["cache_write"][0], tuple(tiers), _bundled_version())
+    price = ModelPrice(inp, out, fields["cache_read"][0], fields["cache_write"][0], tuple(tiers), version)
+    return _with_genai(price, gp_price)
 
 
-def _bundled_version() -> str:
+def _data_version(snapshot: Any) -> str:
+    """``genai-prices==<version>``; a snapshot fetched by genai-prices' ``UpdatePrices`` adds its fetch time."""
     from genai_prices import __version__
 
-    return f"genai-prices=={__version__}"
+    version = f"genai-prices=={__version__}"
+    if getattr(snapshot, "from_auto_update", False):
+        version += f"+updated.{snapshot.timestamp:%Y%m%dT%H%M%S}"
+    return version
 
 
 def cost_usd_float(usage: TokenUsage, price: ModelPrice) -> float:
     """``float(compute_cost(usage, price))``, computed exactly in integers when the price allows (the span hot path)."""
-    if price.pico is None or price.tiers:
+    if price.pico is None or price.tiers or (price._genai is not None and _uses_genai(usage, price)):
         return float(compute_cost(usage, price))
     p_in, p_out, p_read, p_write = price.pico
     cache_read = min(usage.cache_read_tokens, usage.input_tokens)
@@ -327,7 +556,7 @@ def _bundled_price(model: str, provider: str | None) -> ModelPrice | None:
         except LookupError:
             continue
         try:
-            return _convert(info.get_prices(datetime.now(tz=UTC)))
+            return _convert(info.get_prices(datetime.now(tz=UTC)), _data_version(snapshot))
         except Exception:  # genai-prices data we cannot interpret: unknown, never a wrong price
             logger.warning("cannot interpret genai-prices data for %r; treating its price as unknown", model)
             return None

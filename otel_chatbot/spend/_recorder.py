@@ -57,6 +57,7 @@ class UsageRecorder(SpanProcessor):
                     str(get(semconv.USER_ID) or ""),
                     str(get(semconv.GEN_AI_CONVERSATION_ID) or ""),
                     str(get(semconv.CHATBOT_VARIANT) or ""),
+                    *_cost_origin(get(semconv.GEN_AI_USAGE_COST_SOURCE), get(semconv.CHATBOT_COST_PRICE_VERSION), cost),
                 )
             )
         except Exception:
@@ -67,6 +68,15 @@ class UsageRecorder(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.ledger.flush(timeout_millis / 1000)
+
+
+def _cost_origin(source: object, version: object, cost: object) -> tuple[str, str]:
+    """(cost_source, price_version) of a ledger row: a provider-reported cost has no price version."""
+    if cost is None:
+        return "", ""
+    if source == "provider":
+        return "provider", ""
+    return str(source or "local"), str(version or "")
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,9 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import genai_prices
 import pytest
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -264,3 +268,106 @@ def test_postgres_ledger_reconnects_after_a_lost_connection(pg_url: str) -> None
     assert ledger.flush(timeout=10)
     assert ledger.spend(since=NOW - 10) == pytest.approx(3.0)
     ledger.close()
+
+
+_OLD_SCHEMA = """CREATE TABLE otel_chatbot_usage (
+    ts DOUBLE PRECISION NOT NULL, trace_id TEXT, service TEXT, stage TEXT, model TEXT, provider TEXT,
+    input_tokens BIGINT NOT NULL, output_tokens BIGINT NOT NULL, cost_nusd BIGINT NOT NULL,
+    tenant TEXT, user_id TEXT, conversation TEXT, variant TEXT)"""
+_OLD_ROW = (
+    "INSERT INTO otel_chatbot_usage VALUES (1800000000.0, 'ab', 'bot', 'generation', 'gpt-4o-mini', 'openai', "
+    "100, 10, 250000000, 'acme', 'u1', 'c1', 'A')"
+)
+
+
+def _columns(target: str) -> list[tuple[Any, ...]]:
+    query = "SELECT model, cost_source, price_version FROM otel_chatbot_usage ORDER BY ts"
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target) as conn:
+            return list(conn.execute(query).fetchall())
+    with contextlib.closing(sqlite3.connect(target)) as db:
+        return list(db.execute(query).fetchall())
+
+
+def test_an_old_ledger_gains_the_cost_source_columns(target: str) -> None:
+    """A ledger written before cost_source/price_version existed keeps working and gains them."""
+    if target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target, autocommit=True) as conn:
+            conn.execute(_OLD_SCHEMA)
+            conn.execute(_OLD_ROW)
+    else:
+        with contextlib.closing(sqlite3.connect(target)) as db:
+            db.execute(_OLD_SCHEMA)
+            db.execute(_OLD_ROW)
+            db.commit()
+    ledger = Ledger.open(target)
+    try:
+        assert ledger.spend(since=0) == pytest.approx(0.25)
+        ledger.append(entry(NOW + 1, 0.5, model="or-model")._replace(cost_source="provider"))
+        ledger.append(
+            entry(NOW + 2, 0.125)._replace(
+                cost_source="local", price_version=f"genai-prices=={genai_prices.__version__}"
+            )
+        )
+        assert ledger.flush()
+        rows = ledger.usage("model", since=0)
+        assert [(r.key, r.calls, r.provider_cost_calls) for r in rows] == [("or-model", 1, 1), ("gpt-4o-mini", 2, 0)]
+    finally:
+        ledger.close()
+    assert [(m, s or "", v or "") for m, s, v in _columns(target)] == [
+        ("gpt-4o-mini", "", ""),  # the old row: no source known
+        ("or-model", "provider", ""),
+        ("gpt-4o-mini", "local", f"genai-prices=={genai_prices.__version__}"),
+    ]
+    Ledger.open(target).close()  # opening a migrated ledger again is a no-op
+
+
+def test_ledger_rows_record_cost_source_and_price_version(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(tmp_path / "usage.db")
+
+    @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    def local() -> dict[str, object]:
+        return {"usage": {"prompt_tokens": 1000, "completion_tokens": 100}}
+
+    @oc.traced_stage("generation", model="openai/gpt-4o-mini", provider="openrouter")
+    def gateway() -> dict[str, object]:  # an OpenAI-compatible gateway reporting its own cost (OpenRouter)
+        return {"usage": {"prompt_tokens": 1000, "completion_tokens": 100, "cost": 0.0125}}
+
+    @oc.traced_stage("generation", model="no-such-model-xyz", provider="openai")
+    def unknown() -> dict[str, object]:
+        return {"usage": {"prompt_tokens": 5, "completion_tokens": 1}}
+
+    exporter = InMemorySpanExporter()
+    tel = oc.configure("ledger-bot", ledger=path, span_processors=[SimpleSpanProcessor(exporter)])
+    local()
+    gateway()
+    unknown()
+    tel.shutdown()
+    spans: dict[Any, Any] = {
+        (span.attributes or {})["gen_ai.request.model"]: dict(span.attributes or {})
+        for span in exporter.get_finished_spans()
+    }
+    version = spans["gpt-4o-mini"]["chatbot.cost.price_version"]
+    assert version == f"genai-prices=={genai_prices.__version__}"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        rows = db.execute(
+            "SELECT model, cost_nusd, cost_source, price_version FROM otel_chatbot_usage ORDER BY ts"
+        ).fetchall()
+    local_nusd = round(float(spans["gpt-4o-mini"]["gen_ai.usage.cost.amount"]) * 1e9)
+    assert rows == [
+        ("gpt-4o-mini", local_nusd, "local", version),
+        ("openai/gpt-4o-mini", 12_500_000, "provider", ""),
+        ("no-such-model-xyz", 0, "", ""),
+    ]
+    assert main(["usage", "--ledger", path, "--by", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "$0.0125*" in out
+    assert "* includes 1 calls with provider-reported cost" in out
+    assert main(["usage", "--ledger", path, "--by", "model", "--format", "json"]) == 0
+    by_model = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
+    assert by_model["openai/gpt-4o-mini"]["provider_cost_calls"] == 1
+    assert by_model["gpt-4o-mini"]["provider_cost_calls"] == 0

@@ -23,7 +23,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
+from examples.llm_server.server import create_app
 from otel_chatbot import semconv
+from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
 from tests.sdk.conftest import TTFT_MS, server_config
 
@@ -518,3 +520,26 @@ def capture_content() -> Iterator[InMemorySpanExporter]:
     )
     yield exporter
     telemetry.shutdown()
+
+
+# --- errors in Anthropic's shape -------------------------------------------------------------------------------
+
+
+def test_errors_have_anthropics_shape() -> None:
+    """The SDK maps the server's errors to its own exception classes, with Anthropic's body and request id."""
+    with serve_asgi(create_app(server_config(api_key="right-key")), access_log=False) as url:
+        with anthropic.Anthropic(base_url=url, api_key="wrong-key", max_retries=0) as client:
+            with pytest.raises(anthropic.AuthenticationError) as denied:
+                client.messages.create(**_request("hi"))
+        with anthropic.Anthropic(base_url=url, api_key="right-key", max_retries=0) as client:
+            with pytest.raises(anthropic.BadRequestError) as bad:
+                client.messages.create(**_request("hi", thinking={"type": "enabled", "budget_tokens": 10}))
+    with serve_asgi(create_app(server_config(error_429_rate=1.0)), access_log=False) as url:
+        with anthropic.Anthropic(base_url=url, api_key="any", max_retries=0) as client:
+            with pytest.raises(anthropic.RateLimitError) as limited:
+                client.messages.create(**_request("hi"))
+    expected = {"authentication_error": denied, "invalid_request_error": bad, "rate_limit_error": limited}
+    for kind, raised in expected.items():
+        body = raised.value.body
+        assert isinstance(body, dict) and body["type"] == "error" and body["error"]["type"] == kind
+        assert raised.value.request_id is not None and raised.value.request_id.startswith("req_")

@@ -242,7 +242,7 @@ class _PromptCache:
 
 @dataclasses.dataclass
 class _Answer:
-    """The content blocks (as JSON), the output tokens of each, and when each starts (seconds after the request)."""
+    """The content blocks (as JSON), the output tokens of each, and the usage and stop reason they make."""
 
     blocks: list[dict[str, Any]]
     tokens: list[int]
@@ -468,7 +468,7 @@ async def _events(
         if delay > 0:
             await asyncio.sleep(delay)
 
-    for index, (block, _) in enumerate(zip(answer.blocks, answer.tokens, strict=True)):
+    for index, block in enumerate(answer.blocks):
         if block["type"] == "web_search_tool_result":
             clock += SEARCH_MS / 1000
         opening, deltas = _pieces(block)

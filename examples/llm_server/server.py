@@ -215,6 +215,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
 
     Plain Starlette: the stand-in provider emits no telemetry of its own, as a real provider's spans never reach you.
     """
+    from examples.llm_server.anthropic_api import anthropic_routes  # it imports this module
+
     llm = LLMServer(config or ServerConfig())
 
     def check_auth(request: Request) -> Response | None:
@@ -319,6 +321,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route("/health", health),
             Route("/v1/models", models),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            *anthropic_routes(llm),
         ]
     )
     app.state.llm = llm

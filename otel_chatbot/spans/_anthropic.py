@@ -1,9 +1,21 @@
-"""Anthropic shapes: a Messages ``message`` and the raw stream events of ``messages.create(stream=True)``.
+"""Anthropic shapes: a Messages ``message``, the raw stream events, and the ``messages.stream()`` helper's events.
 
 Anthropic's ``input_tokens`` EXCLUDES cache reads and writes; semconv's input includes them, so the three are added.
-Cache writes are split by lifetime in ``cache_creation`` (5 minutes, 1 hour: priced differently); server tools report
-``server_tool_use.web_search_requests``. In the stream, ``message_delta`` usage is cumulative: a count it carries
-replaces the one ``message_start`` gave (input included, e.g. after server tools ran).
+Cache writes are split by lifetime in ``cache_creation`` (5 minutes, 1 hour: priced differently) and go to the
+details as ``cache_write_5m_tokens`` / ``cache_write_1h_tokens``; server tools report
+``server_tool_use.web_search_requests`` (``web_searches``); ``output_tokens_details.thinking_tokens`` are the
+reasoning part of the output.
+
+In a raw stream, ``message_start`` carries the input counts and ``message_delta`` CUMULATIVE usage: each count it
+carries replaces the earlier one, input included (it grows when server tools ran), and a count it omits keeps its
+``message_start`` value (``Extracted.uncached_input_tokens`` makes the merge recompute the semconv input). The time
+to first chunk is the first generated delta (text, thinking, tool input, citation; not a signature, a block start or
+a ping), the time to first token the first text delta.
+
+The ``messages.stream()`` helper yields the raw events plus derived ones: ``TextEvent`` / ``ThinkingEvent`` /
+``InputJsonEvent`` / ``CitationEvent`` right after the raw delta they repeat (marked ``echo``, so the accumulator
+counts them only when the raw delta was not yielded), and a ``MessageStopEvent`` whose ``message`` is the
+accumulated message: its usage replaces what the raw events said, with the same totals, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -13,7 +25,12 @@ from typing import Any
 
 from otel_chatbot.spans._extraction import Extracted, count, get, text_of_str
 
-__all__ = ["is_usage", "message", "stream_event", "usage"]
+__all__ = ["HELPER_EVENT_TYPES", "helper_event", "is_usage", "message", "stream_event", "usage"]
+
+HELPER_EVENT_TYPES = frozenset({"text", "thinking", "input_json", "citation"})
+"""``type`` of the ``messages.stream()`` helper's derived delta events (they carry a ``snapshot``)."""
+
+_GENERATED_DELTAS = frozenset({"thinking_delta", "input_json_delta", "citations_delta"})
 
 
 def is_usage(usage: Any, provider: str | None) -> bool:
@@ -26,12 +43,16 @@ def is_usage(usage: Any, provider: str | None) -> bool:
 
 
 def usage(raw: Any, out: Extracted) -> None:
-    """A ``usage`` object: semconv input = input + cache reads + cache writes."""
+    """A ``usage`` object (of a message, or of a ``message_delta``): semconv input = input + cache reads + writes.
+
+    Counts absent from ``raw`` stay None (in a ``message_delta`` they keep their earlier value when merged).
+    """
     inp = count(get(raw, "input_tokens"))
     read = count(get(raw, "cache_read_input_tokens"))
     write = count(get(raw, "cache_creation_input_tokens"))
-    if inp is not None or read is not None or write is not None:
-        out.input_tokens = (inp or 0) + (read or 0) + (write or 0)
+    if inp is not None:
+        out.uncached_input_tokens = inp
+        out.input_tokens = inp + (read or 0) + (write or 0)
     out.output_tokens = count(get(raw, "output_tokens"))
     out.cache_read_tokens = read
     out.cache_write_tokens = write
@@ -42,10 +63,13 @@ def usage(raw: Any, out: Extracted) -> None:
     server_tools = get(raw, "server_tool_use")
     if server_tools is not None:
         out.detail("web_searches", get(server_tools, "web_search_requests"))
+    details = get(raw, "output_tokens_details")
+    if details is not None:
+        out.reasoning_tokens = count(get(details, "thinking_tokens"))
 
 
 def message(obj: Any, want_text: bool) -> Extracted | None:
-    """A complete ``message``."""
+    """A complete ``message`` (also the accumulated one of the stream helper)."""
     out = Extracted()
     raw = get(obj, "usage")
     if raw is not None:
@@ -64,28 +88,37 @@ def message(obj: Any, want_text: bool) -> Extracted | None:
 
 
 def stream_event(obj: Any, kind: str, want_text: bool) -> Extracted | None:
-    """One raw stream event."""
-    if kind == "message_start":
+    """One raw stream event (or the helper's ``MessageStopEvent`` with its accumulated ``message``)."""
+    if kind in ("message_start", "message_stop"):
         inner = get(obj, "message")
         return message(inner, want_text=False) if inner is not None else None
     if kind == "content_block_delta":
         delta = get(obj, "delta")
         delta_type = get(delta, "type")
-        out = Extracted()
         if delta_type == "text_delta" or (delta_type is None and isinstance(get(delta, "text"), str)):
             text = get(delta, "text")
             if not isinstance(text, str):
                 return None
-            out.text = text
-            out.generated = bool(text)
-            return out
-        if delta_type in ("thinking_delta", "input_json_delta", "citations_delta"):
-            out.generated = True
-            return out
+            return Extracted(text=text, generated=bool(text))
+        if delta_type in _GENERATED_DELTAS:
+            return Extracted(generated=True)
         return None  # signature_delta and unknown deltas: not generated content
     if kind == "message_delta":
         return _message_delta(obj)
     return None
+
+
+def helper_event(obj: Any, kind: str, want_text: bool) -> Extracted | None:
+    """A derived delta event of the ``messages.stream()`` helper: the echo of the raw delta before it."""
+    if kind == "text":
+        text = get(obj, "text")
+        if not isinstance(text, str):
+            return None
+        out = Extracted(text=text, generated=bool(text))
+    else:
+        out = Extracted(generated=True)
+    out.echo = True
+    return out
 
 
 def _message_delta(obj: Any) -> Extracted | None:
@@ -93,19 +126,7 @@ def _message_delta(obj: Any) -> Extracted | None:
     out = Extracted()
     raw = get(obj, "usage")
     if raw is not None:
-        inp = count(get(raw, "input_tokens"))
-        read = count(get(raw, "cache_read_input_tokens"))
-        write = count(get(raw, "cache_creation_input_tokens"))
-        if inp is not None:  # input reported again (e.g. after server tools): the new total, cache parts included
-            out.input_tokens = inp + (read or 0) + (write or 0)
-        if read is not None:
-            out.cache_read_tokens = read
-        if write is not None:
-            out.cache_write_tokens = write
-        out.output_tokens = count(get(raw, "output_tokens"))
-        server_tools = get(raw, "server_tool_use")
-        if server_tools is not None:
-            out.detail("web_searches", get(server_tools, "web_search_requests"))
+        usage(raw, out)
     reason = text_of_str(get(get(obj, "delta"), "stop_reason"))
     out.finish_reasons = [reason] if reason else []
     return out if out.has_usage or out.finish_reasons or out.details else None

@@ -60,15 +60,19 @@ class Extracted:
     tool-call delta): the chunk that sets the time to first chunk. ``text`` is the visible text it carries (the time
     to first token). ``details`` holds any other billable unit by genai-prices' usage key (``input_audio_tokens``,
     ``cache_write_1h_tokens``, ``web_searches``...). ``provider_cost`` is the USD cost the provider itself reported.
-    ``cumulative`` marks usage that replaces, rather than adds to, what earlier stream events said.
-    ``increment`` marks usage that adds to what earlier stream events said (a LangChain ``AIMessageChunk``, whose
-    usage LangChain itself sums); by default a later count replaces an earlier one.
+    Counts of a later stream event replace earlier ones (``merge``), except that ``increment`` marks usage that adds
+    to what earlier stream events said (a LangChain ``AIMessageChunk``, whose usage LangChain itself sums).
+    ``uncached_input_tokens`` is set by providers whose input count excludes the cache (Anthropic): merging recomputes
+    ``input_tokens`` from it and the cache counts, so an event that reports only some of them keeps the others. ``echo`` marks a stream helper's copy of the raw
+    chunk just before it (Anthropic's ``TextEvent`` after its ``content_block_delta``): it counts only when that raw
+    chunk was not seen.
     """
 
     __slots__ = (
         "cache_read_tokens",
         "cache_write_tokens",
         "details",
+        "echo",
         "finish_reasons",
         "generated",
         "increment",
@@ -79,6 +83,7 @@ class Extracted:
         "response_id",
         "response_model",
         "text",
+        "uncached_input_tokens",
     )
 
     def __init__(
@@ -109,6 +114,8 @@ class Extracted:
         self.provider_cost = provider_cost
         self.generated = generated
         self.increment = False
+        self.uncached_input_tokens: int | None = None
+        self.echo = False
 
     @property
     def has_usage(self) -> bool:
@@ -153,6 +160,17 @@ class Extracted:
             self.details = {**self.details, **other.details} if self.details else dict(other.details)
         if other.finish_reasons:
             self.finish_reasons = other.finish_reasons
+        if other.uncached_input_tokens is not None:
+            self.uncached_input_tokens = other.uncached_input_tokens
+        elif other.input_tokens is not None:
+            self.uncached_input_tokens = None  # a total given as such wins
+        uncached = self.uncached_input_tokens
+        if uncached is not None and (
+            other.uncached_input_tokens is not None
+            or other.cache_read_tokens is not None
+            or other.cache_write_tokens is not None
+        ):
+            self.input_tokens = uncached + (self.cache_read_tokens or 0) + (self.cache_write_tokens or 0)
 
     def _add_counts(self, other: Extracted) -> None:
         for name in _COUNTS:
@@ -213,6 +231,8 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
             return _anthropic.stream_event(obj, kind, want_text)
         if kind == "message" and get(obj, "role") is not None:
             return _anthropic.message(obj, want_text)
+        if kind in _anthropic.HELPER_EVENT_TYPES and get(obj, "snapshot") is not None:
+            return _anthropic.helper_event(obj, kind, want_text)
     if get(obj, "choices") is not None or _str_or_none(get(obj, "object")) in _openai.OBJECT_TYPES:
         return _openai.chat_or_other(obj, provider, want_text)
     if get(obj, "candidates") is not None or get(obj, "model_version") is not None:
@@ -275,7 +295,7 @@ FIRST_TEXT = 2
 class StreamAccumulator:
     """Follows a stream chunk by chunk: the first generated chunk, the first text, the final usage, the text size."""
 
-    __slots__ = ("_keep", "_provider", "chars", "first_chunk", "first_content", "result", "texts")
+    __slots__ = ("_keep", "_provider", "_raw_generated", "chars", "first_chunk", "first_content", "result", "texts")
 
     def __init__(self, provider: str | None, keep_text: int = 0) -> None:
         self._provider = provider
@@ -285,19 +305,22 @@ class StreamAccumulator:
         self.first_chunk = False
         self.first_content = False
         self.texts: list[str] = []
+        self._raw_generated = False  # the previous chunk was generated content that a helper event may echo
 
     def add(self, chunk: Any) -> int:
         """Account for one chunk; returns ``FIRST_CHUNK`` and/or ``FIRST_TEXT`` when it is the first of its kind."""
+        echoed, self._raw_generated = self._raw_generated, False
         if isinstance(chunk, str | bytes):
             text: str | None = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "replace")
             generated = bool(text)
         else:
             extracted = extract(chunk, self._provider)
-            if extracted is None:
+            if extracted is None or (extracted.echo and echoed):  # nothing, or the copy of a chunk already counted
                 return 0
             self.result.merge(extracted)
             text = extracted.text
             generated = extracted.generated or bool(text)
+            self._raw_generated = generated and not extracted.echo
         flags = 0
         if generated and not self.first_chunk:
             self.first_chunk = True

@@ -63,9 +63,9 @@ class Extracted:
     Counts of a later stream event replace earlier ones (``merge``), except that ``increment`` marks usage that adds
     to what earlier stream events said (a LangChain ``AIMessageChunk``, whose usage LangChain itself sums).
     ``uncached_input_tokens`` is set by providers whose input count excludes the cache (Anthropic): merging recomputes
-    ``input_tokens`` from it and the cache counts, so an event that reports only some of them keeps the others. ``echo`` marks a stream helper's copy of the raw
-    chunk just before it (Anthropic's ``TextEvent`` after its ``content_block_delta``): it counts only when that raw
-    chunk was not seen.
+    ``input_tokens`` from it and the cache counts, so an event that reports only some of them keeps the others.
+    ``echo`` marks a stream helper's copy of the raw chunk just before it (Anthropic's ``TextEvent`` after its
+    ``content_block_delta``): it counts only when that raw chunk was not seen.
     """
 
     __slots__ = (

@@ -42,10 +42,10 @@ def test_completion_shape_and_usage() -> None:
     assert data["object"] == "chat.completion"
     assert data["id"].startswith("chatcmpl-")
     (choice,) = data["choices"]
-    assert choice["finish_reason"] == "stop"
+    assert choice["finish_reason"] == "length"  # the answer (median 60 tokens) was cut by max_tokens, as OpenAI says
     assert choice["message"]["role"] == "assistant"
     usage = data["usage"]
-    assert usage["completion_tokens"] == count_tokens(choice["message"]["content"]) <= 12
+    assert usage["completion_tokens"] == count_tokens(choice["message"]["content"]) == 12
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 0
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 0

@@ -61,11 +61,14 @@ class Extracted:
     to first token). ``details`` holds any other billable unit by genai-prices' usage key (``input_audio_tokens``,
     ``cache_write_1h_tokens``, ``web_searches``...). ``provider_cost`` is the USD cost the provider itself reported.
     ``cumulative`` marks usage that replaces, rather than adds to, what earlier stream events said.
+    ``choice_reasons`` is set by stream chunks only (each carries the finish reason of one choice index): ``merge``
+    keeps one reason per index, so ``finish_reasons`` ends as every choice's reason ordered by index.
     """
 
     __slots__ = (
         "cache_read_tokens",
         "cache_write_tokens",
+        "choice_reasons",
         "details",
         "finish_reasons",
         "generated",
@@ -105,6 +108,7 @@ class Extracted:
         self.details = details
         self.provider_cost = provider_cost
         self.generated = generated
+        self.choice_reasons: dict[int, str] | None = None
 
     @property
     def has_usage(self) -> bool:
@@ -148,7 +152,11 @@ class Extracted:
                 setattr(self, name, value)
         if other.details:
             self.details = {**self.details, **other.details} if self.details else dict(other.details)
-        if other.finish_reasons:
+        if other.choice_reasons:
+            reasons = self.choice_reasons
+            self.choice_reasons = reasons = {**reasons, **other.choice_reasons} if reasons else other.choice_reasons
+            self.finish_reasons = [reasons[i] for i in sorted(reasons)] if len(reasons) > 1 else list(reasons.values())
+        elif other.finish_reasons:
             self.finish_reasons = other.finish_reasons
 
 
@@ -190,6 +198,8 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     if isinstance(kind, str):  # a stream event, or a typed response such as Anthropic's "message"
         if kind.startswith("response."):
             return _openai.responses_event(obj, kind, provider, want_text)
+        if kind in _openai.HELPER_EVENT_TYPES:
+            return _openai.helper_event(obj, kind, provider, want_text)
         if kind != "message" and (kind.startswith(("message_", "content_block_")) or kind in ("ping", "error")):
             return _anthropic.stream_event(obj, kind, want_text)
         if kind == "message" and get(obj, "role") is not None:

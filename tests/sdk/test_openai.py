@@ -62,7 +62,23 @@ def url() -> Iterator[str]:
         report_cache_writes=True, reasoning_stream="reasoning_content", reasoning_tokens=REASONING_TOKENS
     )
     with serve_asgi(create_app(config), access_log=False) as base:
+        _warm_up(base + "/v1")
         yield base + "/v1"
+
+
+def _warm_up(url: str) -> None:
+    """Parse each kind of stream once, outside any span: the SDK builds its pydantic models on first use (up to
+    hundreds of ms for the Responses event union), a one-off cost of the process that is not the server's timing."""
+    with _sync_client(url) as client:
+        options: dict[str, Any] = {"stream_options": {"include_usage": True}}
+        list(client.chat.completions.create(model="o3-mini", messages=QUESTION, stream=True, **options))
+        list(client.chat.completions.create(model="gpt-4o-mini", messages=QUESTION, stream=True, tools=TOOLS))
+        with client.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION, **options) as stream:
+            list(stream)
+        reasoning: Any = {"effort": "low", "summary": "auto"}
+        list(client.responses.create(model="o4-mini", input="hi", reasoning=reasoning, stream=True))
+        with client.responses.stream(model="o4-mini", input="hi", reasoning=reasoning) as events:
+            list(events)
 
 
 def _sync_client(url: str) -> openai.OpenAI:

@@ -137,6 +137,22 @@ def _create_raw(mode: str, url: str, model: str, raw: list[Any], method: str = "
     return _call(mode, url, model, call, acall)
 
 
+def _responses_raw(mode: str, url: str, model: str, raw: list[Any], **kwargs: Any) -> Any:
+    """``responses.with_raw_response.create`` in a stage: the parsed ``Response`` (returned by the stage)."""
+
+    def call(client: openai.OpenAI) -> Any:
+        response = client.responses.with_raw_response.create(model=model, **kwargs)
+        raw.append(response.http_response.json())
+        return response.parse()
+
+    async def acall(client: openai.AsyncOpenAI) -> Any:
+        response = await client.responses.with_raw_response.create(model=model, **kwargs)
+        raw.append(response.http_response.json())
+        return response.parse()
+
+    return _call(mode, url, model, call, acall)
+
+
 def _stream(mode: str, url: str, model: str, **kwargs: Any) -> list[Any]:
     """A decorated generator that iterates the SDK's ``create(stream=True)`` and yields each chunk; the chunks."""
     if mode == "sync":
@@ -423,6 +439,26 @@ def test_stream_tool_call_is_a_first_chunk_but_no_token(
     _check_timing(attrs, TTFT_S, None)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_stream_audio_transcript_is_the_text(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
+    chunks = _stream(
+        mode,
+        url,
+        "gpt-audio-mini",
+        messages=AUDIO_MESSAGES,
+        modalities=["text", "audio"],
+        audio={"voice": "alloy", "format": "pcm16"},
+        stream_options={"include_usage": True},
+    )
+    assert chunks[1].choices[0].delta.audio.transcript
+    attrs = _attrs(span_exporter)
+    usage = chunks[-1].usage
+    assert usage.completion_tokens_details.audio_tokens > 0
+    _check_chat_usage(attrs, usage, _usage_json(chunks[-1]), "gpt-audio-mini")
+    assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+    _check_timing(attrs, TTFT_S, TTFT_S)
+
+
 # --- the chat.completions.stream() helper -------------------------------------------------------------------------
 
 
@@ -520,20 +556,25 @@ def _check_responses(attrs: dict[str, Any], response: Any, raw_json: dict[str, A
 def test_responses_create(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
     raw: list[Any] = []
     kwargs: dict[str, Any] = {"input": "How do I reset my password?", "reasoning": {"effort": "low"}}
-
-    def call(client: openai.OpenAI) -> Any:
-        response = client.responses.with_raw_response.create(model="o4-mini", **kwargs)
-        raw.append(response.http_response.json())
-        return response.parse()
-
-    async def acall(client: openai.AsyncOpenAI) -> Any:
-        response = await client.responses.with_raw_response.create(model="o4-mini", **kwargs)
-        raw.append(response.http_response.json())
-        return response.parse()
-
-    response = _call(mode, url, "o4-mini", call, acall)
+    response = _responses_raw(mode, url, "o4-mini", raw, **kwargs)
     assert response.usage.output_tokens_details.reasoning_tokens == REASONING_TOKENS // 4
     _check_responses(_attrs(span_exporter), response, raw[0], "o4-mini")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_responses_cache_write_then_read(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
+    kwargs: dict[str, Any] = {"instructions": f"responses {mode} {LONG_SYSTEM}", "input": "Where are my invoices?"}
+    for expect_write in (True, False):
+        span_exporter.clear()
+        raw: list[Any] = []
+        response = _responses_raw(mode, url, "gpt-4o-mini", raw, **kwargs)
+        details = response.usage.input_tokens_details
+        assert (details.cache_write_tokens > 0) is expect_write
+        assert (details.cached_tokens > 0) is not expect_write
+        attrs = _attrs(span_exporter)
+        assert attrs.get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 0) == details.cache_write_tokens
+        assert details.cache_write_tokens == (genai_usage(raw[0], "openai", "responses").cache_write_tokens or 0)
+        _check_responses(attrs, response, raw[0], "gpt-4o-mini")
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -101,16 +101,24 @@ def _stage(model: str) -> TracedStage:
 # --- calling the SDK through a decorated function, sync or async ------------------------------------------------
 
 
-def _call(mode: str, url: str, model: str, call: Callable[[Any], Any], acall: Callable[[Any], Any]) -> Any:
+def _call(
+    mode: str,
+    url: str,
+    model: str,
+    call: Callable[[Any], Any],
+    acall: Callable[[Any], Any],
+    stage_name: str = "generation",
+) -> Any:
     """Run ``call(client)`` (sync) or ``await acall(client)`` (async) inside a decorated stage; its return value."""
+    decorator = oc.traced_stage(stage_name, model=model, provider="openai")
     if mode == "sync":
         with _sync_client(url) as client:
-            return _stage(model)(call)(client)
+            return decorator(call)(client)
 
     async def main() -> Any:
         async with _async_client(url) as client:
 
-            @_stage(model)
+            @decorator
             async def stage(c: Any) -> Any:
                 return await acall(c)
 
@@ -643,7 +651,7 @@ def test_embeddings(mode: str, url: str, span_exporter: InMemorySpanExporter) ->
         raw.append(response.http_response.json())
         return response.parse()
 
-    result = _call(mode, url, model, call, acall)
+    result = _call(mode, url, model, call, acall, stage_name="embeddings")
     assert len(result.data) == 2
     oracle = genai_usage(raw[0], "openai", "embeddings")
     attrs = _attrs(span_exporter)

@@ -23,7 +23,8 @@ More of the OpenAI API (``openai_chat``, ``openai_responses``, ``openai_embeddin
   function's ``parameters``; ``finish_reason`` is ``tool_calls``; streams send OpenAI's ``tool_calls`` deltas.
 - Reasoning models (names starting ``o<digit>`` or ``gpt-5``): ``completion_tokens_details.reasoning_tokens`` is
   ``reasoning_tokens`` at ``reasoning_effort`` ``medium`` (the default), a quarter at ``low``, four times at ``high``,
-  none at ``minimal``/``none``; they take ``reasoning tokens / tokens_per_s`` before the first text. Chat streams
+  none at ``minimal``/``none`` (per choice; the token limit applies to the visible answer only); they take
+  ``reasoning tokens / tokens_per_s`` before the first text. Chat streams
   send that reasoning as deltas only when ``reasoning_stream`` names the delta key (``reasoning_content`` as
   DeepSeek/vLLM, ``reasoning`` as OpenRouter; OpenAI itself streams none); the Responses API sends reasoning summary
   events when the request asks for ``reasoning.summary``.

@@ -15,6 +15,10 @@ with missing_extra("llm_server"):
     from examples.llm_server.server import ServerConfig, create_app
 
 
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, ServerConfig]:
     parser = argparse.ArgumentParser(prog="python -m examples.llm_server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -25,10 +29,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
         if field.name == "api_key":
             continue
         flag = "--" + field.name.replace("_", "-")
-        kind = type(getattr(defaults, field.name))
-        parser.add_argument(
-            flag, type=kind, default=getattr(defaults, field.name), help=f"default {getattr(defaults, field.name)}"
-        )
+        default = getattr(defaults, field.name)
+        kind = _flag if isinstance(default, bool) else type(default)
+        parser.add_argument(flag, type=kind, default=default, help=f"default {default}")
     parser.add_argument(
         "--require-api-key",
         action="store_true",

@@ -8,25 +8,55 @@ tokens-per-second rate and rare slow outliers. Errors (429, 500) and hangs are i
 
 Everything random comes from ``random.Random`` seeded with ``seed`` and the request's arrival number, and the
 answer text from ``seed`` and the prompt, so a run with the same seed and request order is the same run.
+
+More of the OpenAI API (``openai_chat``, ``openai_responses``, ``openai_embeddings``), each switch as the request asks:
+
+- ``n`` > 1: several choices, each its own answer; ``usage.completion_tokens`` counts them all. A choice cut by
+  ``max_tokens`` / ``max_completion_tokens`` finishes with ``length`` (else ``stop``); with ``n`` > 1 and a token
+  limit the LAST choice is long-winded and always runs into it, so such a request deterministically mixes ``stop``
+  and ``length``. Streams interleave the choices' deltas (one choice index per chunk) and send each choice's
+  ``finish_reason`` chunk when that choice ends.
+- ``response_format``: ``json_schema`` answers with a JSON instance of the schema (``$ref``/``$defs``, ``anyOf``,
+  ``enum``, arrays, nested objects), ``json_object`` with ``{"answer": "..."}``, so ``chat.completions.parse`` works.
+- ``tools``: unless ``tool_choice`` is ``"none"``, the model calls a tool when ``tool_choice`` names one or is
+  ``"required"``, or (``"auto"``/absent) when the last message is the user's; arguments are a JSON instance of the
+  function's ``parameters``; ``finish_reason`` is ``tool_calls``; streams send OpenAI's ``tool_calls`` deltas.
+- Reasoning models (names starting ``o<digit>`` or ``gpt-5``): ``completion_tokens_details.reasoning_tokens`` is
+  ``reasoning_tokens`` at ``reasoning_effort`` ``medium`` (the default), a quarter at ``low``, four times at ``high``,
+  none at ``minimal``/``none`` (per choice; the token limit applies to the visible answer only); they take
+  ``reasoning tokens / tokens_per_s`` before the first text. Chat streams
+  send that reasoning as deltas only when ``reasoning_stream`` names the delta key (``reasoning_content`` as
+  DeepSeek/vLLM, ``reasoning`` as OpenRouter; OpenAI itself streams none); the Responses API sends reasoning summary
+  events when the request asks for ``reasoning.summary``.
+- ``modalities: ["text", "audio"]``: the answer is ``message.audio`` (``transcript`` and base64 ``data``, streamed as
+  ``delta.audio``) with ``completion_tokens_details.audio_tokens`` (``audio_tokens_per_token`` per transcript token)
+  and ``text_tokens`` (the transcript); ``input_audio`` content parts count as ``prompt_tokens_details.audio_tokens``
+  (one per 64 characters of base64 data, part of ``prompt_tokens``).
+- ``report_cache_writes``: ``prompt_tokens_details.cache_write_tokens`` (Responses:
+  ``input_tokens_details.cache_write_tokens``), the prompt tokens newly written to the prefix cache.
+- Provider-reported cost, OpenRouter style: ``usage.cost`` (USD at ``cost_input_mtok`` / ``cost_output_mtok``) when
+  ``report_cost`` is set, the request has the header ``X-Report-Cost: true`` or the body ``usage: {"include": true}``.
+- ``POST /v1/responses``: the Responses API (``input`` as a string or messages, ``instructions``,
+  ``max_output_tokens`` giving status ``incomplete``, ``reasoning``), JSON or SSE with OpenAI's event sequence.
+- ``POST /v1/embeddings``: one vector per input (``dimensions``, ``encoding_format`` ``float`` or ``base64``),
+  ``usage.prompt_tokens`` only.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
 import math
 import random
 import re
-import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
@@ -89,6 +119,20 @@ class ServerConfig:
     """Prompts shorter than this are never served from the prompt cache (as OpenAI)."""
     api_key: str | None = None
     """When set, requests must carry ``Authorization: Bearer <api_key>`` or get OpenAI's 401."""
+    reasoning_tokens: int = 64
+    """Reasoning tokens of a reasoning model at ``reasoning_effort`` medium."""
+    reasoning_stream: str = "none"
+    """Chat stream delta key carrying reasoning text (``reasoning_content`` or ``reasoning``); ``none`` sends none."""
+    audio_tokens_per_token: int = 3
+    """Output audio tokens per transcript token when ``modalities`` asks for audio."""
+    report_cache_writes: bool = False
+    """Report ``cache_write_tokens`` (prompt tokens newly written to the prefix cache)."""
+    report_cost: bool = False
+    """Always report ``usage.cost`` (OpenRouter style); requests may ask for it with ``X-Report-Cost: true``."""
+    cost_input_mtok: float = 0.2
+    """USD per 1M prompt tokens of the reported ``usage.cost``."""
+    cost_output_mtok: float = 0.8
+    """USD per 1M completion tokens of the reported ``usage.cost``."""
 
 
 def count_tokens(text: str) -> int:
@@ -113,10 +157,15 @@ class _PrefixCache:
         self._capacity = capacity
 
     def lookup_and_add(self, tokens: Sequence[str], min_tokens: int) -> int:
+        return self.lookup_and_write(tokens, min_tokens)[0]
+
+    def lookup_and_write(self, tokens: Sequence[str], min_tokens: int) -> tuple[int, int]:
+        """Tokens read from the cache and tokens newly written to it."""
         if len(tokens) < min_tokens:
-            return 0
+            return 0, 0
         digest = hashlib.sha256()
         cached = 0
+        written = 0
         still_cached = True
         for end in range(_CACHE_BLOCK, len(tokens) + 1, _CACHE_BLOCK):
             digest.update("\x00".join(tokens[end - _CACHE_BLOCK : end]).encode())
@@ -126,10 +175,12 @@ class _PrefixCache:
                 self._seen.move_to_end(key)
             else:
                 still_cached = False
+                if key not in self._seen:
+                    written += _CACHE_BLOCK
                 self._seen[key] = None
         while len(self._seen) > self._capacity:
             self._seen.popitem(last=False)
-        return cached
+        return cached, written
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,19 +228,24 @@ class LLMServer:
         response_id = f"chatcmpl-{rng.getrandbits(96):024x}"
         return _Plan(outcome, ttft, tps, words, response_id)
 
-    def usage(self, messages: list[Any], completion_tokens: int) -> tuple[dict[str, Any], int]:
-        """OpenAI-shaped usage and the number of uncached prompt tokens."""
+    def prompt_usage(self, messages: list[Any]) -> tuple[int, int, int]:
+        """Prompt tokens, those read from the prefix cache, and those newly written to it (updates the cache)."""
         tokens: list[str] = []
         for message in messages:
             role = str(message.get("role", "")) if isinstance(message, dict) else ""
             # ~4 tokens of per-message framing, as OpenAI's chat format.
             tokens.extend(["<|im_start|>", role, "<|sep|>", *_TOKEN_RE.findall(_message_text(message)), "<|im_end|>"])
         tokens.extend(["<|im_start|>", "assistant", "<|sep|>"])
-        cached = self._cache.lookup_and_add(tokens, self.config.cache_min_tokens)
+        cached, written = self._cache.lookup_and_write(tokens, self.config.cache_min_tokens)
+        return len(tokens), cached, written
+
+    def usage(self, messages: list[Any], completion_tokens: int) -> tuple[dict[str, Any], int]:
+        """OpenAI-shaped usage and the number of uncached prompt tokens."""
+        prompt_tokens, cached, _written = self.prompt_usage(messages)
         usage = {
-            "prompt_tokens": len(tokens),
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
-            "total_tokens": len(tokens) + completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
@@ -198,10 +254,13 @@ class LLMServer:
                 "rejected_prediction_tokens": 0,
             },
         }
-        return usage, len(tokens) - cached
+        return usage, prompt_tokens - cached
 
 
-def _error(status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    status: int, message: str, type_: str, code: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """An OpenAI error body."""
     body = {"error": {"message": message, "type": type_, "param": None, "code": code}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -210,32 +269,37 @@ def _mask(key: str) -> str:
     return key[:3] + "*" * 8 + key[-4:] if len(key) > 8 else "*" * 8
 
 
+def check_auth(llm: LLMServer, request: Request) -> Response | None:
+    """OpenAI's 401 when the server wants an API key and the request lacks the right one; else None."""
+    expected = llm.config.api_key
+    if expected is None:
+        return None
+    header = request.headers.get("authorization", "")
+    given = header.removeprefix("Bearer ").strip()
+    if given == expected:
+        return None
+    if not given:
+        return error_response(401, "You didn't provide an API key.", "invalid_request_error", None)
+    return error_response(
+        401, f"Incorrect API key provided: {_mask(given)}.", "invalid_request_error", "invalid_api_key"
+    )
+
+
 def create_app(config: ServerConfig | None = None) -> Starlette:
     """The ASGI app; ``app.state.llm`` is the :class:`LLMServer` (tests read its config and counters).
 
     Plain Starlette: the stand-in provider emits no telemetry of its own, as a real provider's spans never reach you.
     """
-    from examples.llm_server.anthropic_api import anthropic_routes  # it imports this module
+    from examples.llm_server import openai_chat, openai_embeddings, openai_responses  # they import this module
+    from examples.llm_server.anthropic_api import anthropic_routes
 
     llm = LLMServer(config or ServerConfig())
-
-    def check_auth(request: Request) -> Response | None:
-        expected = llm.config.api_key
-        if expected is None:
-            return None
-        header = request.headers.get("authorization", "")
-        given = header.removeprefix("Bearer ").strip()
-        if given == expected:
-            return None
-        if not given:
-            return _error(401, "You didn't provide an API key.", "invalid_request_error", None)
-        return _error(401, f"Incorrect API key provided: {_mask(given)}.", "invalid_request_error", "invalid_api_key")
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def models(request: Request) -> Response:
-        if (denied := check_auth(request)) is not None:
+        if (denied := check_auth(llm, request)) is not None:
             return denied
         return JSONResponse(
             {
@@ -251,118 +315,15 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             }
         )
 
-    async def chat_completions(request: Request) -> Response:
-        if (denied := check_auth(request)) is not None:
-            return denied
-        try:
-            body = await request.json()
-        except ValueError:
-            return _error(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
-        messages = body.get("messages") if isinstance(body, dict) else None
-        if not isinstance(messages, list) or not messages:
-            return _error(400, "'messages' is a required property", "invalid_request_error", None)
-        model = str(body.get("model") or llm.config.model)
-        max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-        stream = bool(body.get("stream", False))
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage", False))
-
-        # Usage first (it updates the prefix cache; the plan's prefill time depends on the uncached tokens).
-        plan = llm.plan(messages, max_tokens if isinstance(max_tokens, int) else None)
-        usage, uncached = llm.usage(messages, len(plan.words))
-        plan = dataclasses.replace(plan, ttft_s=plan.ttft_s + uncached * llm.config.prefill_ms_per_token / 1000)
-        if plan.outcome == "429":
-            await asyncio.sleep(0.005)
-            return _error(
-                429,
-                f"Rate limit reached for {model} on tokens per min (TPM). Please try again in 1s.",
-                "tokens",
-                "rate_limit_exceeded",
-                headers={"retry-after": "1"},
-            )
-        if plan.outcome == "500":
-            await asyncio.sleep(plan.ttft_s / 2)
-            return _error(
-                500, "The server had an error while processing your request. Sorry about that!", "server_error", None
-            )
-        if plan.outcome == "hang":
-            await asyncio.sleep(llm.config.hang_s)
-            return _error(504, "Gateway timeout.", "server_error", "timeout")
-
-        created = int(time.time())
-        # The response starts (headers and first bytes) when the first token is ready, as with OpenAI.
-        await asyncio.sleep(plan.ttft_s)
-        if not stream:
-            await asyncio.sleep(len(plan.words) / plan.tokens_per_s)
-            completion = {
-                "id": plan.response_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_local",
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": " ".join(plan.words), "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": usage,
-            }
-            return JSONResponse(completion)
-        return StreamingResponse(
-            _stream(plan, model, created, usage, include_usage),
-            media_type="text/event-stream",
-            headers={"cache-control": "no-cache"},
-        )
-
     app = Starlette(
         routes=[
             Route("/health", health),
             Route("/v1/models", models),
-            Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            Route("/v1/chat/completions", openai_chat.chat_completions, methods=["POST"]),
+            Route("/v1/responses", openai_responses.responses, methods=["POST"]),
+            Route("/v1/embeddings", openai_embeddings.embeddings, methods=["POST"]),
             *anthropic_routes(llm),
         ]
     )
     app.state.llm = llm
     return app
-
-
-async def _stream(
-    plan: _Plan, model: str, created: int, usage: dict[str, Any], include_usage: bool
-) -> AsyncIterator[bytes]:
-    def chunk(delta: dict[str, Any], finish_reason: str | None) -> bytes:
-        payload: dict[str, Any] = {
-            "id": plan.response_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": "fp_local",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-        }
-        if include_usage:
-            payload["usage"] = None
-        return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-    # OpenAI's first chunk carries the role and an empty content: a chunk, but not a token.
-    yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
-    start = time.perf_counter()
-    for i, word in enumerate(plan.words):
-        # Absolute schedule, so sleeping overhead does not accumulate into a slower rate.
-        delay = start + i / plan.tokens_per_s - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        yield chunk({"content": word if i == 0 else " " + word}, None)
-    yield chunk({}, "stop")
-    if include_usage:
-        final = {
-            "id": plan.response_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": "fp_local",
-            "choices": [],
-            "usage": usage,
-        }
-        yield b"data: " + json.dumps(final).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"

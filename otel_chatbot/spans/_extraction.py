@@ -66,11 +66,14 @@ class Extracted:
     ``input_tokens`` from it and the cache counts, so an event that reports only some of them keeps the others.
     ``echo`` marks a stream helper's copy of the raw chunk just before it (Anthropic's ``TextEvent`` after its
     ``content_block_delta``): it counts only when that raw chunk was not seen.
+    ``choice_reasons`` is set by stream chunks only (each carries the finish reason of one choice index): ``merge``
+    keeps one reason per index, so ``finish_reasons`` ends as every choice's reason ordered by index.
     """
 
     __slots__ = (
         "cache_read_tokens",
         "cache_write_tokens",
+        "choice_reasons",
         "details",
         "echo",
         "finish_reasons",
@@ -116,6 +119,7 @@ class Extracted:
         self.increment = False
         self.uncached_input_tokens: int | None = None
         self.echo = False
+        self.choice_reasons: dict[int, str] | None = None
 
     @property
     def has_usage(self) -> bool:
@@ -158,7 +162,11 @@ class Extracted:
                 setattr(self, name, value)
         if other.details and not other.increment:
             self.details = {**self.details, **other.details} if self.details else dict(other.details)
-        if other.finish_reasons:
+        if other.choice_reasons:
+            reasons = self.choice_reasons
+            self.choice_reasons = reasons = {**reasons, **other.choice_reasons} if reasons else other.choice_reasons
+            self.finish_reasons = [reasons[i] for i in sorted(reasons)] if len(reasons) > 1 else list(reasons.values())
+        elif other.finish_reasons:
             self.finish_reasons = other.finish_reasons
         if other.uncached_input_tokens is not None:
             self.uncached_input_tokens = other.uncached_input_tokens
@@ -227,6 +235,8 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
     if isinstance(kind, str):  # a stream event, or a typed response such as Anthropic's "message"
         if kind.startswith("response."):
             return _openai.responses_event(obj, kind, provider, want_text)
+        if kind in _openai.HELPER_EVENT_TYPES:
+            return _openai.helper_event(obj, kind, provider, want_text)
         if kind != "message" and (kind.startswith(("message_", "content_block_")) or kind in ("ping", "error")):
             return _anthropic.stream_event(obj, kind, want_text)
         if kind == "message" and get(obj, "role") is not None:

@@ -4,6 +4,17 @@ Semconv and OpenAI agree: ``prompt_tokens`` / ``input_tokens`` include cached to
 ``output_tokens`` include reasoning tokens. Audio and image counts in the ``*_tokens_details`` are parts of those
 totals; they go to ``Extracted.details`` under genai-prices' usage keys. A provider-reported ``usage.cost`` (OpenRouter
 and other OpenAI-compatible gateways) is kept as the provider's cost.
+
+Several choices (``n > 1``): the finish reasons of all choices are kept, ordered by choice index (in a stream each
+chunk carries one choice index, and ``Extracted.choice_reasons`` keeps one reason per index across chunks). The text
+(for content capture, the time to first token and the estimate of a stream without usage) is choice 0's only, the
+answer an app shows; a delta of any choice (text, reasoning, tool call, audio) is a generated chunk. An audio answer's
+transcript is its text.
+
+The ``chat.completions.stream()`` helper yields ``ChunkEvent`` (read: its ``chunk``) and derived events
+(``content.delta``, ``content.done``, ``tool_calls.function.arguments.delta``...) that repeat what the chunk said:
+they are ignored, so yielding every event counts each token once. ``responses.stream()`` yields the raw Responses
+events (with a ``snapshot``), read as such.
 """
 
 from __future__ import annotations
@@ -14,9 +25,42 @@ from typing import Any
 
 from otel_chatbot.spans._extraction import Extracted, count, get, text_of_str, usage_from
 
-__all__ = ["OBJECT_TYPES", "chat_or_other", "chat_usage", "responses_event", "responses_usage"]
+__all__ = [
+    "HELPER_EVENT_TYPES",
+    "OBJECT_TYPES",
+    "chat_or_other",
+    "chat_usage",
+    "helper_event",
+    "responses_event",
+    "responses_usage",
+]
 
 OBJECT_TYPES = frozenset({"chat.completion", "chat.completion.chunk", "response", "list", "text_completion"})
+
+HELPER_EVENT_TYPES = frozenset(
+    {
+        "chunk",
+        "content.delta",
+        "content.done",
+        "refusal.delta",
+        "refusal.done",
+        "tool_calls.function.arguments.delta",
+        "tool_calls.function.arguments.done",
+        "logprobs.content.delta",
+        "logprobs.content.done",
+        "logprobs.refusal.delta",
+        "logprobs.refusal.done",
+    }
+)
+"""Event types of the openai SDK's ``chat.completions.stream()`` helper (``openai.lib.streaming.chat``)."""
+
+
+def helper_event(obj: Any, kind: str, provider: str | None, want_text: bool) -> Extracted | None:
+    """A ``chat.completions.stream()`` event: a ``ChunkEvent`` is read as its chunk, the others repeat it."""
+    if kind != "chunk":
+        return None
+    chunk = get(obj, "chunk")
+    return chat_or_other(chunk, provider, want_text) if chunk is not None else None
 
 
 def _provider_cost(usage: Any, out: Extracted) -> None:
@@ -91,33 +135,52 @@ def _content_text(content: Any) -> str | None:
 
 
 def _choices(choices: Any, out: Extracted, *, want_text: bool) -> None:
-    """Text and finish reasons of every choice (``n > 1``: one finish reason per choice, in order)."""
+    """Choice 0's text, and the finish reasons of every choice (``n > 1``: one per choice, by index)."""
     if not isinstance(choices, list | tuple):
         if not isinstance(choices, Sequence) or isinstance(choices, str | bytes):
             return
-    texts: list[str] = []
     reasons: list[str] = []
-    for choice in choices:
+    for position, choice in enumerate(choices):
+        index = get(choice, "index")
+        if not isinstance(index, int):
+            index = position
         delta = get(choice, "delta")
-        if delta is not None:
+        reason = text_of_str(get(choice, "finish_reason"))
+        if delta is not None:  # a stream chunk: one choice index each, reasons kept per index across chunks
+            if reason:
+                out.choice_reasons = (
+                    {index: reason} if out.choice_reasons is None else {**out.choice_reasons, index: reason}
+                )
             content = get(delta, "content")
             if isinstance(content, str) and content:
-                texts.append(content)
                 out.generated = True
-            elif get(delta, "tool_calls") or get(delta, "refusal") or _reasoning_delta(delta):
+                if index == 0:
+                    out.text = content if out.text is None else out.text + content
+            elif (audio := get(delta, "audio")) is not None:
                 out.generated = True
-        elif want_text:
-            content = get(get(choice, "message"), "content")
-            if isinstance(content, str):
-                texts.append(content)
-            elif isinstance(text := get(choice, "text"), str):  # legacy completions
-                texts.append(text)
-        reason = text_of_str(get(choice, "finish_reason"))
+                transcript = get(audio, "transcript")
+                if index == 0 and isinstance(transcript, str) and transcript:
+                    out.text = transcript
+            elif get(delta, "tool_calls") or get(delta, "function_call") or get(delta, "refusal"):
+                out.generated = True
+            elif _reasoning_delta(delta):
+                out.generated = True
+            continue
         if reason:
             reasons.append(reason)
-    if texts:
-        out.text = "".join(texts)
-    if reasons:
+        if want_text and index == 0:
+            message = get(choice, "message")
+            content = get(message, "content")
+            if not isinstance(content, str):
+                content = get(get(message, "audio"), "transcript")
+            if not isinstance(content, str):
+                content = get(choice, "text")  # legacy completions
+            if isinstance(content, str):
+                out.text = content
+    if out.choice_reasons:
+        choice_reasons = out.choice_reasons
+        out.finish_reasons = [choice_reasons[i] for i in sorted(choice_reasons)]
+    elif reasons:
         out.finish_reasons = reasons
 
 
@@ -171,6 +234,10 @@ def responses_event(obj: Any, kind: str, provider: str | None, want_text: bool) 
         out = Extracted()
         out.generated = True
         return out
+    if kind == "response.created":  # the id and model, in case the stream ends before its final event
+        response = get(obj, "response")
+        model, response_id = text_of_str(get(response, "model")), text_of_str(get(response, "id"))
+        return Extracted(response_model=model, response_id=response_id) if model or response_id else None
     if kind in ("response.completed", "response.incomplete", "response.failed") and get(obj, "response") is not None:
         # The final response repeats the whole text: streams must not count it twice.
         return chat_or_other(get(obj, "response"), provider, want_text=False)

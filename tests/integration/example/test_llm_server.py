@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
+import struct
 from typing import Any
 
 import pytest
@@ -42,10 +44,10 @@ def test_completion_shape_and_usage() -> None:
     assert data["object"] == "chat.completion"
     assert data["id"].startswith("chatcmpl-")
     (choice,) = data["choices"]
-    assert choice["finish_reason"] == "stop"
+    assert choice["finish_reason"] == "length"  # the answer (median 60 tokens) was cut by max_tokens, as OpenAI says
     assert choice["message"]["role"] == "assistant"
     usage = data["usage"]
-    assert usage["completion_tokens"] == count_tokens(choice["message"]["content"]) <= 12
+    assert usage["completion_tokens"] == count_tokens(choice["message"]["content"]) == 12
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 0
     assert usage["completion_tokens_details"]["reasoning_tokens"] == 0
@@ -154,3 +156,64 @@ def test_bad_requests() -> None:
     with _client() as client:
         assert client.post("/v1/chat/completions", content=b"{not json").status_code == 400
         assert client.post("/v1/chat/completions", json={"messages": []}).status_code == 400
+
+
+def test_n_choices_stream_interleaves_indexes_each_with_its_role_and_finish_chunk() -> None:
+    body = _body(n=3, max_tokens=40, stream=True, stream_options={"include_usage": True})
+    with _client() as client:
+        *chunks, usage_chunk = _events(client.post("/v1/chat/completions", json=body).text)
+    by_index: dict[int, list[dict[str, Any]]] = {}
+    for chunk in chunks:
+        (choice,) = chunk["choices"]
+        by_index.setdefault(choice["index"], []).append(choice)
+    assert sorted(by_index) == [0, 1, 2]
+    tokens = 0
+    for choices in by_index.values():
+        assert choices[0]["delta"]["role"] == "assistant"
+        assert [c["finish_reason"] for c in choices if c["finish_reason"]] == [choices[-1]["finish_reason"]]
+        tokens += sum(1 for c in choices if c["delta"].get("content"))
+    assert by_index[2][-1]["finish_reason"] == "length"  # the last of n > 1 runs into the token limit
+    assert usage_chunk["usage"]["completion_tokens"] == tokens
+
+
+def test_responses_stream_event_sequence() -> None:
+    body = {
+        "model": "o4-mini",
+        "input": "Hello there",
+        "reasoning": {"effort": "low", "summary": "auto"},
+        "stream": True,
+    }
+    with _client() as client:
+        text = client.post("/v1/responses", json=body).text
+    events = [json.loads(line.removeprefix("data: ")) for line in text.splitlines() if line.startswith("data: ")]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    kinds = [e["type"] for e in events]
+    assert kinds[:4] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.reasoning_summary_part.added",
+    ]
+    assert kinds.index("response.reasoning_summary_text.delta") < kinds.index("response.output_text.delta")
+    assert kinds[-4:] == [
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    final = events[-1]["response"]
+    deltas = [e["delta"] for e in events if e["type"] == "response.output_text.delta"]
+    assert final["output"][1]["content"][0]["text"] == "".join(deltas)
+    usage = final["usage"]
+    assert usage["output_tokens"] == len(deltas) + usage["output_tokens_details"]["reasoning_tokens"]
+
+
+def test_embeddings_float_and_base64_agree() -> None:
+    body = {"model": "text-embedding-3-small", "input": ["hello world", "bye"], "dimensions": 8}
+    with _client() as client:
+        floats = client.post("/v1/embeddings", json=body).json()
+        packed = client.post("/v1/embeddings", json={**body, "encoding_format": "base64"}).json()
+    for plain, encoded in zip(floats["data"], packed["data"], strict=True):
+        decoded = struct.unpack("<8f", base64.b64decode(encoded["embedding"]))
+        assert decoded == pytest.approx(plain["embedding"], rel=1e-6)
+    assert floats["usage"] == {"prompt_tokens": count_tokens("hello world") + count_tokens("bye"), "total_tokens": 3}

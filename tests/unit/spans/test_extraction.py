@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
-from otel_chatbot.spans._extraction import extract
+from otel_chatbot.spans._extraction import FIRST_CHUNK, FIRST_TEXT, StreamAccumulator, extract
 from otel_chatbot.spend._pricing import TokenUsage, default_table
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
@@ -467,3 +467,51 @@ def test_record_usage_adds_up_over_several_calls(span_exporter: InMemorySpanExpo
     assert (attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS], attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]) == (300, 30)
     assert attrs[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 50
     assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx((250 * 0.15 + 50 * 0.075 + 30 * 0.6) / 1e6)
+
+
+def _chunk(index: int, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+    choice = {"index": index, "delta": delta, "finish_reason": finish}
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "model": "gpt-4o-mini", "choices": [choice]}
+
+
+def test_stream_finish_reasons_are_kept_per_choice_index_in_index_order() -> None:
+    acc = StreamAccumulator("openai", keep_text=100)
+    flags = [
+        acc.add(_chunk(1, {"role": "assistant", "content": ""})),
+        acc.add(_chunk(1, {"content": "other"})),  # a generated chunk of choice 1: the first chunk, not choice 0's text
+        acc.add(_chunk(0, {"content": "Hello"})),
+        acc.add(_chunk(2, {}, "length")),
+        acc.add(_chunk(0, {"content": " there"})),
+        acc.add(_chunk(0, {}, "stop")),
+        acc.add(_chunk(1, {}, "tool_calls")),
+    ]
+    assert flags == [0, FIRST_CHUNK, FIRST_TEXT, 0, 0, 0, 0]
+    assert acc.result.finish_reasons == ["stop", "tool_calls", "length"]
+    assert "".join(acc.texts) == "Hello there"
+
+
+def test_stream_helper_events_count_each_token_once() -> None:
+    acc = StreamAccumulator("openai", keep_text=100)
+    for text in ("Hi", " you"):
+        acc.add({"type": "chunk", "chunk": _chunk(0, {"content": text}), "snapshot": {}})
+        acc.add({"type": "content.delta", "delta": text, "snapshot": text, "parsed": None})
+    acc.add({"type": "chunk", "chunk": _chunk(0, {}, "stop"), "snapshot": {}})
+    acc.add({"type": "content.done", "content": "Hi you", "parsed": None})
+    assert "".join(acc.texts) == "Hi you"
+    assert acc.result.finish_reasons == ["stop"]
+    assert acc.result.response_id == "chatcmpl-1"
+
+
+@pytest.mark.parametrize(
+    "delta",
+    [
+        {"tool_calls": [{"index": 0, "id": "call_1", "function": {"name": "f", "arguments": ""}}]},
+        {"content": None, "reasoning_content": "Thinking"},
+        {"audio": {"id": "audio_1", "data": "AAAA"}},
+    ],
+)
+def test_tool_call_reasoning_and_audio_deltas_are_generated_chunks_not_text(delta: dict[str, Any]) -> None:
+    extracted = extract(_chunk(0, delta))
+    assert extracted is not None
+    assert extracted.generated
+    assert extracted.text is None

@@ -338,7 +338,6 @@ def test_create_audio_tokens(mode: str, url: str, span_exporter: InMemorySpanExp
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == completion.id
 
 
-@pytest.mark.xfail(strict=True, reason="pricing of details lands with h-pricing")
 @pytest.mark.parametrize("mode", MODES)
 def test_create_audio_cost(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
     raw: list[Any] = []

@@ -29,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from examples.llm_server.gemini_api import gemini_routes
+
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _CACHE_BLOCK = 128
 _FILLER = (
@@ -319,6 +321,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route("/health", health),
             Route("/v1/models", models),
             Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+            *gemini_routes(llm),
         ]
     )
     app.state.llm = llm

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import genai_prices
+import httpx2
 import pytest
 from google import genai
 from google.genai import types
@@ -56,10 +57,16 @@ pytestmark = pytest.mark.usefixtures("tracer_provider")
 generation = oc.traced_stage("generation", model=MODEL, provider=PROVIDER)
 
 
+_FRESH_CONNECTIONS = {"limits": httpx2.Limits(max_keepalive_connections=0)}
+"""A new loopback connection per request: on a reused keep-alive connection the local uvicorn answers ~40 ms late
+(a delayed ACK; the OpenAI route too), which is no part of the server's simulated timing."""
+
+
 @pytest.fixture
 def client(llm_url: str) -> Iterator[genai.Client]:
     """A real client on the local server, warmed up (a first request, and a first stream, pay one-off setup)."""
-    with genai.Client(api_key="test-key", http_options=types.HttpOptions(base_url=llm_url)) as gemini:
+    options = types.HttpOptions(base_url=llm_url, client_args=_FRESH_CONNECTIONS)
+    with genai.Client(api_key="test-key", http_options=options) as gemini:
         gemini.models.generate_content(model=MODEL, contents="warm up")
         for _ in gemini.models.generate_content_stream(model=MODEL, contents="warm up"):
             pass
@@ -69,12 +76,13 @@ def client(llm_url: str) -> Iterator[genai.Client]:
 @pytest.fixture
 async def aclient(llm_url: str) -> AsyncIterator[genai.client.AsyncClient]:
     """The async client (``Client.aio``) of this test's event loop, warmed up; ``/v1beta`` as older SDKs call."""
-    options = types.HttpOptions(base_url=llm_url, api_version="v1beta")
-    async with genai.Client(api_key="test-key", http_options=options).aio as gemini:
-        await gemini.models.generate_content(model=MODEL, contents="warm up")
-        async for _ in await gemini.models.generate_content_stream(model=MODEL, contents="warm up"):
-            pass
-        yield gemini
+    options = types.HttpOptions(base_url=llm_url, api_version="v1beta", async_client_args=_FRESH_CONNECTIONS)
+    with genai.Client(api_key="test-key", http_options=options) as sync_client:
+        async with sync_client.aio as gemini:
+            await gemini.models.generate_content(model=MODEL, contents="warm up")
+            async for _ in await gemini.models.generate_content_stream(model=MODEL, contents="warm up"):
+                pass
+            yield gemini
 
 
 def _span(exporter: InMemorySpanExporter) -> ReadableSpan:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
 import genai_prices
+import httpx
 import httpx2
 import pytest
 from google import genai
@@ -22,8 +23,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from examples.llm_server.gemini_api import CACHED_CONTENT_TOKENS, TOOL_USE_TOKENS
+from examples.llm_server.server import create_app
 from otel_chatbot import semconv
 from otel_chatbot.spans._extraction import extract
+from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
 from tests.sdk.conftest import TTFT_MS, server_config
 
@@ -617,3 +620,44 @@ def test_odd_input_is_safe(odd: Any) -> None:
         assert extracted.input_tokens is None or extracted.input_tokens >= 0
         assert all(isinstance(r, str) for r in extracted.finish_reasons)
         assert not extracted.text
+
+
+# --- the server's Gemini errors and JSON-array streaming --------------------------------------------------------
+
+
+def test_rate_limit_is_a_gemini_error_on_the_span(span_exporter: InMemorySpanExporter) -> None:
+    with serve_asgi(create_app(server_config(error_429_rate=1.0)), access_log=False) as url:
+        with genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url, retry_options=None)) as gemini:
+
+            @generation
+            def answer() -> types.GenerateContentResponse:
+                return gemini.models.generate_content(model=MODEL, contents="hi")
+
+            with pytest.raises(genai.errors.ClientError) as raised:
+                answer()
+
+    assert raised.value.code == 429 and raised.value.status == "RESOURCE_EXHAUSTED"
+    attrs = _attrs(span_exporter)
+    assert attrs[semconv.ERROR_TYPE] == "ClientError"
+    assert semconv.GEN_AI_USAGE_INPUT_TOKENS not in attrs
+
+
+def test_api_key_is_checked() -> None:
+    with serve_asgi(create_app(server_config(api_key="right")), access_log=False) as url:
+        with genai.Client(api_key="wrong", http_options=types.HttpOptions(base_url=url)) as gemini:
+            with pytest.raises(genai.errors.ClientError) as raised:
+                gemini.models.generate_content(model=MODEL, contents="hi")
+        with genai.Client(api_key="right", http_options=types.HttpOptions(base_url=url)) as gemini:
+            assert gemini.models.generate_content(model=MODEL, contents="hi").response_id
+    assert raised.value.code == 400 and raised.value.status == "INVALID_ARGUMENT"
+
+
+def test_stream_without_alt_sse_is_a_json_array(llm_url: str) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "How do I reset my password?"}]}]}
+    with httpx.Client() as http:
+        reply = http.post(f"{llm_url}/v1beta/models/{MODEL}:streamGenerateContent", json=body)
+    chunks = [types.GenerateContentResponse.model_validate(c) for c in reply.json()]
+    final = _final(chunks)
+    assert final.candidates is not None and final.candidates[0].finish_reason == types.FinishReason.STOP
+    text = "".join(c.candidates[0].content.parts[0].text or "" for c in chunks)  # type: ignore[index, union-attr]
+    assert len(text.split()) == final.usage_metadata.candidates_token_count  # type: ignore[union-attr]

@@ -610,6 +610,14 @@ _ODD: list[Any] = [
     {"usageMetadata": {"promptTokensDetails": [{"modality": "SOUND", "tokenCount": 3}]}},
     {"model_version": 42, "response_id": ["x"]},
     {"modelVersion": {"a": 1}, "candidates": None},
+    # The SDK's own types holding what validation would refuse (model_construct skips it), e.g. parts not a list.
+    types.GenerateContentResponse.model_construct(
+        candidates=[types.Candidate.model_construct(content=types.Content.model_construct(parts=5))]
+    ),
+    types.GenerateContentResponse.model_construct(candidates=types.Candidate.model_construct(finish_reason=7)),
+    types.GenerateContentResponse.model_construct(
+        usage_metadata=types.GenerateContentResponseUsageMetadata.model_construct(prompt_tokens_details=3)
+    ),
 ]
 
 
@@ -661,3 +669,13 @@ def test_stream_without_alt_sse_is_a_json_array(llm_url: str) -> None:
     assert final.candidates is not None and final.candidates[0].finish_reason == types.FinishReason.STOP
     text = "".join(c.candidates[0].content.parts[0].text or "" for c in chunks)  # type: ignore[index, union-attr]
     assert len(text.split()) == final.usage_metadata.candidates_token_count  # type: ignore[union-attr]
+
+
+def test_an_unknown_finish_reason_is_a_plain_string(span_exporter: InMemorySpanExporter) -> None:
+    payload = {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "SOMETHING_NEW"}]}
+    with pytest.warns(UserWarning, match="not a valid FinishReason"):  # the SDK keeps it, with a warning
+        response = generation(lambda: types.GenerateContentResponse.model_validate(payload))()
+
+    reasons = _attrs(span_exporter)[semconv.GEN_AI_RESPONSE_FINISH_REASONS]
+    assert response.candidates is not None
+    assert reasons == ("SOMETHING_NEW",) and all(type(r) is str for r in reasons)

@@ -59,6 +59,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from examples.llm_server.gemini_api import gemini_routes
+
 _TOKEN_RE = re.compile(r"\w+|[^\w\s]")
 _CACHE_BLOCK = 128
 _FILLER = (
@@ -323,6 +325,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             Route("/v1/responses", openai_responses.responses, methods=["POST"]),
             Route("/v1/embeddings", openai_embeddings.embeddings, methods=["POST"]),
             *anthropic_routes(llm),
+            *gemini_routes(llm),
         ]
     )
     app.state.llm = llm

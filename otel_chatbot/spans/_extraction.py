@@ -202,8 +202,10 @@ _KNOWN_KEYS = frozenset(
         "type",
         "usage",
         "usage_metadata",
+        "usageMetadata",
         "model",
         "model_version",
+        "modelVersion",
         "response_metadata",
         "id",
         "response_id",
@@ -245,11 +247,11 @@ def extract(obj: Any, provider: str | None = None, *, want_text: bool = True) ->
             return _anthropic.helper_event(obj, kind, want_text)
     if get(obj, "choices") is not None or _str_or_none(get(obj, "object")) in _openai.OBJECT_TYPES:
         return _openai.chat_or_other(obj, provider, want_text)
-    if get(obj, "candidates") is not None or get(obj, "model_version") is not None:
+    if get(obj, "candidates") is not None or get(obj, "model_version") is not None or get(obj, "modelVersion"):
         return _gemini.response(obj, want_text)
     if get(obj, "response_metadata") is not None or _langchain.is_usage_metadata(get(obj, "usage_metadata")):
         return _langchain.message(obj, provider, want_text)
-    if get(obj, "usage_metadata") is not None:
+    if get(obj, "usage_metadata") is not None or get(obj, "usageMetadata") is not None:
         return _gemini.response(obj, want_text)
     if get(obj, "usage") is not None:
         return _openai.chat_or_other(obj, provider, want_text)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +23,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import otel_chatbot as oc
 from otel_chatbot import _state, semconv
+from otel_chatbot.spend._budgets import Budget, BudgetGuard
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry
 from tests.unit.semconv_registry import ENUMS, EVENT_NAMES, EXTENSIONS, LEGACY, REGISTRY, AttrType
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
@@ -529,3 +533,20 @@ def test_a_misspelled_or_mistyped_attribute_fails() -> None:
     assert len(found) == len(bad), found
     for key in bad:
         assert any(f": {key} " in problem for problem in found), key
+
+
+def test_the_budget_event_conforms(tmp_path: Path, span_exporter: InMemorySpanExporter) -> None:
+    """The ``chatbot.budget.exceeded`` event a soft budget adds to the stage span, with a limit given as an int (as
+    in docs/budgets-and-ledger.md: ``Budget(limit_usd=50)``)."""
+    ledger = Ledger.open(str(tmp_path / "usage.db"))
+    try:
+        ledger.append(LedgerEntry(ts=time.time(), tenant="acme", user="u-7", cost_usd=60.0))
+        ledger.flush()
+        guard = BudgetGuard([Budget(limit_usd=50, window="1d")], ledger, alerts=[])
+        with oc.traced_stage("generation", model="gpt-4o-mini", provider="openai"):
+            guard.check(tenant_id="acme", user_id="u-7")
+    finally:
+        ledger.close()
+    (span,) = span_exporter.get_finished_spans()
+    assert [e.name for e in span.events] == [semconv.CHATBOT_BUDGET_EVENT]
+    assert span_violations(span) == []

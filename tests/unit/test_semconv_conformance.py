@@ -10,10 +10,11 @@ legacy/dup`` must add exactly the legacy names, with the current names' values.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +280,19 @@ def run_stages() -> None:
     def gemini(messages: list[dict[str, str]]) -> dict[str, Any]:
         return _gemini_response()
 
+    @oc.traced_stage("generation", model="claude-sonnet-4-5", provider="anthropic")
+    async def anthropic_async(messages: list[dict[str, str]]) -> dict[str, Any]:
+        return _anthropic_message()
+
+    @oc.traced_stage("generation", model="gemini-2.5-flash", provider="gcp.gemini", operation="generate_content")
+    async def gemini_async_stream(messages: list[dict[str, str]]) -> AsyncIterator[dict[str, Any]]:
+        yield _gemini_response()
+
+    async def run_async(messages: list[dict[str, str]]) -> None:
+        await anthropic_async(messages)
+        async for _ in gemini_async_stream(messages):
+            pass
+
     @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
     def failing(messages: list[dict[str, str]]) -> dict[str, Any]:
         raise _Boom("upstream said no")
@@ -319,6 +333,7 @@ def run_stages() -> None:
         anthropic(messages)
         list(anthropic_stream(messages))
         gemini(messages)
+        asyncio.run(run_async(messages))
         with pytest.raises(_Boom):
             failing(messages)
         embed("hello")
@@ -334,7 +349,7 @@ def run_stages() -> None:
 
 def _spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     spans = list(exporter.get_finished_spans())
-    assert len(spans) == 17, [s.name for s in spans]  # one per stage call in run_stages()
+    assert len(spans) == 19, [s.name for s in spans]  # one per stage call in run_stages()
     return spans
 
 
@@ -436,6 +451,14 @@ def test_every_attribute_of_every_stage_span_conforms(
     spans = _spans(span_exporter)
     problems = [p for span in spans for p in span_violations(span)]
     assert problems == []
+    generations = [s for s in spans if (s.attributes or {}).get(semconv.CHATBOT_STAGE) == "generation"]
+    unmeasured = [
+        s.name
+        for s in generations
+        if semconv.ERROR_TYPE not in (s.attributes or {})
+        and semconv.GEN_AI_USAGE_INPUT_TOKENS not in (s.attributes or {})
+    ]
+    assert len(generations) == 13 and unmeasured == []  # every wrapper (sync, async, streams) measured its call
     seen = _seen(spans)
     assert _ALWAYS <= seen, f"the scenarios no longer produce {sorted(_ALWAYS - seen)}"
     if capture:

@@ -240,7 +240,7 @@ class BudgetGuard:
                             semconv.CHATBOT_BUDGET_NAME: budget.name,
                             semconv.CHATBOT_BUDGET_KEY: key,
                             semconv.CHATBOT_BUDGET_SPENT_USD: spent,
-                            semconv.CHATBOT_BUDGET_LIMIT_USD: budget.limit_usd,
+                            semconv.CHATBOT_BUDGET_LIMIT_USD: float(budget.limit_usd),
                             semconv.CHATBOT_BUDGET_WINDOW: budget.window,
                             semconv.CHATBOT_BUDGET_HARD: budget.hard,
                         },

@@ -143,7 +143,7 @@ class Chatbot:
             return _Prepared(conversation_id, variant, key, cached, [])
         with oc.traced_stage("retrieval", data_source=DATA_SOURCE) as stage:
             hits = self.index.search(request.message, k=self.settings.top_k)
-            stage.set_attribute(semconv.GEN_AI_REQUEST_TOP_K, self.settings.top_k)
+            stage.set_attribute(semconv.GEN_AI_RETRIEVAL_TOP_K, self.settings.top_k)
             stage.set_attribute(semconv.CHATBOT_RETRIEVAL_DOCUMENTS, len(hits))
         with oc.traced_stage("load_history"):
             history = await asyncio.to_thread(

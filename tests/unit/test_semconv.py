@@ -14,6 +14,7 @@ PINNED = {
     "GEN_AI_REQUEST_MAX_TOKENS": "gen_ai.request.max_tokens",
     "GEN_AI_REQUEST_TEMPERATURE": "gen_ai.request.temperature",
     "GEN_AI_REQUEST_TOP_K": "gen_ai.request.top_k",
+    "GEN_AI_RETRIEVAL_TOP_K": "gen_ai.retrieval.top_k",
     "GEN_AI_REQUEST_STREAM": "gen_ai.request.stream",
     "GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK": "gen_ai.response.time_to_first_chunk",
     "GEN_AI_USAGE_INPUT_TOKENS": "gen_ai.usage.input_tokens",

@@ -23,7 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from examples.llm_server.server import LLMServer, ServerConfig, check_auth, error_response
+from examples.llm_server.server import LLMServer, ServerConfig, error_response, openai_request
 
 __all__ = [
     "chat_completions",
@@ -229,14 +229,11 @@ def _message(answer: _Answer, created: int) -> dict[str, Any]:
 
 async def chat_completions(request: Request) -> Response:
     """The endpoint: validate, plan, answer (JSON or SSE)."""
-    llm: LLMServer = request.app.state.llm
+    parsed = await openai_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    llm, body = parsed
     config = llm.config
-    if (denied := check_auth(llm, request)) is not None:
-        return denied
-    try:
-        body = await request.json()
-    except ValueError:
-        return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
     messages = body.get("messages") if isinstance(body, dict) else None
     if not isinstance(messages, list) or not messages:
         return error_response(400, "'messages' is a required property", "invalid_request_error", None)

@@ -17,7 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from examples.llm_server.server import LLMServer, check_auth, count_tokens, error_response
+from examples.llm_server.server import count_tokens, error_response, openai_request
 
 __all__ = ["embeddings"]
 
@@ -44,13 +44,10 @@ def _vector(item: str | list[int], dimensions: int, seed: int) -> list[float]:
 
 async def embeddings(request: Request) -> Response:
     """The endpoint."""
-    llm: LLMServer = request.app.state.llm
-    if (denied := check_auth(llm, request)) is not None:
-        return denied
-    try:
-        body = await request.json()
-    except ValueError:
-        return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
+    parsed = await openai_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    llm, body = parsed
     inputs = _inputs(body.get("input")) if isinstance(body, dict) else None
     if inputs is None:
         return error_response(400, "'input' is a required property", "invalid_request_error", None)

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from examples.llm_server.openai_chat import cost_usd, pieces, reasoning_tokens, wants_cost
-from examples.llm_server.server import LLMServer, check_auth, error_response
+from examples.llm_server.server import error_response, openai_request
 
 __all__ = ["responses"]
 
@@ -48,14 +48,11 @@ def _messages(body: dict[str, Any]) -> list[Any] | None:
 
 async def responses(request: Request) -> Response:
     """The endpoint."""
-    llm: LLMServer = request.app.state.llm
+    parsed = await openai_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    llm, body = parsed
     config = llm.config
-    if (denied := check_auth(llm, request)) is not None:
-        return denied
-    try:
-        body = await request.json()
-    except ValueError:
-        return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
     messages = _messages(body) if isinstance(body, dict) else None
     if messages is None:
         return error_response(400, "Missing required parameter: 'input'.", "invalid_request_error", None)

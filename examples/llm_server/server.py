@@ -287,6 +287,17 @@ def check_auth(llm: LLMServer, request: Request) -> Response | None:
     )
 
 
+async def openai_request(request: Request) -> tuple[LLMServer, Any] | Response:
+    """The server and the JSON body of an OpenAI request, or the error response (401 or 400) to send instead."""
+    llm: LLMServer = request.app.state.llm
+    if (denied := check_auth(llm, request)) is not None:
+        return denied
+    try:
+        return llm, await request.json()
+    except ValueError:
+        return error_response(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
+
+
 def create_app(config: ServerConfig | None = None) -> Starlette:
     """The ASGI app; ``app.state.llm`` is the :class:`LLMServer` (tests read its config and counters).
 

@@ -115,7 +115,8 @@ class _Scope:
                 if kind:
                     value = returned.measure(result, kind, self.run, fn)
                     self.handed_over = value is not result
-                    return value
+                    if self.handed_over or kind == returned.MANAGER:
+                        return value
             except Exception:
                 log_internal_error()
         self.run.succeed(result)

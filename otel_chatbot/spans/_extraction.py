@@ -42,9 +42,6 @@ def count(value: Any) -> int | None:
     return None
 
 
-_count = count  # the name other modules used before the split
-
-
 def text_of_str(value: Any) -> str | None:
     """A non-empty string, or the ``name`` of an enum (such as Gemini's ``FinishReason``); else None."""
     if isinstance(value, str) and value:
@@ -127,9 +124,10 @@ class Extracted:
         return self.input_tokens is not None or self.output_tokens is not None
 
     def detail(self, key: str, value: Any) -> None:
-        """Record one more billable unit (ignored unless a valid count)."""
+        """Record one more billable unit (ignored unless a valid count above zero: SDK objects report zeros for units
+        a call did not use, which would otherwise become attributes their JSON form does not give)."""
         number = count(value)
-        if number is None:
+        if not number:
             return
         if self.details is None:
             self.details = {}

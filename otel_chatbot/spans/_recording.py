@@ -9,7 +9,7 @@ from opentelemetry.trace import Span
 
 from otel_chatbot import semconv
 from otel_chatbot._internal_errors import handle_internal_errors
-from otel_chatbot.spans._extraction import Extracted, _count, extract
+from otel_chatbot.spans._extraction import Extracted, count, extract
 from otel_chatbot.spans._run import SpanRun, current_run, usage_attributes
 
 __all__ = ["StageHandle", "record_usage"]
@@ -66,10 +66,10 @@ def _record_on_run(
         ("cache_write_tokens", cache_write_tokens),
         ("reasoning_tokens", reasoning_tokens),
     ):
-        count = _count(value)
-        if count is not None:
+        number = count(value)
+        if number is not None:
             previous = getattr(current, name)
-            setattr(current, name, count if previous is None else previous + count)
+            setattr(current, name, number if previous is None else previous + number)
     override.model = model or override.model
     override.provider = provider or override.provider
     override.estimated = override.estimated or estimated
@@ -124,11 +124,11 @@ def record_usage(
         if not span.is_recording():
             return
         usage = Extracted(
-            input_tokens=_count(input_tokens),
-            output_tokens=_count(output_tokens),
-            cache_read_tokens=_count(cache_read_tokens),
-            cache_write_tokens=_count(cache_write_tokens),
-            reasoning_tokens=_count(reasoning_tokens),
+            input_tokens=count(input_tokens),
+            output_tokens=count(output_tokens),
+            cache_read_tokens=count(cache_read_tokens),
+            cache_write_tokens=count(cache_write_tokens),
+            reasoning_tokens=count(reasoning_tokens),
         )
         attributes = usage_attributes(usage, model, provider, estimated=estimated)
         if model:

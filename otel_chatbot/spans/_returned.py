@@ -43,7 +43,7 @@ from otel_chatbot.spans._run import SpanRun
 
 __all__ = ["ASYNC", "MANAGER", "SYNC", "kind_of", "measure"]
 
-logger = logging.getLogger("otel_chatbot")
+logger = logging.getLogger(__name__)
 
 SYNC = 1
 """``kind_of``: an iterator stream (a generator, ``openai.Stream``...)."""
@@ -57,6 +57,7 @@ _KINDS: dict[type, int] = {}
 _MAX_KINDS = 512
 _WARNED: set[str] = set()
 _OWN = frozenset({"_inner", "_run"})
+_GENERATORS = (types.GeneratorType, types.AsyncGeneratorType)
 
 
 def kind_of(result: Any) -> int:
@@ -87,12 +88,29 @@ def _classify(cls: type) -> int:
     return 0
 
 
+_STREAM_STAGES = frozenset({"generation", "embeddings"})
+"""Stages whose own returned generators are LLM streams; elsewhere only generators made by an SDK's code are."""
+
+
+def _from_sdk(generator: Any) -> bool:
+    """Whether a generator (or async generator) runs code of a provider SDK (LangChain's ``.stream()``...)."""
+    frame = getattr(generator, "gi_frame", None) or getattr(generator, "ag_frame", None)
+    module = frame.f_globals.get("__name__") if frame is not None else None
+    return isinstance(module, str) and module.partition(".")[0] in _SDK_PACKAGES
+
+
 def measure(result: Any, kind: int, run: SpanRun, fn: Callable[..., Any]) -> Any:
-    """The object to return instead of ``result``: a measuring proxy, or ``result`` itself (then the caller ends)."""
+    """The object to return instead of ``result``: a measuring proxy, or ``result`` itself (then the caller ends).
+
+    A plain generator the app made itself (``return (d for d in docs)`` in a retrieval stage) is not a stream of an
+    LLM call: it is measured only in a generation or embeddings stage, or when an SDK's code made it.
+    """
     if kind == MANAGER:
         _warn_once(fn, type(result))
         return result
     if not run.recording:
+        return result
+    if type(result) in _GENERATORS and run.stage not in _STREAM_STAGES and not _from_sdk(result):
         return result
     run.start_stream()
     return MeasuredStream(result, run) if kind == SYNC else MeasuredAsyncStream(result, run)

@@ -411,8 +411,12 @@ def usage_attributes(
                 attributes[name] = value
     if estimated:
         attributes[semconv.CHATBOT_USAGE_ESTIMATED] = True
-    price = pricing.default_table().lookup(model, provider) if model else None
-    local = pricing.cost_usd_float(usage.token_usage(), price) if price is not None else None
+    try:  # pricing fails on its own: the tokens, ids and finish reasons above are kept (and the cost flagged unknown)
+        price = pricing.default_table().lookup(model, provider) if model else None
+        local = pricing.cost_usd_float(usage.token_usage(), price) if price is not None else None
+    except Exception:
+        log_internal_error()
+        price = local = None
     if usage.provider_cost is not None:
         cost: float | None = usage.provider_cost
         attributes[semconv.GEN_AI_USAGE_COST_SOURCE] = "provider"

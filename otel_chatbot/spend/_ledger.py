@@ -188,8 +188,17 @@ class _Postgres(_Backend):
             # Several processes may create the table at once: serialise the DDL on an advisory lock.
             self.conn.execute("SELECT pg_advisory_xact_lock(727274)")
             self.conn.execute(_SCHEMA)
+            present = {
+                row[0]
+                for row in self.conn.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
+                    "AND table_schema = current_schema()",
+                    (_TABLE,),
+                ).fetchall()
+            }
             for name, kind in _ADDED_COLUMNS:  # a ledger written by an older release gains the new columns
-                self.conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
+                if name not in present:  # ALTER takes an exclusive table lock: only when a column is missing
+                    self.conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN IF NOT EXISTS {name} {kind}")
             self.conn.execute(_INDEX)
 
     def _connect(self) -> Any:

@@ -52,17 +52,32 @@ pytestmark = pytest.mark.usefixtures("tracer_provider")
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_sdk(llm_url: str) -> None:
-    """One untraced call of each kind first: the SDK's lazy imports and first connection would skew a first timing."""
+    """One untraced call of each kind first, sync and async: the SDK builds the pydantic model of each event type
+    (thinking, signature, tool input, web search results...) on its first use, and its lazy imports and first
+    connection would otherwise land inside a measured span (one CI run saw a first thinking chunk 0.3 s late)."""
+    kinds = [
+        _request("warm up"),
+        _request("warm up", thinking=THINKING),
+        _request("warm up", tools=[WEATHER_TOOL], tool_choice={"type": "any"}),
+        _request("warm up", tools=[WEB_SEARCH]),
+    ]
 
     async def warm_async() -> None:
         async with _aclient(llm_url) as client:
-            async for _ in await client.messages.create(stream=True, **_request("warm up")):
-                pass
+            for request in kinds:
+                await client.messages.create(**request)
+                async for _ in await client.messages.create(stream=True, **request):
+                    pass
+                async with client.messages.stream(**request) as stream:
+                    await stream.until_done()
 
     with _client(llm_url) as client:
-        client.messages.create(**_request("warm up"))
-        with client.messages.stream(**_request("warm up")) as stream:
-            stream.until_done()
+        for request in kinds:
+            client.messages.create(**request)
+            for _ in client.messages.create(stream=True, **request):
+                pass
+            with client.messages.stream(**request) as stream:
+                stream.until_done()
     asyncio.run(warm_async())
 
 

@@ -56,11 +56,26 @@ HELPER_EVENT_TYPES = frozenset(
 
 
 def helper_event(obj: Any, kind: str, provider: str | None, want_text: bool) -> Extracted | None:
-    """A ``chat.completions.stream()`` event: a ``ChunkEvent`` is read as its chunk, the others repeat it."""
-    if kind != "chunk":
+    """A ``chat.completions.stream()`` event: a ``ChunkEvent`` is read as its chunk (text, usage, id, finish reason).
+
+    The derived delta events repeat the chunk event just before them (marked ``echo``: counted only when that chunk
+    was not seen), so a consumer that yields only ``content.delta`` events still gets its times to first chunk and
+    first token and a text size to estimate usage from (the usage itself is only on chunks: estimated and flagged).
+    """
+    if kind == "chunk":
+        chunk = get(obj, "chunk")
+        return chat_or_other(chunk, provider, want_text) if chunk is not None else None
+    if kind == "content.delta":
+        text = get(obj, "delta")
+        if not isinstance(text, str):
+            return None
+        out = Extracted(text=text, generated=bool(text))
+    elif kind in ("refusal.delta", "tool_calls.function.arguments.delta"):
+        out = Extracted(generated=True)
+    else:
         return None
-    chunk = get(obj, "chunk")
-    return chat_or_other(chunk, provider, want_text) if chunk is not None else None
+    out.echo = True
+    return out
 
 
 def _provider_cost(usage: Any, out: Extracted) -> None:

@@ -8,6 +8,7 @@ choice, and for streams the time to first chunk / token against the server's fix
 from __future__ import annotations
 
 import asyncio
+import math
 import base64
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -507,6 +508,46 @@ def test_stream_helper_events(mode: str, url: str, span_exporter: InMemorySpanEx
     _check_cost(attrs, oracle, "gpt-4o-mini")
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == completion.id
     assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == [c.finish_reason for c in completion.choices]
+    _check_timing(attrs, TTFT_S, TTFT_S)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stream_helper_content_deltas_only(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
+    """A generator that yields only the helper's ``content.delta`` events: timed, sized and flagged as estimated
+    (the usage is only on the chunk events it does not yield)."""
+    texts: list[str] = []
+    final: list[Any] = []
+    if mode == "sync":
+        with _sync_client(url) as client:
+
+            @_stage("gpt-4o-mini")
+            def deltas() -> Iterator[Any]:
+                with client.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION) as stream:
+                    yield from (event for event in stream if event.type == "content.delta")
+                    final.append(stream.get_final_completion())
+
+            texts = [event.delta for event in deltas()]
+    else:
+
+        async def main() -> list[str]:
+            async with _async_client(url) as client:
+
+                @_stage("gpt-4o-mini")
+                async def deltas() -> AsyncIterator[Any]:
+                    async with client.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION) as stream:
+                        async for event in stream:
+                            if event.type == "content.delta":
+                                yield event
+                        final.append(await stream.get_final_completion())
+
+                return [event.delta async for event in deltas()]
+
+        texts = asyncio.run(main())
+    answer = final[0].choices[0].message.content
+    assert "".join(texts) == answer and answer
+    attrs = _attrs(span_exporter)
+    assert attrs[semconv.CHATBOT_USAGE_ESTIMATED] is True
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == math.ceil(len(answer) / 4)  # the documented estimate
     _check_timing(attrs, TTFT_S, TTFT_S)
 
 

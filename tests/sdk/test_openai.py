@@ -8,8 +8,8 @@ choice, and for streams the time to first chunk / token against the server's fix
 from __future__ import annotations
 
 import asyncio
-import math
 import base64
+import math
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 

@@ -10,9 +10,11 @@ extractor reads them: per-modality ``input_{m}_tokens`` (prompt plus tool-use pr
 ``cache_{m}_read_tokens``, ``output_{m}_tokens`` (DOCUMENT counts as image), and ``input_tool_tokens``.
 
 A stream chunk's usage is the running total so far: later chunks replace it. Finish reasons are the enum names
-(``STOP``, ``MAX_TOKENS``...), one per candidate that has one. A chunk is ``generated`` when a part carries content
-(a thought, text, a function call, code or its result, inline data); its ``text`` is the visible text only (thoughts
-excluded), so time to first chunk and time to first token differ when the model streams its thoughts.
+(``STOP``, ``MAX_TOKENS``...), one per candidate, kept per candidate index across stream chunks and ordered by it.
+The text (time to first token, the usage estimate, captured content) is the first candidate's. A chunk is
+``generated`` when a part carries content (a thought, text, a function call, code or its result, inline data); its
+``text`` is the visible text only (thoughts excluded), so time to first chunk and time to first token differ when the
+model streams its thoughts.
 """
 
 from __future__ import annotations
@@ -103,20 +105,28 @@ def response(obj: Any, want_text: bool) -> Extracted | None:
     out.response_model = _name(_get(obj, "model_version", "modelVersion")) or _name(get(obj, "model"))
     out.response_id = _name(_get(obj, "response_id", "responseId"))
     texts: list[str] = []
-    for candidate in _items(get(obj, "candidates")):
+    reasons: dict[int, str] = {}
+    for position, candidate in enumerate(_items(get(obj, "candidates"))):
+        index = count(get(candidate, "index"))
+        index = position if index is None else index
         reason = _name(_get(candidate, "finish_reason", "finishReason"))
         if reason:
-            out.finish_reasons.append(reason)
+            reasons[index] = reason
         for part in _items(get(get(candidate, "content"), "parts")):
             text = get(part, "text")
             has_text = isinstance(text, str) and bool(text)
             if get(part, "thought") is True:
                 out.generated = out.generated or has_text
             elif has_text:
-                texts.append(text)
+                if index == 0:  # the first candidate's text only, as OpenAI's choice 0 (TTFT, estimate, content)
+                    texts.append(text)
                 out.generated = True
             elif any(_get(part, snake, camel) is not None for snake, camel in _CONTENT_PARTS):
                 out.generated = True
+    if reasons:
+        # Each stream chunk may finish another candidate: ``Extracted.merge`` keeps one reason per candidate index.
+        out.choice_reasons = reasons
+        out.finish_reasons = [reasons[i] for i in sorted(reasons)]
     if texts:
         out.text = "".join(texts)
     if not (out.has_usage or out.response_model or out.response_id or out.finish_reasons or out.text or out.generated):

@@ -515,3 +515,35 @@ def test_tool_call_reasoning_and_audio_deltas_are_generated_chunks_not_text(delt
     assert extracted is not None
     assert extracted.generated
     assert extracted.text is None
+
+
+def test_gemini_finish_reasons_of_candidates_finishing_in_different_chunks(span_exporter: InMemorySpanExporter) -> None:
+    from google.genai import types
+
+    def chunk(candidates: list[dict[str, Any]], usage: dict[str, int] | None = None) -> types.GenerateContentResponse:
+        body: dict[str, Any] = {"candidates": candidates, "model_version": "gemini-2.5-flash", "response_id": "r-1"}
+        if usage is not None:
+            body["usage_metadata"] = usage
+        return types.GenerateContentResponse.model_validate(body)
+
+    chunks = [
+        chunk(
+            [{"index": 0, "content": {"parts": [{"text": "ab"}]}}, {"index": 1, "content": {"parts": [{"text": "x"}]}}]
+        ),
+        chunk([{"index": 0, "content": {"parts": [{"text": "c"}]}, "finish_reason": "STOP"}]),
+        chunk(
+            [{"index": 1, "content": {"parts": [{"text": "y"}]}, "finish_reason": "MAX_TOKENS"}],
+            {"prompt_token_count": 7, "candidates_token_count": 5},
+        ),
+    ]
+
+    @oc.traced_stage("generation", model="gemini-2.5-flash", provider="gcp.gemini")
+    def stream() -> Iterator[types.GenerateContentResponse]:
+        yield from chunks
+
+    assert len(list(stream())) == 3
+    (span,) = span_exporter.get_finished_spans()
+    attrs: dict[str, Any] = dict(span.attributes or {})
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP", "MAX_TOKENS")  # one per candidate, by index
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 7 and attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "r-1"

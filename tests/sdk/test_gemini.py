@@ -252,6 +252,23 @@ def test_implicit_prefix_cache(client: genai.Client, span_exporter: InMemorySpan
     _assert_cost(attrs, _assert_response(attrs, response))
 
 
+async def test_implicit_prefix_cache_async(
+    aclient: genai.client.AsyncClient, span_exporter: InMemorySpanExporter
+) -> None:
+    prompt = "implicit cache, async: " + " ".join(f"word{i % 89}" for i in range(1100))
+    await aclient.models.generate_content(model=MODEL, contents=prompt)  # the server now holds the prompt's prefix
+
+    @generation
+    async def answer() -> types.GenerateContentResponse:
+        return await aclient.models.generate_content(model=MODEL, contents=prompt)
+
+    response = await answer()
+
+    attrs = _attrs(span_exporter)
+    assert (response.usage_metadata and response.usage_metadata.cached_content_token_count or 0) >= 1024
+    _assert_cost(attrs, _assert_response(attrs, response))
+
+
 # --- modalities ---------------------------------------------------------------------------------------------------
 
 
@@ -303,8 +320,8 @@ async def test_audio_and_image_prompt_tokens_async(
     response = await answer()
 
     attrs = _attrs(span_exporter)
-    _assert_response(attrs, response)
     assert attrs[semconv.GEN_AI_USAGE_AUDIO_INPUT_TOKENS] == 32
+    _assert_cost(attrs, _assert_response(attrs, response))  # audio at the audio rate
 
 
 def test_image_output_is_priced_at_the_image_rate(client: genai.Client, span_exporter: InMemorySpanExporter) -> None:
@@ -314,6 +331,22 @@ def test_image_output_is_priced_at_the_image_rate(client: genai.Client, span_exp
         return client.models.generate_content(model=IMAGE_MODEL, contents="Draw the logo", config=config)
 
     response = draw()
+
+    attrs = _attrs(span_exporter)
+    oracle = _assert_response(attrs, response, IMAGE_MODEL)
+    assert attrs[semconv.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS] == 1290
+    _assert_cost(attrs, oracle, IMAGE_MODEL)
+
+
+async def test_image_output_is_priced_at_the_image_rate_async(
+    aclient: genai.client.AsyncClient, span_exporter: InMemorySpanExporter
+) -> None:
+    @oc.traced_stage("generation", model=IMAGE_MODEL, provider=PROVIDER)
+    async def draw() -> types.GenerateContentResponse:
+        config = types.GenerateContentConfig(response_modalities=["TEXT", "IMAGE"])
+        return await aclient.models.generate_content(model=IMAGE_MODEL, contents="Draw the logo", config=config)
+
+    response = await draw()
 
     attrs = _attrs(span_exporter)
     oracle = _assert_response(attrs, response, IMAGE_MODEL)
@@ -406,6 +439,27 @@ def test_stream_thinking_without_thoughts_shown(client: genai.Client, span_expor
     thoughts = final.usage_metadata.thoughts_token_count if final.usage_metadata else None
     assert thoughts and thoughts <= 80
     assert not any(p.thought for c in chunks for p in c.candidates[0].content.parts)  # type: ignore[index, union-attr]
+    thinking_done = TTFT_MS / 1000 + thoughts / TOKENS_PER_S  # nothing is sent while the model thinks
+    _assert_timing(attrs, thinking_done, thinking_done)
+
+
+async def test_stream_thinking_without_thoughts_shown_async(
+    aclient: genai.client.AsyncClient, span_exporter: InMemorySpanExporter
+) -> None:
+    config = types.GenerateContentConfig(thinking_config=types.ThinkingConfig(thinking_budget=80))
+
+    @generation
+    async def answer(question: str) -> AsyncIterator[types.GenerateContentResponse]:
+        async for chunk in await aclient.models.generate_content_stream(model=MODEL, contents=question, config=config):
+            yield chunk
+
+    chunks = [chunk async for chunk in answer("Why was I charged twice?")]
+
+    attrs = _attrs(span_exporter)
+    final = _final(chunks)
+    _assert_cost(attrs, _assert_response(attrs, final))
+    thoughts = final.usage_metadata.thoughts_token_count if final.usage_metadata else None
+    assert thoughts and thoughts <= 80
     thinking_done = TTFT_MS / 1000 + thoughts / TOKENS_PER_S  # nothing is sent while the model thinks
     _assert_timing(attrs, thinking_done, thinking_done)
 

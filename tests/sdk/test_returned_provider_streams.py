@@ -1,0 +1,154 @@
+"""Returned streams of the other SDKs: a decorated plain function that returns anthropic's ``Stream`` /
+``AsyncStream`` or google-genai's stream is measured over the caller's iteration, with the stream's final usage."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anthropic
+import httpx2
+import pytest
+from google import genai
+from google.genai import types
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_chatbot as oc
+from otel_chatbot import semconv
+from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk.conftest import TTFT_MS
+from tests.sdk.test_anthropic import _accumulated, _dump
+
+pytestmark = pytest.mark.usefixtures("tracer_provider")
+
+CLAUDE = "claude-haiku-4-5"
+GEMINI = "gemini-2.5-flash"
+TOLERANCE_S = 0.08
+REQUEST: dict[str, Any] = {"model": CLAUDE, "max_tokens": 512, "messages": [{"role": "user", "content": "returns?"}]}
+_FRESH = {"limits": httpx2.Limits(max_keepalive_connections=0)}
+
+
+def _only_span(exporter: InMemorySpanExporter) -> Any:
+    ours = [s for s in exporter.get_finished_spans() if s.attributes and semconv.CHATBOT_STAGE in s.attributes]
+    assert len(ours) == 1, [s.name for s in ours]
+    return ours[0]
+
+
+def _check_ended_by_iteration(span: Any, returned_ns: int, done_ns: int) -> dict[str, Any]:
+    assert returned_ns < span.end_time <= done_ns  # ended by the last chunk, not by the return
+    attrs: dict[str, Any] = dict(span.attributes or {})
+    assert attrs[semconv.GEN_AI_REQUEST_STREAM] is True
+    ttfc = attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
+    assert TTFT_MS / 1000 <= ttfc <= TTFT_MS / 1000 + TOLERANCE_S
+    assert attrs[semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN] == ttfc  # plain text: the first chunk is text
+    assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
+    return attrs
+
+
+# --- anthropic --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm(llm_url: str) -> None:
+    """The SDKs' first stream parse in a process is slow: not inside a measured span."""
+    with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
+        for _ in claude.messages.create(stream=True, **REQUEST):
+            pass
+    options = types.HttpOptions(base_url=llm_url, client_args=_FRESH, async_client_args=_FRESH)
+    with genai.Client(api_key="k", http_options=options) as gemini:
+        for _ in gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
+            pass
+
+
+def _check_anthropic(attrs: dict[str, Any], events: list[Any]) -> None:
+    final = _accumulated(events)
+    oracle = genai_usage(_dump(final), "anthropic")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == final.usage.input_tokens == oracle.input_tokens
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == final.usage.output_tokens == oracle.output_tokens
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == final.id
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == (final.stop_reason,)
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(genai_cost(oracle, CLAUDE, "anthropic"), rel=1e-9)
+
+
+def test_a_returned_anthropic_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
+    with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
+
+        @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
+        def answer() -> Any:
+            return claude.messages.create(stream=True, **REQUEST)
+
+        stream = answer()
+        returned_ns = time.time_ns()
+        assert isinstance(stream, anthropic.Stream)
+        events = list(stream)
+        done_ns = time.time_ns()
+    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), events)
+
+
+def test_a_returned_anthropic_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
+    async def main() -> tuple[list[Any], int, int]:
+        async with anthropic.AsyncAnthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
+
+            @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
+            async def answer() -> Any:
+                return await claude.messages.create(stream=True, **REQUEST)
+
+            stream = await answer()
+            returned_ns = time.time_ns()
+            events = [event async for event in stream]
+            return events, returned_ns, time.time_ns()
+
+    events, returned_ns, done_ns = asyncio.run(main())
+    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), events)
+
+
+# --- google-genai -----------------------------------------------------------------------------------------------
+
+
+def _check_gemini(attrs: dict[str, Any], chunks: list[types.GenerateContentResponse]) -> None:
+    final = chunks[-1]
+    usage = final.usage_metadata
+    assert usage is not None and len(chunks) > 2
+    oracle = genai_usage(final.model_dump(mode="json", by_alias=True, exclude_none=True), "google")
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == usage.prompt_token_count == oracle.input_tokens
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == usage.candidates_token_count == oracle.output_tokens
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == final.response_id
+    assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(genai_cost(oracle, GEMINI, "google"), rel=1e-9)
+
+
+def test_a_returned_gemini_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
+    options = types.HttpOptions(base_url=llm_url, client_args=_FRESH)
+    with genai.Client(api_key="k", http_options=options) as gemini:
+
+        @oc.traced_stage("generation", model=GEMINI, provider="gcp.gemini")
+        def answer() -> Iterator[types.GenerateContentResponse]:
+            return gemini.models.generate_content_stream(model=GEMINI, contents="How do refunds work?")
+
+        stream = answer()
+        returned_ns = time.time_ns()
+        chunks = list(stream)
+        done_ns = time.time_ns()
+    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), chunks)
+
+
+def test_a_returned_gemini_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
+    async def main() -> tuple[list[types.GenerateContentResponse], int, int]:
+        options = types.HttpOptions(base_url=llm_url, async_client_args=_FRESH)
+        with genai.Client(api_key="k", http_options=options) as sync_client:
+            async with sync_client.aio as gemini:
+                async for _ in await gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
+                    pass
+
+                @oc.traced_stage("generation", model=GEMINI, provider="gcp.gemini")
+                async def answer() -> AsyncIterator[types.GenerateContentResponse]:
+                    return await gemini.models.generate_content_stream(model=GEMINI, contents="How do refunds work?")
+
+                stream = await answer()
+                returned_ns = time.time_ns()
+                chunks = [chunk async for chunk in stream]
+                return chunks, returned_ns, time.time_ns()
+
+    chunks, returned_ns, done_ns = asyncio.run(main())
+    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), chunks)

@@ -78,8 +78,26 @@ def _warm_up(url: str) -> None:
             list(stream)
         reasoning: Any = {"effort": "low", "summary": "auto"}
         list(client.responses.create(model="o4-mini", input="hi", reasoning=reasoning, stream=True))
+        list(client.responses.create(model="gpt-4o-mini", input="hi", stream=True))
         with client.responses.stream(model="o4-mini", input="hi", reasoning=reasoning) as events:
             list(events)
+        with client.responses.stream(model="gpt-4o-mini", input="hi") as events:
+            list(events)
+
+    async def warm_async() -> None:  # the async client's first streams pay the same one-off costs
+        async with _async_client(url) as client:
+            options: dict[str, Any] = {"stream_options": {"include_usage": True}}
+            async for _ in await client.chat.completions.create(
+                model="o3-mini", messages=QUESTION, stream=True, **options
+            ):
+                pass
+            async for _ in await client.responses.create(model="gpt-4o-mini", input="hi", stream=True):
+                pass
+            async with client.chat.completions.stream(model="gpt-4o-mini", messages=QUESTION, **options) as stream:
+                async for _ in stream:
+                    pass
+
+    asyncio.run(warm_async())
 
 
 def _sync_client(url: str) -> openai.OpenAI:

@@ -11,10 +11,15 @@ chunk carries one choice index, and ``Extracted.choice_reasons`` keeps one reaso
 answer an app shows; a delta of any choice (text, reasoning, tool call, audio) is a generated chunk. An audio answer's
 transcript is its text.
 
-The ``chat.completions.stream()`` helper yields ``ChunkEvent`` (read: its ``chunk``) and derived events
-(``content.delta``, ``content.done``, ``tool_calls.function.arguments.delta``...) that repeat what the chunk said:
-they are ignored, so yielding every event counts each token once. ``responses.stream()`` yields the raw Responses
-events (with a ``snapshot``), read as such.
+The ``chat.completions.stream()`` helper yields a ``ChunkEvent`` (read as its ``chunk``: text, usage, id, finish
+reason) followed by the derived events of that chunk. ``content.delta`` (its text), ``refusal.delta`` and
+``tool_calls.function.arguments.delta`` (generated, no text) are marked ``echo``: the accumulator counts them only when
+the chunk event just before was not yielded, so a consumer yielding every event counts each token once and one
+yielding only ``content.delta`` events still gets its times to first chunk and first token. No derived event carries
+usage, the id or a finish reason (``content.done`` has the text only): such a consumer's usage is estimated from the
+text and flagged. Their deltas name no choice index, so with ``n > 1`` that estimate covers every choice's text. The
+``*.done`` and logprobs events are ignored. ``responses.stream()`` yields the raw Responses events (with a
+``snapshot``), read as such.
 """
 
 from __future__ import annotations

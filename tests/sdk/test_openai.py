@@ -569,6 +569,90 @@ def test_stream_helper_content_deltas_only(mode: str, url: str, span_exporter: I
     _check_timing(attrs, TTFT_S, TTFT_S)
 
 
+def _helper_stream(mode: str, url: str, keep: Callable[[Any], bool], **kwargs: Any) -> tuple[list[Any], Any]:
+    """A decorated generator over ``chat.completions.stream()`` that yields the events ``keep`` accepts: the events
+    it yielded and the helper's final completion (read after the stream, outside what the stage measures)."""
+    final: list[Any] = []
+    if mode == "sync":
+        with _sync_client(url) as client:
+
+            @_stage("gpt-4o-mini")
+            def events() -> Iterator[Any]:
+                with client.chat.completions.stream(model="gpt-4o-mini", **kwargs) as stream:
+                    yield from (event for event in stream if keep(event))
+                    final.append(stream.get_final_completion())
+
+            return list(events()), final[0]
+
+    async def main() -> list[Any]:
+        async with _async_client(url) as client:
+
+            @_stage("gpt-4o-mini")
+            async def events() -> AsyncIterator[Any]:
+                async with client.chat.completions.stream(model="gpt-4o-mini", **kwargs) as stream:
+                    async for event in stream:
+                        if keep(event):
+                            yield event
+                    final.append(await stream.get_final_completion())
+
+            return [e async for e in events()]
+
+    return asyncio.run(main()), final[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stream_helper_every_event_without_usage_estimates_each_token_once(
+    mode: str, url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    """Every event yielded (chunk events and their content.delta echoes), no include_usage: the estimate is the text's,
+    counted once (twice as many tokens if the echoes counted too)."""
+    events, completion = _helper_stream(mode, url, lambda event: True, messages=QUESTION)
+    kinds = [e.type for e in events]
+    assert "chunk" in kinds and kinds.count("content.delta") > 1
+    answer = completion.choices[0].message.content
+    assert completion.usage is None and answer
+    attrs = _attrs(span_exporter)
+    assert attrs[semconv.CHATBOT_USAGE_ESTIMATED] is True
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == math.ceil(len(answer) / 4)  # the documented estimate
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == completion.id
+    assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+    _check_timing(attrs, TTFT_S, TTFT_S)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stream_helper_content_deltas_only_with_include_usage_is_still_estimated(
+    mode: str, url: str, span_exporter: InMemorySpanExporter
+) -> None:
+    """The usage chunk is a chunk event the consumer does not yield, and no derived event carries usage (the SDK's
+    ``content.done`` has the text only): the span estimates and flags it rather than leaving it out."""
+    options: dict[str, Any] = {"include_usage": True}
+    events, completion = _helper_stream(
+        mode, url, lambda event: event.type == "content.delta", messages=QUESTION, stream_options=options
+    )
+    assert completion.usage is not None  # the server did report it, on a chunk event only
+    answer = completion.choices[0].message.content
+    assert "".join(e.delta for e in events) == answer
+    attrs = _attrs(span_exporter)
+    assert attrs[semconv.CHATBOT_USAGE_ESTIMATED] is True
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == math.ceil(len(answer) / 4)
+    _check_timing(attrs, TTFT_S, TTFT_S)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stream_helper_tool_argument_deltas_only(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
+    """Only ``tool_calls.function.arguments.delta`` events: the first is the first chunk; no text, so no first token
+    and nothing to estimate from (no tokens invented)."""
+    events, completion = _helper_stream(
+        mode, url, lambda event: event.type == "tool_calls.function.arguments.delta", messages=QUESTION, tools=TOOLS
+    )
+    assert events and completion.choices[0].finish_reason == "tool_calls"
+    assert "".join(e.arguments_delta for e in events) == completion.choices[0].message.tool_calls[0].function.arguments
+    attrs = _attrs(span_exporter)
+    _check_timing(attrs, TTFT_S, None)
+    assert semconv.GEN_AI_USAGE_OUTPUT_TOKENS not in attrs
+    assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_stream_helper_record_response(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
     """The context-manager form: the app consumes ``content.delta`` text and records the final completion."""

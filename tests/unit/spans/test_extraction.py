@@ -517,33 +517,220 @@ def test_tool_call_reasoning_and_audio_deltas_are_generated_chunks_not_text(delt
     assert extracted.text is None
 
 
-def test_gemini_finish_reasons_of_candidates_finishing_in_different_chunks(span_exporter: InMemorySpanExporter) -> None:
-    from google.genai import types
+# --- the openai SDK's chat.completions.stream() events, built by the SDK's own stream state from its chunk type -----
 
-    def chunk(candidates: list[dict[str, Any]], usage: dict[str, int] | None = None) -> types.GenerateContentResponse:
-        body: dict[str, Any] = {"candidates": candidates, "model_version": "gemini-2.5-flash", "response_id": "r-1"}
-        if usage is not None:
-            body["usage_metadata"] = usage
-        return types.GenerateContentResponse.model_validate(body)
 
-    chunks = [
-        chunk(
-            [{"index": 0, "content": {"parts": [{"text": "ab"}]}}, {"index": 1, "content": {"parts": [{"text": "x"}]}}]
-        ),
-        chunk([{"index": 0, "content": {"parts": [{"text": "c"}]}, "finish_reason": "STOP"}]),
-        chunk(
-            [{"index": 1, "content": {"parts": [{"text": "y"}]}, "finish_reason": "MAX_TOKENS"}],
-            {"prompt_token_count": 7, "candidates_token_count": 5},
-        ),
-    ]
+def _sdk_chunk(delta: dict[str, Any] | None, finish: str | None = None, usage: dict[str, int] | None = None) -> Any:
+    from openai.types.chat import ChatCompletionChunk
 
-    @oc.traced_stage("generation", model="gemini-2.5-flash", provider="gcp.gemini")
-    def stream() -> Iterator[types.GenerateContentResponse]:
-        yield from chunks
+    choices = [] if delta is None else [{"index": 0, "delta": delta, "finish_reason": finish}]
+    body: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": choices,
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return ChatCompletionChunk.model_validate(body)
 
-    assert len(list(stream())) == 3
+
+def _helper_events(chunks: list[Any], tools: list[Any] | None = None) -> list[Any]:
+    """The events ``chat.completions.stream()`` yields for these chunks (the SDK's ``ChatCompletionStreamState``)."""
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+
+    state: Any = ChatCompletionStreamState(input_tools=tools) if tools else ChatCompletionStreamState()
+    return [event for chunk in chunks for event in state.handle_chunk(chunk)]
+
+
+_USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
+_TEXT_CHUNKS: tuple[tuple[dict[str, Any] | None, str | None, dict[str, int] | None], ...] = (
+    ({"role": "assistant", "content": ""}, None, None),  # role-only: the SDK still fires a content.delta ("")
+    ({"content": "Hello"}, None, None),
+    ({"content": " there"}, None, None),
+    ({}, "stop", None),
+    (None, None, _USAGE),  # include_usage: a last chunk without choices
+)
+
+
+def _text_events() -> list[Any]:
+    return _helper_events([_sdk_chunk(*spec) for spec in _TEXT_CHUNKS])
+
+
+def test_sdk_helper_events_all_yielded_count_each_token_once() -> None:
+    events = _text_events()
+    assert [e.type for e in events].count("content.delta") == 3
+    assert {"chunk", "content.delta", "content.done"} <= {e.type for e in events}
+    acc = StreamAccumulator("openai", keep_text=100)
+    flags = {i: f for i, e in enumerate(events) if (f := acc.add(e))}
+    first = next(i for i, e in enumerate(events) if e.type == "chunk" and e.chunk.choices[0].delta.content)
+    assert flags == {first: FIRST_CHUNK | FIRST_TEXT}  # the chunk event, not its content.delta echo
+    assert "".join(acc.texts) == "Hello there" and acc.chars == len("Hello there")
+    result = acc.result
+    assert (result.input_tokens, result.output_tokens) == (9, 3)
+    assert result.response_id == "chatcmpl-1" and result.response_model == "gpt-4o-mini"
+    assert result.finish_reasons == ["stop"]
+
+
+def test_sdk_helper_content_deltas_alone_give_first_chunk_and_text_but_no_usage() -> None:
+    deltas = [e for e in _text_events() if e.type == "content.delta"]
+    acc = StreamAccumulator("openai", keep_text=100)
+    assert [acc.add(e) for e in deltas] == [0, FIRST_CHUNK | FIRST_TEXT, 0]  # the role chunk's "" is not content
+    assert "".join(acc.texts) == "Hello there"
+    assert not acc.result.has_usage  # no derived event carries usage: the span estimates it (and flags it)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("only", [None, "content.delta"])
+def test_sdk_helper_events_without_usage_are_estimated_once(
+    mode: str, only: str | None, span_exporter: InMemorySpanExporter
+) -> None:
+    """Every event or only ``content.delta`` events, without usage: the estimate counts the text once."""
+    events = [e for e in _text_events() if only is None or e.type == only]
+    events = [e for e in events if not (e.type == "chunk" and e.chunk.usage is not None)]  # no include_usage
+    stage = oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    if mode == "sync":
+
+        @stage
+        def gen() -> Iterator[Any]:
+            yield from events
+
+        assert list(gen()) == events
+    else:
+
+        @stage
+        async def agen() -> AsyncIterator[Any]:
+            for event in events:
+                yield event
+
+        async def main() -> list[Any]:
+            return [e async for e in agen()]
+
+        assert asyncio.run(main()) == events
     (span,) = span_exporter.get_finished_spans()
     attrs: dict[str, Any] = dict(span.attributes or {})
+    assert attrs[semconv.CHATBOT_USAGE_ESTIMATED] is True
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == math.ceil(len("Hello there") / 4)  # 6 if counted twice
+    assert semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK in attrs
+    assert semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN in attrs
+    if only is None:
+        assert attrs[semconv.GEN_AI_RESPONSE_ID] == "chatcmpl-1"
+        assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["stop"]
+
+
+_TOOL: Any = {
+    "type": "function",
+    "function": {"name": "lookup", "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}},
+}
+
+
+def _tool_and_refusal_events() -> list[Any]:
+    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}
+    chunks = [
+        _sdk_chunk({"role": "assistant", "tool_calls": [call]}),
+        _sdk_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '{"q": '}}]}),
+        _sdk_chunk({"tool_calls": [{"index": 0, "function": {"arguments": '"pw"}'}}]}),
+        _sdk_chunk({"refusal": "I can't"}),
+        _sdk_chunk({"refusal": " do that."}, "stop"),
+    ]
+    return _helper_events(chunks, tools=[_TOOL])
+
+
+@pytest.mark.parametrize("kind", [None, "tool_calls.function.arguments.delta", "refusal.delta"])
+def test_sdk_helper_tool_argument_and_refusal_deltas_are_generated_not_text(kind: str | None) -> None:
+    events = [e for e in _tool_and_refusal_events() if kind is None or e.type == kind]
+    types = {e.type for e in events}
+    assert kind in types if kind else {"tool_calls.function.arguments.delta", "refusal.delta"} <= types
+    acc = StreamAccumulator("openai", keep_text=100)
+    flags = [acc.add(e) for e in events]
+    assert FIRST_CHUNK in flags and flags.count(FIRST_CHUNK) == 1
+    assert not any(f & FIRST_TEXT for f in flags)
+    assert acc.chars == 0 and acc.texts == []
+    if kind is None:
+        assert flags.index(FIRST_CHUNK) == 0  # the tool call's first chunk event (its name is generated content)
+
+
+# --- Gemini candidates, as the SDK's own GenerateContentResponse chunks -------------------------------------------
+
+
+def _gemini_chunk(candidates: list[dict[str, Any]], usage: dict[str, int] | None = None) -> Any:
+    from google.genai import types
+
+    body: dict[str, Any] = {"candidates": candidates, "model_version": "gemini-2.5-flash", "response_id": "r-1"}
+    if usage is not None:
+        body["usage_metadata"] = usage
+    return types.GenerateContentResponse.model_validate(body)
+
+
+def _gemini_span(chunks: list[Any], exporter: InMemorySpanExporter) -> dict[str, Any]:
+    """The stage span of a decorated generator yielding these chunks."""
+
+    @oc.traced_stage("generation", model="gemini-2.5-flash", provider="gcp.gemini")
+    def stream() -> Iterator[Any]:
+        yield from chunks
+
+    assert list(stream()) == chunks
+    (span,) = exporter.get_finished_spans()
+    return dict(span.attributes or {})
+
+
+def _candidate(index: int | None, text: str, finish: str | None = None) -> dict[str, Any]:
+    candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}}
+    if index is not None:
+        candidate["index"] = index
+    if finish is not None:
+        candidate["finish_reason"] = finish
+    return candidate
+
+
+def test_gemini_finish_reasons_of_candidates_finishing_in_different_chunks(span_exporter: InMemorySpanExporter) -> None:
+    chunks = [
+        _gemini_chunk([_candidate(0, "ab"), _candidate(1, "x")]),
+        _gemini_chunk([_candidate(0, "c", "STOP")]),
+        _gemini_chunk([_candidate(1, "y", "MAX_TOKENS")], {"prompt_token_count": 7, "candidates_token_count": 5}),
+    ]
+    attrs = _gemini_span(chunks, span_exporter)
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP", "MAX_TOKENS")  # one per candidate, by index
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == 7 and attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == 5
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "r-1"
+
+
+def test_gemini_reasons_in_index_order_whatever_the_order_they_finish(span_exporter: InMemorySpanExporter) -> None:
+    chunks = [
+        _gemini_chunk([_candidate(2, "z", "SAFETY")]),
+        _gemini_chunk([_candidate(0, "a"), _candidate(1, "b", "MAX_TOKENS")]),
+        _gemini_chunk([_candidate(0, "c", "STOP")]),
+    ]
+    attrs = _gemini_span(chunks, span_exporter)
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP", "MAX_TOKENS", "SAFETY")
+
+
+def test_gemini_text_is_the_first_candidates_only() -> None:
+    first, other = "Hello there, friend.", " and a much longer second candidate's text"
+    chunks = [
+        _gemini_chunk([_candidate(1, other)]),  # another candidate's text first: a generated chunk, not the token
+        _gemini_chunk([_candidate(0, first[:6])]),
+        _gemini_chunk([_candidate(0, first[6:], "STOP"), _candidate(1, "!", "STOP")]),
+    ]
+    acc = StreamAccumulator("gcp.gemini", keep_text=200)
+    assert [acc.add(c) for c in chunks] == [FIRST_CHUNK, FIRST_TEXT, 0]
+    assert "".join(acc.texts) == first and acc.chars == len(first)
+    assert acc.result.finish_reasons == ["STOP", "STOP"]
+
+
+@pytest.mark.parametrize("index", [0, None])  # the wire may omit a candidate's index 0
+def test_gemini_single_candidate_stream_unchanged(index: int | None, span_exporter: InMemorySpanExporter) -> None:
+    usage = {"prompt_token_count": 11, "candidates_token_count": 4, "total_token_count": 15}
+    chunks = [
+        _gemini_chunk([_candidate(index, "Hello")]),
+        _gemini_chunk([_candidate(index, " there")], {"prompt_token_count": 11, "candidates_token_count": 2}),
+        _gemini_chunk([_candidate(index, "!", "STOP")], usage),
+    ]
+    attrs = _gemini_span(chunks, span_exporter)
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == ("STOP",)
+    assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == chunks[-1].usage_metadata.prompt_token_count
+    assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == chunks[-1].usage_metadata.candidates_token_count
+    assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == "r-1"
+    assert semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN in attrs

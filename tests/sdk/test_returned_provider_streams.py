@@ -11,6 +11,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from anthropic.types import RawMessageStreamEvent
 from google import genai
 from google.genai import types
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,14 +31,19 @@ REQUEST: dict[str, Any] = {"model": CLAUDE, "max_tokens": 512, "messages": [{"ro
 _FRESH = {"limits": httpx2.Limits(max_keepalive_connections=0)}
 
 
+def _stage_spans(exporter: InMemorySpanExporter) -> list[Any]:
+    """Our stage spans (the anthropic SDK records its own ``messages.create`` spans too)."""
+    return [s for s in exporter.get_finished_spans() if s.attributes and semconv.CHATBOT_STAGE in s.attributes]
+
+
 def _only_span(exporter: InMemorySpanExporter) -> Any:
-    ours = [s for s in exporter.get_finished_spans() if s.attributes and semconv.CHATBOT_STAGE in s.attributes]
+    ours = _stage_spans(exporter)
     assert len(ours) == 1, [s.name for s in ours]
     return ours[0]
 
 
-def _check_ended_by_iteration(span: Any, returned_ns: int, done_ns: int) -> dict[str, Any]:
-    assert returned_ns < span.end_time <= done_ns  # ended by the last chunk, not by the return
+def _check_ended_by_iteration(span: Any, returned_ns: int, last_ns: int, done_ns: int) -> dict[str, Any]:
+    assert returned_ns < last_ns <= span.end_time <= done_ns  # ended after the last chunk, not at the return
     attrs: dict[str, Any] = dict(span.attributes or {})
     assert attrs[semconv.GEN_AI_REQUEST_STREAM] is True
     ttfc = attrs[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK]
@@ -52,7 +58,8 @@ def _check_ended_by_iteration(span: Any, returned_ns: int, done_ns: int) -> dict
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm(llm_url: str) -> None:
-    """The SDKs' first stream parse in a process is slow: not inside a measured span."""
+    """The SDKs' first stream parse in a process is slow (pydantic builds each event model on first use, lazy
+    imports): one untraced stream of each kind measured here, sync and async, before any measured span."""
     with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
         for _ in claude.messages.create(stream=True, **REQUEST):
             pass
@@ -61,61 +68,108 @@ def _warm(llm_url: str) -> None:
         for _ in gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
             pass
 
+    async def warm_async() -> None:
+        async with anthropic.AsyncAnthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
+            async for _ in await claude.messages.create(stream=True, **REQUEST):
+                pass
+        with genai.Client(api_key="k", http_options=options) as sync_client:
+            async with sync_client.aio as gemini:
+                async for _ in await gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
+                    pass
+
+    asyncio.run(warm_async())
+
+
+def _iterate(stream: Iterator[Any]) -> tuple[list[Any], int]:
+    """The chunks, and when the last one reached the caller."""
+    chunks, last_ns = [], 0
+    for chunk in stream:
+        chunks.append(chunk)
+        last_ns = time.time_ns()
+    return chunks, last_ns
+
+
+async def _aiterate(stream: AsyncIterator[Any]) -> tuple[list[Any], int]:
+    chunks, last_ns = [], 0
+    async for chunk in stream:
+        chunks.append(chunk)
+        last_ns = time.time_ns()
+    return chunks, last_ns
+
 
 def _check_anthropic(attrs: dict[str, Any], events: list[Any]) -> None:
+    """Tokens, id and finish reason of the SDK's own accumulation of the events, genai-prices' reading and price."""
     final = _accumulated(events)
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens > 2
     oracle = genai_usage(_dump(final), "anthropic")
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == final.usage.input_tokens == oracle.input_tokens
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == final.usage.output_tokens == oracle.output_tokens
-    assert attrs[semconv.GEN_AI_RESPONSE_ID] == final.id
+    assert attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0) == oracle.cache_read_tokens
+    assert attrs[semconv.GEN_AI_RESPONSE_ID] == final.id and final.id.startswith("msg_")
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == final.model
     assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == (final.stop_reason,)
     assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(genai_cost(oracle, CLAUDE, "anthropic"), rel=1e-9)
+    assert attrs[semconv.GEN_AI_USAGE_COST_SOURCE] == "local"
 
 
 def test_a_returned_anthropic_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
     with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
 
         @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
-        def answer() -> Any:
-            return claude.messages.create(stream=True, **REQUEST)
+        def answer() -> anthropic.Stream[RawMessageStreamEvent]:
+            stream: anthropic.Stream[RawMessageStreamEvent] = claude.messages.create(stream=True, **REQUEST)
+            return stream
 
         stream = answer()
         returned_ns = time.time_ns()
         assert isinstance(stream, anthropic.Stream)
-        events = list(stream)
+        assert not _stage_spans(span_exporter)  # returned: the span is still open
+        events, last_ns = _iterate(stream)
         done_ns = time.time_ns()
-    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), events)
+    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), events)
 
 
 def test_a_returned_anthropic_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
-    async def main() -> tuple[list[Any], int, int]:
+    async def main() -> tuple[list[Any], int, int, int]:
         async with anthropic.AsyncAnthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
 
             @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
-            async def answer() -> Any:
-                return await claude.messages.create(stream=True, **REQUEST)
+            async def answer() -> anthropic.AsyncStream[RawMessageStreamEvent]:
+                stream: anthropic.AsyncStream[RawMessageStreamEvent] = await claude.messages.create(
+                    stream=True, **REQUEST
+                )
+                return stream
 
             stream = await answer()
             returned_ns = time.time_ns()
-            events = [event async for event in stream]
-            return events, returned_ns, time.time_ns()
+            assert isinstance(stream, anthropic.AsyncStream)
+            assert not _stage_spans(span_exporter)
+            events, last_ns = await _aiterate(stream)
+            return events, returned_ns, last_ns, time.time_ns()
 
-    events, returned_ns, done_ns = asyncio.run(main())
-    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), events)
+    events, returned_ns, last_ns, done_ns = asyncio.run(main())
+    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), events)
 
 
 # --- google-genai -----------------------------------------------------------------------------------------------
 
 
 def _check_gemini(attrs: dict[str, Any], chunks: list[types.GenerateContentResponse]) -> None:
+    """Tokens of the last chunk (a running total on every chunk: the last is final), id, finish reason, cost."""
+    assert len(chunks) > 2
     final = chunks[-1]
     usage = final.usage_metadata
-    assert usage is not None and len(chunks) > 2
+    assert usage is not None
     oracle = genai_usage(final.model_dump(mode="json", by_alias=True, exclude_none=True), "google")
     assert attrs[semconv.GEN_AI_USAGE_INPUT_TOKENS] == usage.prompt_token_count == oracle.input_tokens
     assert attrs[semconv.GEN_AI_USAGE_OUTPUT_TOKENS] == usage.candidates_token_count == oracle.output_tokens
+    assert attrs.get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0) == oracle.reported_value("cache_read_tokens")
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == final.response_id
+    assert attrs[semconv.GEN_AI_RESPONSE_MODEL] == final.model_version == GEMINI
+    reasons = tuple(c.finish_reason.name for chunk in chunks for c in chunk.candidates or () if c.finish_reason)
+    assert attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS] == reasons == ("STOP",)
     assert attrs[semconv.GEN_AI_USAGE_COST_AMOUNT] == pytest.approx(genai_cost(oracle, GEMINI, "google"), rel=1e-9)
+    assert attrs[semconv.GEN_AI_USAGE_COST_SOURCE] == "local"
 
 
 def test_a_returned_gemini_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
@@ -128,18 +182,19 @@ def test_a_returned_gemini_stream(llm_url: str, span_exporter: InMemorySpanExpor
 
         stream = answer()
         returned_ns = time.time_ns()
-        chunks = list(stream)
+        assert not _stage_spans(span_exporter)
+        chunks, last_ns = _iterate(stream)
         done_ns = time.time_ns()
-    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), chunks)
+    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), chunks)
 
 
 def test_a_returned_gemini_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
-    async def main() -> tuple[list[types.GenerateContentResponse], int, int]:
+    """``await client.aio.models.generate_content_stream(...)`` returned from an ``async def``: an async generator."""
+
+    async def main() -> tuple[list[types.GenerateContentResponse], int, int, int]:
         options = types.HttpOptions(base_url=llm_url, async_client_args=_FRESH)
         with genai.Client(api_key="k", http_options=options) as sync_client:
             async with sync_client.aio as gemini:
-                async for _ in await gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
-                    pass
 
                 @oc.traced_stage("generation", model=GEMINI, provider="gcp.gemini")
                 async def answer() -> AsyncIterator[types.GenerateContentResponse]:
@@ -147,8 +202,9 @@ def test_a_returned_gemini_async_stream(llm_url: str, span_exporter: InMemorySpa
 
                 stream = await answer()
                 returned_ns = time.time_ns()
-                chunks = [chunk async for chunk in stream]
-                return chunks, returned_ns, time.time_ns()
+                assert not _stage_spans(span_exporter)
+                chunks, last_ns = await _aiterate(stream)
+                return chunks, returned_ns, last_ns, time.time_ns()
 
-    chunks, returned_ns, done_ns = asyncio.run(main())
-    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, done_ns), chunks)
+    chunks, returned_ns, last_ns, done_ns = asyncio.run(main())
+    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), chunks)

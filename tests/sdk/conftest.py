@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from examples.llm_server.server import ServerConfig, create_app
+from otel_chatbot import _state
+from otel_chatbot.testing import reset_trace_globals
 from tests._servers import serve_asgi
 
 TTFT_MS = 120.0
@@ -55,3 +60,21 @@ def _no_collection_pauses() -> Iterator[None]:
     gc.freeze()
     yield
     gc.unfreeze()
+
+
+@contextmanager
+def traced_warm_up() -> Iterator[None]:
+    """A global tracer provider (recording nowhere) while a module's warm-up calls run, then none again.
+
+    The anthropic SDK records its own spans once a provider is set, and our stages record only then: their
+    first-use costs (tracers, lazy imports, the first event through a stage) are paid here, not in a measured span.
+    """
+    reset_trace_globals()
+    provider = TracerProvider()
+    trace.set_tracer_provider(provider)
+    try:
+        yield
+    finally:
+        provider.shutdown()
+        reset_trace_globals()
+        _state.reset()

@@ -27,7 +27,7 @@ from examples.llm_server.server import create_app
 from otel_chatbot import semconv
 from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
-from tests.sdk.conftest import TTFT_MS, server_config
+from tests.sdk.conftest import TTFT_MS, server_config, traced_warm_up
 
 MODEL = "claude-haiku-4-5"
 """A current model genai-prices knows (the SDK warns, and warnings are errors here, for deprecated ones)."""
@@ -52,7 +52,7 @@ pytestmark = pytest.mark.usefixtures("tracer_provider")
 
 @pytest.fixture(scope="module", autouse=True)
 def _warm_sdk(llm_url: str) -> None:
-    """One untraced call of each kind first, sync and async: the SDK builds the pydantic model of each event type
+    """One unmeasured call of each kind first, sync and async: the SDK builds the pydantic model of each event type
     (thinking, signature, tool input, web search results...) on its first use, and its lazy imports and first
     connection would otherwise land inside a measured span (one CI run saw a first thinking chunk 0.3 s late)."""
     kinds = [
@@ -71,14 +71,18 @@ def _warm_sdk(llm_url: str) -> None:
                 async with client.messages.stream(**request) as stream:
                     await stream.until_done()
 
-    with _client(llm_url) as client:
-        for request in kinds:
-            client.messages.create(**request)
-            for _ in client.messages.create(stream=True, **request):
-                pass
-            with client.messages.stream(**request) as stream:
-                stream.until_done()
-    asyncio.run(warm_async())
+    with traced_warm_up():
+        with _client(llm_url) as client:
+            for request in kinds:
+                client.messages.create(**request)
+                for _ in client.messages.create(stream=True, **request):
+                    pass
+                with client.messages.stream(**request) as stream:
+                    stream.until_done()
+        asyncio.run(warm_async())
+        for mode in ("sync", "async"):  # and through a stage, as the tests call
+            _raw_stream(mode, llm_url, kinds[1])
+            _helper_stream(mode, llm_url, kinds[1])
 
 
 @pytest.fixture(params=["sync", "async"])

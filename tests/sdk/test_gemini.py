@@ -29,7 +29,7 @@ from otel_chatbot import semconv
 from otel_chatbot.spans._extraction import extract
 from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
-from tests.sdk.conftest import TTFT_MS, server_config
+from tests.sdk.conftest import TTFT_MS, server_config, traced_warm_up
 
 MODEL = "gemini-2.5-flash"
 """A model genai-prices prices (with its own audio input rate)."""
@@ -92,11 +92,16 @@ def _warm_sdk(llm_url: str) -> None:
             async with sync_client.aio as gemini:
                 await warm_async(gemini)
 
-    with genai.Client(api_key="test-key", http_options=options) as gemini:
+    with traced_warm_up(), genai.Client(api_key="test-key", http_options=options) as gemini:
         for config in _stream_kinds():
-            for _ in gemini.models.generate_content_stream(model=MODEL, contents="warm", config=config):
+
+            @generation
+            def stream(config: types.GenerateContentConfig | None) -> Iterator[types.GenerateContentResponse]:
+                yield from gemini.models.generate_content_stream(model=MODEL, contents="warm", config=config)
+
+            for _ in stream(config):
                 pass
-    asyncio.run(main())
+        asyncio.run(main())
 
 
 @pytest.fixture

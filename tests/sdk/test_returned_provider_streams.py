@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_chatbot as oc
 from otel_chatbot import semconv
 from tests.sdk._oracle import genai_cost, genai_usage
-from tests.sdk.conftest import TTFT_MS
+from tests.sdk.conftest import TTFT_MS, traced_warm_up
 from tests.sdk.test_anthropic import _accumulated, _dump
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
@@ -59,25 +59,39 @@ def _check_ended_by_iteration(span: Any, returned_ns: int, last_ns: int, done_ns
 @pytest.fixture(scope="module", autouse=True)
 def _warm(llm_url: str) -> None:
     """The SDKs' first stream parse in a process is slow (pydantic builds each event model on first use, lazy
-    imports): one untraced stream of each kind measured here, sync and async, before any measured span."""
-    with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
-        for _ in claude.messages.create(stream=True, **REQUEST):
-            pass
+    imports, the anthropic SDK's own tracing): one unmeasured stream of each kind, returned from a stage as the tests
+    do, sync and async, before any measured span."""
     options = types.HttpOptions(base_url=llm_url, client_args=_FRESH, async_client_args=_FRESH)
-    with genai.Client(api_key="k", http_options=options) as gemini:
-        for _ in gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
-            pass
+
+    @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
+    def claude_stream(claude: anthropic.Anthropic) -> Any:
+        return claude.messages.create(stream=True, **REQUEST)
+
+    @oc.traced_stage("generation", model=CLAUDE, provider="anthropic")
+    async def claude_astream(claude: anthropic.AsyncAnthropic) -> Any:
+        return await claude.messages.create(stream=True, **REQUEST)
+
+    @oc.traced_stage("generation", model=GEMINI, provider="gcp.gemini")
+    def gemini_stream(gemini: genai.Client) -> Any:
+        return gemini.models.generate_content_stream(model=GEMINI, contents="warm up")
+
+    @oc.traced_stage("generation", model=GEMINI, provider="gcp.gemini")
+    async def gemini_astream(gemini: genai.client.AsyncClient) -> Any:
+        return await gemini.models.generate_content_stream(model=GEMINI, contents="warm up")
 
     async def warm_async() -> None:
         async with anthropic.AsyncAnthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
-            async for _ in await claude.messages.create(stream=True, **REQUEST):
-                pass
+            await _aiterate(await claude_astream(claude))
         with genai.Client(api_key="k", http_options=options) as sync_client:
             async with sync_client.aio as gemini:
-                async for _ in await gemini.models.generate_content_stream(model=GEMINI, contents="warm up"):
-                    pass
+                await _aiterate(await gemini_astream(gemini))
 
-    asyncio.run(warm_async())
+    with traced_warm_up():
+        with anthropic.Anthropic(base_url=llm_url, api_key="k", max_retries=0) as claude:
+            _iterate(claude_stream(claude))
+        with genai.Client(api_key="k", http_options=options) as gemini:
+            _iterate(gemini_stream(gemini))
+        asyncio.run(warm_async())
 
 
 def _iterate(stream: Iterator[Any]) -> tuple[list[Any], int]:

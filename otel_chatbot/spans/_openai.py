@@ -215,6 +215,8 @@ def _reasoning_delta(delta: Any) -> bool:
 
 def _response_output(obj: Any, out: Extracted, want_text: bool) -> None:
     status = text_of_str(get(obj, "status"))
+    if status == "incomplete":  # why it stopped (``max_output_tokens``, ``content_filter``) says more than the status
+        status = text_of_str(get(get(obj, "incomplete_details"), "reason")) or status
     if status:
         out.finish_reasons = [status]
     if want_text:

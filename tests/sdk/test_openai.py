@@ -699,7 +699,20 @@ def _check_responses(attrs: dict[str, Any], response: Any, raw_json: dict[str, A
     )
     _check_cost(attrs, oracle, model)
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == response.id
-    assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == [response.status]
+    # the status, or why an incomplete response stopped
+    reason = response.incomplete_details.reason if response.status == "incomplete" else response.status
+    assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == [reason]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_responses_cut_by_max_output_tokens(mode: str, url: str, span_exporter: InMemorySpanExporter) -> None:
+    raw: list[Any] = []
+    kwargs: dict[str, Any] = {"input": "Tell me everything about refunds.", "max_output_tokens": 5}
+    response = _responses_raw(mode, url, "gpt-4o-mini", raw, **kwargs)
+    assert response.status == "incomplete" and response.incomplete_details.reason == "max_output_tokens"
+    attrs = _attrs(span_exporter)
+    _check_responses(attrs, response, raw[0], "gpt-4o-mini")
+    assert list(attrs[semconv.GEN_AI_RESPONSE_FINISH_REASONS]) == ["max_output_tokens"]
 
 
 @pytest.mark.parametrize("mode", MODES)

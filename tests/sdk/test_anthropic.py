@@ -27,6 +27,7 @@ from examples.llm_server.server import create_app
 from otel_chatbot import semconv
 from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_stage_span, stage_spans
 from tests.sdk.conftest import TTFT_MS, server_config, traced_warm_up
 
 MODEL = "claude-haiku-4-5"
@@ -102,15 +103,8 @@ def _request(text: str, **extra: Any) -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 4096, "messages": [{"role": "user", "content": text}], **extra}
 
 
-def _stage_spans(exporter: InMemorySpanExporter) -> list[dict[str, Any]]:
-    """The attributes of our stage spans (the SDK records its own ``anthropic.messages.create`` spans too)."""
-    ours = [s for s in exporter.get_finished_spans() if s.attributes and semconv.CHATBOT_STAGE in s.attributes]
-    return [dict(s.attributes or {}) for s in ours]
-
-
 def _attrs(exporter: InMemorySpanExporter) -> dict[str, Any]:
-    (attrs,) = _stage_spans(exporter)
-    return attrs
+    return dict(only_stage_span(exporter).attributes or {})
 
 
 # --- the three ways to call ------------------------------------------------------------------------------------
@@ -319,7 +313,7 @@ def test_create_cache_write_5m_then_read(mode: str, llm_url: str, span_exporter:
     system = [{"type": "text", "text": f"{mode} 5m. {LONG}", "cache_control": {"type": "ephemeral"}}]
     first, first_json = _create(mode, llm_url, _request("refunds?", system=system))
     second, second_json = _create(mode, llm_url, _request("refunds?", system=system))
-    written, read = _stage_spans(span_exporter)
+    written, read = (dict(s.attributes or {}) for s in stage_spans(span_exporter))
     assert first.usage.cache_creation is not None and first.usage.cache_creation.ephemeral_5m_input_tokens > 1024
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     for attrs, message, raw_json in ((written, first, first_json), (read, second, second_json)):

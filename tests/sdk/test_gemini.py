@@ -19,7 +19,6 @@ import httpx2
 import pytest
 from google import genai
 from google.genai import types
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
@@ -27,8 +26,10 @@ from examples.llm_server.gemini_api import CACHED_CONTENT_TOKENS, TOOL_USE_TOKEN
 from examples.llm_server.server import create_app
 from otel_chatbot import semconv
 from otel_chatbot.spans._extraction import extract
+from otel_chatbot.spans._run import _DETAIL_ATTRIBUTES
 from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_attrs as _attrs
 from tests.sdk.conftest import TTFT_MS, server_config, traced_warm_up
 
 MODEL = "gemini-2.5-flash"
@@ -40,19 +41,7 @@ TOKENS_PER_S = server_config().tokens_per_s
 TOLERANCE_S = 0.06
 """How far after the server's timing the span's may be (client, SSE parsing and scheduling overhead)."""
 
-DETAIL_ATTRIBUTES = {
-    "input_text_tokens": semconv.GEN_AI_USAGE_TEXT_INPUT_TOKENS,
-    "input_image_tokens": semconv.GEN_AI_USAGE_IMAGE_INPUT_TOKENS,
-    "input_audio_tokens": semconv.GEN_AI_USAGE_AUDIO_INPUT_TOKENS,
-    "input_video_tokens": semconv.CHATBOT_USAGE_VIDEO_INPUT_TOKENS,
-    "output_text_tokens": semconv.GEN_AI_USAGE_TEXT_OUTPUT_TOKENS,
-    "output_image_tokens": semconv.GEN_AI_USAGE_IMAGE_OUTPUT_TOKENS,
-    "output_audio_tokens": semconv.GEN_AI_USAGE_AUDIO_OUTPUT_TOKENS,
-    "cache_text_read_tokens": semconv.GEN_AI_USAGE_TEXT_CACHE_READ_INPUT_TOKENS,
-    "cache_image_read_tokens": semconv.GEN_AI_USAGE_IMAGE_CACHE_READ_INPUT_TOKENS,
-    "cache_audio_read_tokens": semconv.GEN_AI_USAGE_AUDIO_CACHE_READ_INPUT_TOKENS,
-    "input_tool_tokens": semconv.CHATBOT_USAGE_TOOL_USE_INPUT_TOKENS,
-}
+DETAIL_ATTRIBUTES = _DETAIL_ATTRIBUTES
 """genai-prices usage key -> the span attribute that carries it (the registry's names, or the project's)."""
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
@@ -125,16 +114,6 @@ async def aclient(llm_url: str) -> AsyncIterator[genai.client.AsyncClient]:
             async for _ in await gemini.models.generate_content_stream(model=MODEL, contents="warm up"):
                 pass
             yield gemini
-
-
-def _span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    spans = exporter.get_finished_spans()
-    assert len(spans) == 1, [s.name for s in spans]
-    return spans[0]
-
-
-def _attrs(exporter: InMemorySpanExporter) -> dict[str, Any]:
-    return dict(_span(exporter).attributes or {})
 
 
 def _json(response: types.GenerateContentResponse) -> dict[str, Any]:

@@ -16,12 +16,13 @@ import httpx
 import pytest
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langchain_openai import ChatOpenAI
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_attrs as _attrs
 from tests.sdk.conftest import TTFT_MS
 
 MODEL = "gpt-4o-mini"
@@ -45,16 +46,6 @@ async def http_async_client() -> AsyncIterator[httpx.AsyncClient]:
 def _prompt(tag: str) -> str:
     """A prompt long enough for the server's prefix cache (1024 tokens), unique to the test."""
     return f"{tag}: " + " ".join(f"word{i % 97}" for i in range(1100))
-
-
-def _span(exporter: InMemorySpanExporter) -> ReadableSpan:
-    spans = exporter.get_finished_spans()
-    assert len(spans) == 1, [s.name for s in spans]
-    return spans[0]
-
-
-def _attrs(exporter: InMemorySpanExporter) -> dict[str, Any]:
-    return dict(_span(exporter).attributes or {})
 
 
 def _oracle_usage(usage_metadata: Mapping[str, Any]) -> dict[str, int]:

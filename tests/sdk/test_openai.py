@@ -24,6 +24,7 @@ from examples.llm_server.server import create_app
 from otel_chatbot import TracedStage, semconv
 from tests._servers import serve_asgi
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_attrs as _attrs
 from tests.sdk.conftest import TTFT_MS, server_config
 
 pytestmark = pytest.mark.usefixtures("tracer_provider")
@@ -106,11 +107,6 @@ def _sync_client(url: str) -> openai.OpenAI:
 
 def _async_client(url: str) -> openai.AsyncOpenAI:
     return openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0)
-
-
-def _attrs(exporter: InMemorySpanExporter) -> dict[str, Any]:
-    (span,) = exporter.get_finished_spans()
-    return dict(span.attributes or {})
 
 
 def _stage(model: str) -> TracedStage:

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_chatbot as oc
 from otel_chatbot import semconv
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_stage_span, stage_spans
 from tests.sdk.conftest import TTFT_MS, traced_warm_up
 from tests.sdk.test_anthropic import _accumulated, _dump
 
@@ -29,17 +30,6 @@ GEMINI = "gemini-2.5-flash"
 TOLERANCE_S = 0.08
 REQUEST: dict[str, Any] = {"model": CLAUDE, "max_tokens": 512, "messages": [{"role": "user", "content": "returns?"}]}
 _FRESH = {"limits": httpx2.Limits(max_keepalive_connections=0)}
-
-
-def _stage_spans(exporter: InMemorySpanExporter) -> list[Any]:
-    """Our stage spans (the anthropic SDK records its own ``messages.create`` spans too)."""
-    return [s for s in exporter.get_finished_spans() if s.attributes and semconv.CHATBOT_STAGE in s.attributes]
-
-
-def _only_span(exporter: InMemorySpanExporter) -> Any:
-    ours = _stage_spans(exporter)
-    assert len(ours) == 1, [s.name for s in ours]
-    return ours[0]
 
 
 def _check_ended_by_iteration(span: Any, returned_ns: int, last_ns: int, done_ns: int) -> dict[str, Any]:
@@ -137,10 +127,10 @@ def test_a_returned_anthropic_stream(llm_url: str, span_exporter: InMemorySpanEx
         stream = answer()
         returned_ns = time.time_ns()
         assert isinstance(stream, anthropic.Stream)
-        assert not _stage_spans(span_exporter)  # returned: the span is still open
+        assert not stage_spans(span_exporter)  # returned: the span is still open
         events, last_ns = _iterate(stream)
         done_ns = time.time_ns()
-    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), events)
+    _check_anthropic(_check_ended_by_iteration(only_stage_span(span_exporter), returned_ns, last_ns, done_ns), events)
 
 
 def test_a_returned_anthropic_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
@@ -157,12 +147,12 @@ def test_a_returned_anthropic_async_stream(llm_url: str, span_exporter: InMemory
             stream = await answer()
             returned_ns = time.time_ns()
             assert isinstance(stream, anthropic.AsyncStream)
-            assert not _stage_spans(span_exporter)
+            assert not stage_spans(span_exporter)
             events, last_ns = await _aiterate(stream)
             return events, returned_ns, last_ns, time.time_ns()
 
     events, returned_ns, last_ns, done_ns = asyncio.run(main())
-    _check_anthropic(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), events)
+    _check_anthropic(_check_ended_by_iteration(only_stage_span(span_exporter), returned_ns, last_ns, done_ns), events)
 
 
 # --- google-genai -----------------------------------------------------------------------------------------------
@@ -196,10 +186,10 @@ def test_a_returned_gemini_stream(llm_url: str, span_exporter: InMemorySpanExpor
 
         stream = answer()
         returned_ns = time.time_ns()
-        assert not _stage_spans(span_exporter)
+        assert not stage_spans(span_exporter)
         chunks, last_ns = _iterate(stream)
         done_ns = time.time_ns()
-    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), chunks)
+    _check_gemini(_check_ended_by_iteration(only_stage_span(span_exporter), returned_ns, last_ns, done_ns), chunks)
 
 
 def test_a_returned_gemini_async_stream(llm_url: str, span_exporter: InMemorySpanExporter) -> None:
@@ -216,9 +206,9 @@ def test_a_returned_gemini_async_stream(llm_url: str, span_exporter: InMemorySpa
 
                 stream = await answer()
                 returned_ns = time.time_ns()
-                assert not _stage_spans(span_exporter)
+                assert not stage_spans(span_exporter)
                 chunks, last_ns = await _aiterate(stream)
                 return chunks, returned_ns, last_ns, time.time_ns()
 
     chunks, returned_ns, last_ns, done_ns = asyncio.run(main())
-    _check_gemini(_check_ended_by_iteration(_only_span(span_exporter), returned_ns, last_ns, done_ns), chunks)
+    _check_gemini(_check_ended_by_iteration(only_stage_span(span_exporter), returned_ns, last_ns, done_ns), chunks)

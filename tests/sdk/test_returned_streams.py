@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_chatbot as oc
 from otel_chatbot import semconv
 from tests.sdk._oracle import genai_cost, genai_usage
+from tests.sdk._spans import only_attrs as _attrs
 from tests.sdk.conftest import TTFT_MS
 
 MODEL = "gpt-4o-mini"
@@ -84,12 +85,6 @@ async def async_client(llm_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
         ):
             pass
         yield client
-
-
-def _attrs(exporter: InMemorySpanExporter) -> dict[str, Any]:
-    spans = exporter.get_finished_spans()
-    assert len(spans) == 1, [s.name for s in spans]
-    return dict(spans[0].attributes or {})
 
 
 def _assert_final_usage(attrs: dict[str, Any], chunks: list[ChatCompletionChunk]) -> None:

@@ -76,7 +76,10 @@ class SwitchSampler(Sampler):
     ) -> SamplingResult:
         result = self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
         if result.decision is Decision.DROP:
-            return SamplingResult(Decision.RECORD_ONLY, result.attributes, result.trace_state)
+            # A sampler's result carries the span's attributes (the SDK starts the span with them); a DROP carries
+            # none, so the ones the span was started with are passed on.
+            kept = {**(attributes or {}), **(result.attributes or {})}
+            return SamplingResult(Decision.RECORD_ONLY, kept, result.trace_state)
         return result
 
     def get_description(self) -> str:

@@ -214,7 +214,7 @@ def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
     usage.cache_write_tokens = _int(
         get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) or get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     )
-    usage.reasoning_tokens = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
+    usage.reasoning_tokens = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or get(_OPENLLMETRY_REASONING))
     for unit, value in _details(get).items():
         usage.detail(unit, value)
     model = get(_RESPONSE_MODEL) or get(_REQUEST_MODEL)
@@ -232,6 +232,9 @@ def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
     )
     return {key: value for key, value in priced.items() if key in keep}
 
+
+_OPENLLMETRY_REASONING = "gen_ai.usage.reasoning_tokens"
+"""OpenLLMetry's name for ``gen_ai.usage.reasoning.output_tokens`` (0.62)."""
 
 _VENDOR_DETAILS = (
     # The anthropic SDK's own spans (anthropic/_tracing.py): the cache-write split, priced apart (1 h costs double).

@@ -161,7 +161,8 @@ class _Measured:
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # so that isinstance(proxy, openai.Stream) holds
-        return self._inner.__class__  # through another proxy too (wrapt forwards __class__)
+        cls: type = self._inner.__class__  # through another proxy too (wrapt forwards __class__)
+        return cls
 
     def __repr__(self) -> str:
         return repr(self._inner)

@@ -63,6 +63,11 @@ class Call:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
+    @property
+    def streamed(self) -> bool:
+        """Every streamed call's label says ``stream``."""
+        return "stream" in self.label
+
 
 def _openai_usage(call: Call, usage: Any) -> None:
     """The server's OpenAI usage (a ``CompletionUsage``): ``prompt_tokens`` already include cached ones."""
@@ -309,7 +314,7 @@ def run(instrument: Callable[[], None], providers: Sequence[str], argv: Sequence
     finally:
         ledger.close()
     document = {
-        "calls": [dataclasses.asdict(c) for c in calls],
+        "calls": [{**dataclasses.asdict(c), "streamed": c.streamed} for c in calls],
         "report": report,
         "ledger": rows,
         "spans": spans,

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from otel_chatbot import semconv
 from tests.sdk._oracle import genai_cost
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,11 +32,11 @@ SCENARIOS: dict[str, Path] = {
     "openllmetry": Path(sys.executable),
     "openlit": OPENLIT_PYTHON,
 }
-METRIC_INPUT = "gen_ai_client_inference_usage_input_tokens_total"
-METRIC_OUTPUT = "gen_ai_client_inference_usage_output_tokens_total"
-METRIC_COST = "chatbot_cost_usd_total"
-USAGE_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens")
-DEFERRED = "chatbot.usage.deferred"
+METRIC_INPUT = semconv.METRIC_INPUT_TOKENS
+METRIC_OUTPUT = semconv.METRIC_OUTPUT_TOKENS
+METRIC_COST = semconv.METRIC_COST
+USAGE_KEYS = (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
+DEFERRED = semconv.CHATBOT_USAGE_DEFERRED
 OUR_SCOPE = "otel_chatbot"
 TIMEOUT_S = 300
 
@@ -147,6 +148,37 @@ def test_every_call_is_counted_once_at_the_servers_usage_and_genai_prices_cost(
     if generation is None or generation["count"] < staged or not generation["mean_ms"] > 0:
         problems.append(f"stage row 'generation' with the latency of {staged} stages: got {generation}")
     assert not problems, f"{name} ({result['versions']}):\n  " + "\n  ".join(problems)
+
+
+def _histogram_count(report: dict[str, Any], name: str) -> int:
+    return sum(int(h["count"]) for h in report["histograms"] if h["name"] == name)
+
+
+TTFC_ON_SPANS = frozenset({"official_openai", "official_anthropic"})
+"""Instrumentations that put the time to first chunk on their spans (``gen_ai.response.time_to_first_chunk``).
+OpenLLMetry records none (a metric of its own only); OpenLIT names it ``gen_ai.server.time_to_first_token``."""
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_sdk_metrics_see_each_call_once(name: str, scenario: Callable[[str], dict[str, Any]]) -> None:
+    """The per-call SDK histograms: one inference duration and one usage observation per call, one time to first
+    chunk per streamed call where the span says it, never more (``_count`` is what call rates are computed from)."""
+    result = scenario(name)
+    calls, report = result["calls"], result["report"]
+    streamed = sum(1 for c in calls if c["streamed"])
+    duration = _histogram_count(report, semconv.METRIC_INFERENCE_DURATION)
+    usage = _histogram_count(report, semconv.METRIC_OPERATION_INPUT_TOKENS)
+    ttfc = _histogram_count(report, semconv.METRIC_TTFC)
+    checks: list[tuple[str, float, float]] = [
+        (semconv.METRIC_INFERENCE_DURATION + "_count", len(calls), duration),
+        (semconv.METRIC_OPERATION_INPUT_TOKENS + "_count", len(calls), usage),
+    ]
+    if name in TTFC_ON_SPANS:
+        checks.append((semconv.METRIC_TTFC + "_count", streamed, ttfc))
+    problems = _mismatches(checks)
+    if ttfc > streamed:
+        problems.append(f"{semconv.METRIC_TTFC}_count: {ttfc} for {streamed} streamed calls")
+    assert not problems, f"{name}:\n  " + "\n  ".join(problems)
 
 
 def _late_children(spans: list[dict[str, Any]]) -> list[str]:

@@ -86,6 +86,9 @@ OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS: Final = (
 )
 """Contrib HTTP instrumentations: header names masked should header capture be switched on; our distro defaults it to
 the authorization, cookie and API-key headers (default: the contrib's own, none)."""
+OTEL_PYTHON_DISTRO: Final = "OTEL_PYTHON_DISTRO"
+"""opentelemetry-instrument: the one distro entry point to run; ``otel-chatbot instrument`` defaults it to
+``otel_chatbot`` (default: the first installed one)."""
 OTEL_PYTHON_CONFIGURATOR: Final = "OTEL_PYTHON_CONFIGURATOR"
 """opentelemetry-instrument: the one configurator entry point to run; our distro defaults it to ``otel_chatbot``
 (default: the first installed one)."""

@@ -176,3 +176,34 @@ def test_the_distro_gives_fastapi_and_httpx_our_helpers_arguments(name: str, exp
     entry_point: Any = _EntryPoint(name, Instrumentor)
     _distro.OtelChatbotDistro().load_instrumentor(entry_point, skip_dep_check=True)
     assert received == [expected]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["instrument", "--", "uvicorn", "app:app", "--port", "8000"],
+        ["instrument", "uvicorn", "app:app", "--port", "8000"],
+    ],
+)
+def test_otel_chatbot_instrument_execs_opentelemetry_instrument_with_our_entry_points(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_chatbot.cli import _instrument
+    from otel_chatbot.cli._main import _build_parser
+
+    monkeypatch.setenv(env.OTEL_PYTHON_CONFIGURATOR, "configurator")  # the user's choice wins
+    executed: list[tuple[str, list[str], dict[str, str]]] = []
+    args = _build_parser("instrument").parse_args(argv)
+    assert _instrument.run(args, execute=lambda path, a, e: executed.append((path, list(a), dict(e)))) == 0
+    ((path, arguments, environ),) = executed
+    assert path.endswith("opentelemetry-instrument") and os.access(path, os.X_OK)
+    assert arguments == [path, "uvicorn", "app:app", "--port", "8000"]
+    assert environ[env.OTEL_PYTHON_DISTRO] == "otel_chatbot"
+    assert environ[env.OTEL_PYTHON_CONFIGURATOR] == "configurator"
+
+
+def test_otel_chatbot_instrument_without_a_command_says_what_to_give(capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_chatbot.cli._main import main
+
+    assert main(["instrument"]) == 2
+    assert "otel-chatbot instrument -- uvicorn app:app" in capsys.readouterr().out

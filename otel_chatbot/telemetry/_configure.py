@@ -214,7 +214,7 @@ class _Pipeline:
     processors: tuple[SpanProcessor, ...]
     stats: StatsSpanProcessor | None
     budget_guard: BudgetGuard | None
-    metrics: CallMetrics
+    metrics: CallMetrics | None
 
 
 def configure(
@@ -396,12 +396,14 @@ def _build(settings: _Settings) -> _Pipeline:
     metric_exporter = None
     if settings.otlp is not None:
         metric_exporter = _otlp.metric_exporter(*settings.otlp, settings.headers, settings.export_timeout)
-    metrics = CallMetrics(
-        settings.service_name,
-        exporter=metric_exporter,
-        embedded=settings.embedded,
-        resource_attributes=settings.resource_attributes,
-    )
+    metrics = None  # no reader (no embedded statistics, no OTLP): nothing to record into
+    if settings.embedded or metric_exporter is not None:
+        metrics = CallMetrics(
+            settings.service_name,
+            exporter=metric_exporter,
+            embedded=settings.embedded,
+            resource_attributes=settings.resource_attributes,
+        )
     if exporter is not None:
         processors.append(BatchSpanProcessor(exporter))
     return _Pipeline((AccountingProcessor(processors, metrics),), stats, accounting.guard, metrics)

@@ -43,6 +43,7 @@ pytestmark = pytest.mark.stack
 ROOT = Path(__file__).resolve().parents[3]
 SERVICE = "zero-code-bot"
 N = 6  # requests: every other one streamed
+BUDGET_USD = 0.0002  # a soft budget the N calls (~$0.0008) exceed: one alert
 APP_KEY = "demo-acme"
 CHAT_MODEL, EMBEDDINGS_MODEL = "gpt-4o-mini", "text-embedding-3-small"
 QUESTIONS = (
@@ -137,7 +138,7 @@ def _environment(stack: RunningStack, llm_url: str, metrics_port: int, tmp: Path
             env.OTEL_CHATBOT_METRICS_HOST: "127.0.0.1",
             env.OTEL_CHATBOT_REPORT_FILE: str(tmp / "report-{pid}.json"),
             env.OTEL_CHATBOT_LEDGER: str(tmp / "usage.db"),
-            env.OTEL_CHATBOT_BUDGETS: "100/1d,50/1d/tenant/hard",
+            env.OTEL_CHATBOT_BUDGETS: f"{BUDGET_USD}/1d,50/1d/tenant/hard",  # the first is spent by the N calls
         }
     )
     # Should OpenLLMetry's openai instrumentation be installed too: its entry point has the same name as the official
@@ -216,6 +217,12 @@ def test_the_app_has_no_telemetry_code() -> None:
 def test_the_process_exits_cleanly_and_logs_no_error(run: Run) -> None:
     assert run.returncode == 128 + signal.SIGTERM, run.stderr  # SIGTERM became a clean exit: atexit hooks ran
     assert "Traceback" not in run.stderr and "Failed to auto initialize" not in run.stderr, run.stderr
+
+
+def test_the_budget_from_the_environment_alerts_once(run: Run) -> None:
+    alerts = re.findall(r"otel-chatbot budget 'soft \$([0-9.]+)/1d': \$([0-9.]+) spent", run.stderr)
+    assert len(alerts) == 1, run.stderr  # once per window; the per-tenant one never applies (no tenant id)
+    assert float(alerts[0][0]) == BUDGET_USD and float(alerts[0][1]) >= BUDGET_USD
 
 
 def test_side_port_metrics_show_the_servers_tokens_and_their_price(run: Run) -> None:

@@ -193,6 +193,8 @@ INSTRUMENT_TTFT: Final = "chatbot.response.time_to_first_token"
 """Histogram (s): time to the first visible text of a stream (project extension)."""
 INSTRUMENT_COST: Final = "chatbot.cost.usd"
 """Counter ({USD}): USD spent (project extension; unit in braces so Prometheus adds no unit suffix)."""
+INSTRUMENT_SERIES: Final = "otel_chatbot.metrics.series"
+"""Gauge ({series}): the metric series otel_chatbot keeps in the process (exported with OTLP; watch cardinality)."""
 INSTRUMENT_STAGE_DURATION: Final = "chatbot.stage.duration"
 """Histogram (s): duration of each stage span (project extension), exact under sampling unlike span metrics."""
 

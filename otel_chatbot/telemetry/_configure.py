@@ -401,10 +401,7 @@ def _build(settings: _Settings) -> _Pipeline:
     metrics = None  # no reader (no embedded statistics, no OTLP): nothing to record into
     if settings.embedded or metric_exporter is not None:
         metrics = CallMetrics(
-            settings.service_name,
-            exporter=metric_exporter,
-            embedded=settings.embedded,
-            resource_attributes=settings.resource_attributes,
+            settings.service_name, exporter=metric_exporter, resource_attributes=settings.resource_attributes
         )
     if exporter is not None:
         processors.append(BatchSpanProcessor(exporter))

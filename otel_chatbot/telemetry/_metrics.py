@@ -1,37 +1,52 @@
-"""The SDK metrics of every GenAI call: a private MeterProvider, its instruments, and their Prometheus series.
+"""The metrics of every GenAI call: cheap accumulators on the span path, exported by the OpenTelemetry metrics SDK.
 
 ``configure()`` builds one ``CallMetrics``; the accounting span processor calls ``record`` when a call's span ends,
-for every recorded span (unsampled ones included), so the totals do not depend on trace sampling. The provider is
-private (not the global one): other instrumentations' own metrics, often under the conventions' older names, stay
-out of our series, so nothing is counted twice.
+for every recorded span (unsampled ones included), so the totals do not depend on trace sampling. They are not
+derived from spans in the Collector.
 
-Readers:
+Why not the SDK's synchronous instruments: one ``Counter.add`` / ``Histogram.record`` costs 17-23 us on this project's
+2-core machines (``benchmarks/bench_embedded.py``; a whole decorated span costs ~45 us there), and a chat request
+records about ten measurements. ``record`` instead updates plain cumulative accumulators under one lock (about a
+microsecond per span), and the OpenTelemetry metrics SDK does the rest: its data model (``MetricsData``, cumulative
+``Sum`` and explicit-bucket ``Histogram`` points), its ``PeriodicExportingMetricReader`` thread and its OTLP metric
+exporter, every ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 15 000). The resource has ``service.instance.id`` (a uuid
+per process), so several workers are several series that Prometheus sums. Nothing goes to the global MeterProvider:
+other instrumentations' own metrics, often under the conventions' older names, stay out of these series, so nothing
+is counted twice.
 
-- OTLP (when an endpoint is configured): a ``PeriodicExportingMetricReader`` every ``OTEL_METRIC_EXPORT_INTERVAL``
-  ms (default 15 000), cumulative, with ``service.instance.id`` set per process, so several workers are several
-  series that Prometheus sums;
-- embedded: an in-memory reader that ``Telemetry.report()`` turns into the same Prometheus series as the Collector's
-  prometheus exporter (``series``), served by ``/metrics``.
+The embedded ``/metrics`` renders the same accumulators in-process (``series``), under the names the Collector's
+prometheus exporter gives them.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+import weakref
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
     Histogram,
-    InMemoryMetricReader,
+    HistogramDataPoint,
+    Metric,
     MetricExporter,
-    MetricReader,
+    MetricsData,
+    NumberDataPoint,
     PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
     Sum,
 )
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_chatbot import semconv
 from otel_chatbot._version import __version__
@@ -42,11 +57,30 @@ __all__ = ["INSTANCE_ID", "CallMetrics", "prometheus_name"]
 logger = logging.getLogger(__name__)
 
 INSTANCE_ID = str(uuid.uuid4())
-"""``service.instance.id`` of this process (unless ``OTEL_RESOURCE_ATTRIBUTES`` sets one): one series per worker."""
+"""``service.instance.id`` of this process (a new one in each forked child; ``configure(resource_attributes=...)``
+can set it): one series per worker."""
+
+_LIVE: weakref.WeakSet[CallMetrics] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    """A forked worker (gunicorn --preload) is a new instance: a new id, and counts of its own from zero."""
+    global INSTANCE_ID
+    parent_id, INSTANCE_ID = INSTANCE_ID, str(uuid.uuid4())
+    for metrics in list(_LIVE):
+        metrics.after_fork(parent_id)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _DEFAULT_INTERVAL_MS = 15_000
 _USAGE_KINDS = ("input_tokens", "output_tokens", "cache_read.input_tokens", "cache_write.input_tokens")
 _REASONING = "reasoning.output_tokens"
+_MAX_SERIES = 2000
+_OVERFLOW: tuple[tuple[str, str], ...] = (("otel.metric.overflow", "true"),)
+_SECONDS = tuple(float(b) for b in semconv.DURATION_BUCKETS_S)
+_TOKENS = tuple(float(b) for b in semconv.TOKEN_BUCKETS)
 
 _PROMETHEUS = {
     semconv.INSTRUMENT_INFERENCE_DURATION: semconv.METRIC_INFERENCE_DURATION,
@@ -93,6 +127,25 @@ _TOTAL_ATTRIBUTE = {
 }
 
 
+_INSTRUMENTS: dict[str, tuple[str, str, tuple[float, ...] | None]] = {
+    semconv.INSTRUMENT_INFERENCE_DURATION: ("s", "Duration of GenAI inference calls.", _SECONDS),
+    semconv.INSTRUMENT_STAGE_DURATION: ("s", "Duration of chatbot stages.", _SECONDS),
+    semconv.INSTRUMENT_TTFC: ("s", "Time to the first generated chunk of a stream.", _SECONDS),
+    semconv.INSTRUMENT_TPOC: ("s", "Mean time per output chunk after the first.", _SECONDS),
+    semconv.INSTRUMENT_TTFT: ("s", "Time to the first visible text of a stream.", _SECONDS),
+    semconv.INSTRUMENT_OPERATION_INPUT_TOKENS: ("{token}", "Input tokens per GenAI call.", _TOKENS),
+    semconv.INSTRUMENT_OPERATION_OUTPUT_TOKENS: ("{token}", "Output tokens per GenAI call.", _TOKENS),
+    **{
+        semconv.INSTRUMENT_USAGE_PREFIX + kind: ("{token}", f"GenAI usage: {kind}.", None)
+        for kind in (*_USAGE_KINDS, _REASONING)
+    },
+    semconv.INSTRUMENT_COST: ("{USD}", "USD spent on GenAI calls.", None),
+}
+"""Instrument name -> (unit, description, histogram bounds or None for a monotonic counter)."""
+
+Labels = tuple[tuple[str, str], ...]
+
+
 def prometheus_name(instrument: str) -> str:
     """The Prometheus name of one of our instruments."""
     return _PROMETHEUS[instrument]
@@ -107,13 +160,25 @@ def _count(value: Any) -> int:
     return 0
 
 
+class _Hist:
+    """One cumulative explicit-bucket histogram series."""
+
+    __slots__ = ("count", "counts", "max", "min", "sum")
+
+    def __init__(self, buckets: int) -> None:
+        self.counts = [0] * (buckets + 1)
+        self.sum = 0.0
+        self.count = 0
+        self.min = float("inf")
+        self.max = float("-inf")
+
+
 class CallMetrics:
-    """The instruments of one ``configure()`` call and the readers they go to.
+    """The cumulative metrics of one ``configure()`` call and, with an exporter, their OTLP export.
 
     Args:
         service_name: ``service.name`` of the metrics' resource.
-        exporter: The OTLP metric exporter, or None (no export).
-        embedded: Keep an in-memory reader for ``series`` (the embedded ``/metrics``).
+        exporter: The OTLP metric exporter, or None (no export; ``series`` still reads them).
         resource_attributes: Extra resource attributes (``OTEL_RESOURCE_ATTRIBUTES`` is merged by the SDK).
         max_tenants: Tenants kept by name in the cost counter's ``chatbot.tenant.id`` (then ``other``).
     """
@@ -123,57 +188,38 @@ class CallMetrics:
         service_name: str,
         *,
         exporter: MetricExporter | None,
-        embedded: bool,
         resource_attributes: Mapping[str, Any] | None = None,
         max_tenants: int = 100,
     ) -> None:
-        readers: list[MetricReader] = []
-        self._memory = InMemoryMetricReader() if embedded else None
-        if self._memory is not None:
-            readers.append(self._memory)
-        if exporter is not None:
-            interval = None if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL") else _DEFAULT_INTERVAL_MS
-            readers.append(PeriodicExportingMetricReader(exporter, export_interval_millis=interval))
-        resource = Resource.create(
+        self.service_name = service_name
+        self.resource = Resource.create(
             {SERVICE_INSTANCE_ID: INSTANCE_ID, **(resource_attributes or {}), SERVICE_NAME: service_name}
         )
-        if resource.attributes.get(SERVICE_INSTANCE_ID) != INSTANCE_ID:
-            logger.debug("otel_chatbot: service.instance.id comes from the environment")
-        self.service_name = service_name
-        self.provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
-        meter = self.provider.get_meter("otel_chatbot", __version__)
-        seconds = list(semconv.DURATION_BUCKETS_S)
-        tokens = [float(b) for b in semconv.TOKEN_BUCKETS]
-
-        def histogram(name: str, unit: str, description: str, buckets: Sequence[float]) -> Callable[..., None]:
-            return meter.create_histogram(
-                name, unit=unit, description=description, explicit_bucket_boundaries_advisory=list(buckets)
-            ).record
-
-        self._inference_duration = histogram(
-            semconv.INSTRUMENT_INFERENCE_DURATION, "s", "Duration of GenAI inference calls.", seconds
-        )
-        self._stage_duration = histogram(semconv.INSTRUMENT_STAGE_DURATION, "s", "Duration of chatbot stages.", seconds)
-        self._ttfc = histogram(semconv.INSTRUMENT_TTFC, "s", "Time to the first generated chunk of a stream.", seconds)
-        self._tpoc = histogram(semconv.INSTRUMENT_TPOC, "s", "Mean time per output chunk after the first.", seconds)
-        self._ttft = histogram(semconv.INSTRUMENT_TTFT, "s", "Time to the first visible text of a stream.", seconds)
-        self._operation_input = histogram(
-            semconv.INSTRUMENT_OPERATION_INPUT_TOKENS, "{token}", "Input tokens per GenAI call.", tokens
-        )
-        self._operation_output = histogram(
-            semconv.INSTRUMENT_OPERATION_OUTPUT_TOKENS, "{token}", "Output tokens per GenAI call.", tokens
-        )
-        self._usage = {
-            kind: meter.create_counter(
-                semconv.INSTRUMENT_USAGE_PREFIX + kind, unit="{token}", description=f"GenAI usage: {kind}."
-            ).add
-            for kind in (*_USAGE_KINDS, _REASONING)
-        }
-        self._cost = meter.create_counter(
-            semconv.INSTRUMENT_COST, unit="{USD}", description="USD spent on GenAI calls."
-        ).add
+        _LIVE.add(self)
+        self._scope = InstrumentationScope("otel_chatbot", __version__)
+        self._start_ns = time.time_ns()
+        self._lock = threading.Lock()
+        self._hists: dict[tuple[str, Labels], _Hist] = {}
+        self._sums: dict[tuple[str, Labels], float] = {}
+        self._labels: dict[tuple[Any, ...], Labels] = {}
         self._max_tenants = max_tenants
         self._tenants: set[str] = set()
+        self._provider: MeterProvider | None = None
+        if exporter is not None:
+            interval = None if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL") else _DEFAULT_INTERVAL_MS
+            # A private MeterProvider (never the global one) whose reader exports these series with its own
+            # instrument: the number of series kept, to watch cardinality (also makes every collection non-empty).
+            self._provider = MeterProvider(
+                resource=self.resource,
+                metric_readers=[_Reader(self, exporter, interval)],
+                shutdown_on_exit=False,
+            )
+            self._provider.get_meter("otel_chatbot", __version__).create_observable_gauge(
+                semconv.INSTRUMENT_SERIES,
+                callbacks=[self._series_count],
+                unit="{series}",
+                description="Metric series otel_chatbot keeps in this process.",
+            )
 
     # --- recording -------------------------------------------------------------------------------------------------
 
@@ -195,69 +241,115 @@ class CallMetrics:
             inference: It is the innermost inference span of its call (duration, time to first chunk...).
             counted: It is the span the call's usage counts on (tokens, cost).
         """
-        error = get(semconv.ERROR_TYPE)
-        usage_stage = stage if stage is not None else get(semconv.CHATBOT_USAGE_STAGE)
-        labels: dict[str, Any] = {}
-        for key, value in (
-            (semconv.GEN_AI_OPERATION_NAME, get(semconv.GEN_AI_OPERATION_NAME)),
-            (semconv.GEN_AI_PROVIDER_NAME, get(semconv.GEN_AI_PROVIDER_NAME)),
-            (semconv.GEN_AI_REQUEST_MODEL, get(semconv.GEN_AI_REQUEST_MODEL) or get(semconv.GEN_AI_RESPONSE_MODEL)),
-            (semconv.CHATBOT_STAGE, usage_stage),
-        ):
-            if value is not None:
-                labels[key] = str(value)
-        if stage is not None:
-            self._stage_duration(duration_s, {**labels, semconv.ERROR_TYPE: str(error)} if error else labels)
-        if inference:
-            self._inference_duration(duration_s, {**labels, semconv.ERROR_TYPE: str(error)} if error else labels)
-            self._record_stream(get, duration_s, labels)
-        if counted:
-            self._record_usage(get, labels)
+        key = (
+            get(semconv.GEN_AI_OPERATION_NAME),
+            get(semconv.GEN_AI_PROVIDER_NAME),
+            get(semconv.GEN_AI_REQUEST_MODEL) or get(semconv.GEN_AI_RESPONSE_MODEL),
+            stage if stage is not None else get(semconv.CHATBOT_USAGE_STAGE),
+            get(semconv.ERROR_TYPE),
+        )
+        with self._lock:
+            labels = self._labels.get(key)
+            if labels is None:
+                labels = self._new_labels(key)
+            if stage is not None:
+                self._observe(semconv.INSTRUMENT_STAGE_DURATION, labels, duration_s)
+            if inference:
+                self._observe(semconv.INSTRUMENT_INFERENCE_DURATION, labels, duration_s)
+                self._record_stream(get, duration_s, labels)
+            if counted:
+                self._record_usage(get, labels if key[4] is None else self._without_error(labels))
 
-    def _record_stream(self, get: Callable[[str], Any], duration_s: float, labels: dict[str, Any]) -> None:
+    def _new_labels(self, key: tuple[Any, ...]) -> Labels:
+        names = (
+            semconv.GEN_AI_OPERATION_NAME,
+            semconv.GEN_AI_PROVIDER_NAME,
+            semconv.GEN_AI_REQUEST_MODEL,
+            semconv.CHATBOT_STAGE,
+            semconv.ERROR_TYPE,
+        )
+        labels = tuple(sorted((name, str(value)) for name, value in zip(names, key, strict=True) if value is not None))
+        if len(self._labels) < _MAX_SERIES:
+            self._labels[key] = labels
+        return labels
+
+    @staticmethod
+    def _without_error(labels: Labels) -> Labels:
+        return tuple(pair for pair in labels if pair[0] != semconv.ERROR_TYPE)
+
+    def _observe(self, name: str, labels: Labels, value: float) -> None:
+        """One histogram observation (called with the lock held)."""
+        series = self._hists.get((name, labels))
+        if series is None:
+            bounds = _INSTRUMENTS[name][2]
+            assert bounds is not None
+            if len(self._hists) >= _MAX_SERIES:
+                labels = _OVERFLOW
+                series = self._hists.get((name, labels))
+            if series is None:
+                series = self._hists[(name, labels)] = _Hist(len(bounds))
+        series.counts[bisect_left(_INSTRUMENTS[name][2] or (), value)] += 1
+        series.sum += value
+        series.count += 1
+        if value < series.min:
+            series.min = value
+        if value > series.max:
+            series.max = value
+
+    def _add(self, name: str, labels: Labels, value: float) -> None:
+        """One counter increment (called with the lock held)."""
+        key = (name, labels)
+        sums = self._sums
+        if key not in sums and len(sums) >= _MAX_SERIES:
+            key = (name, _OVERFLOW)
+        sums[key] = sums.get(key, 0) + value
+
+    def _record_stream(self, get: Callable[[str], Any], duration_s: float, labels: Labels) -> None:
         ttfc = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         if isinstance(ttfc, int | float) and ttfc >= 0:
-            self._ttfc(float(ttfc), labels)
+            self._observe(semconv.INSTRUMENT_TTFC, labels, float(ttfc))
             chunks = get(semconv.CHATBOT_RESPONSE_CHUNKS)
             if type(chunks) is int and chunks > 1 and duration_s > ttfc:
-                self._tpoc((duration_s - float(ttfc)) / (chunks - 1), labels)
+                self._observe(semconv.INSTRUMENT_TPOC, labels, (duration_s - float(ttfc)) / (chunks - 1))
         ttft = get(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         if isinstance(ttft, int | float) and ttft >= 0:
-            self._ttft(float(ttft), labels)
+            self._observe(semconv.INSTRUMENT_TTFT, labels, float(ttft))
 
-    def _record_usage(self, get: Callable[[str], Any], labels: dict[str, Any]) -> None:
+    def _record_usage(self, get: Callable[[str], Any], labels: Labels) -> None:
         for kind in _USAGE_KINDS:
             total = _count(get(_TOTAL_ATTRIBUTE[kind]))
             if not total and kind == "cache_write.input_tokens":  # the old name, still written by OpenLIT
                 total = _count(get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS))
             if not total:
                 continue
-            add = self._usage[kind]
+            name = semconv.INSTRUMENT_USAGE_PREFIX + kind
             rest = total
             for modality, attribute in _MODALITIES[kind]:
                 part = min(_count(get(attribute)), rest)
                 if part:
-                    add(part, {**labels, semconv.GEN_AI_TOKEN_MODALITY: modality})
+                    self._add(name, _with(labels, semconv.GEN_AI_TOKEN_MODALITY, modality), part)
                     rest -= part
             if rest:
-                add(rest, {**labels, semconv.GEN_AI_TOKEN_MODALITY: "unknown"})
+                self._add(name, _with(labels, semconv.GEN_AI_TOKEN_MODALITY, "unknown"), rest)
         reasoning = _count(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
         if reasoning:
-            self._usage[_REASONING](reasoning, {**labels, semconv.GEN_AI_TOKEN_MODALITY: "text"})
+            self._add(
+                semconv.INSTRUMENT_USAGE_PREFIX + _REASONING,
+                _with(labels, semconv.GEN_AI_TOKEN_MODALITY, "text"),
+                reasoning,
+            )
         inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         if inp is not None:
-            self._operation_input(_count(inp), labels)
+            self._observe(semconv.INSTRUMENT_OPERATION_INPUT_TOKENS, labels, _count(inp))
         out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
         if out is not None:
-            self._operation_output(_count(out), labels)
+            self._observe(semconv.INSTRUMENT_OPERATION_OUTPUT_TOKENS, labels, _count(out))
         cost = get(semconv.GEN_AI_USAGE_COST_AMOUNT)
         if isinstance(cost, int | float) and cost > 0:
             tenant = get(semconv.CHATBOT_TENANT_ID)
             if tenant is not None:
-                tenant = self._tenant(str(tenant))
-                self._cost(float(cost), {**labels, semconv.CHATBOT_TENANT_ID: tenant})
-            else:
-                self._cost(float(cost), labels)
+                labels = _with(labels, semconv.CHATBOT_TENANT_ID, self._tenant(str(tenant)))
+            self._add(semconv.INSTRUMENT_COST, labels, float(cost))
 
     def _tenant(self, tenant: str) -> str:
         if tenant in self._tenants:
@@ -269,49 +361,121 @@ class CallMetrics:
 
     # --- reading ---------------------------------------------------------------------------------------------------
 
+    def _copy(self) -> tuple[list[tuple[str, Labels, _Hist]], list[tuple[str, Labels, float]]]:
+        with self._lock:
+            hists = []
+            for (name, labels), h in self._hists.items():
+                copy = _Hist(0)
+                copy.counts, copy.sum, copy.count, copy.min, copy.max = list(h.counts), h.sum, h.count, h.min, h.max
+                hists.append((name, labels, copy))
+            sums = [(name, labels, value) for (name, labels), value in self._sums.items()]
+        return hists, sums
+
     def series(self) -> tuple[list[HistogramSeries], list[CounterSeries]]:
-        """The embedded reader's current data as Prometheus series (empty without ``embedded``)."""
-        histograms: list[HistogramSeries] = []
-        counters: list[CounterSeries] = []
-        if self._memory is None:
-            return histograms, counters
-        data = self._memory.get_metrics_data()
-        if data is None:
-            return histograms, counters
+        """Every series as Prometheus series, with the Collector's names and label names (for ``/metrics``)."""
+        hists, sums = self._copy()
         service = ("service_name", self.service_name)
-        for resource_metrics in data.resource_metrics:
-            for scope_metrics in resource_metrics.scope_metrics:
-                for metric in scope_metrics.metrics:
-                    name = _PROMETHEUS.get(metric.name)
-                    if name is None:
-                        continue
-                    points = metric.data
-                    if isinstance(points, Histogram):
-                        for hp in points.data_points:
-                            histograms.append(
-                                HistogramSeries(
-                                    name,
-                                    (service, *_labels(hp.attributes)),
-                                    tuple(float(b) for b in hp.explicit_bounds),
-                                    tuple(int(c) for c in hp.bucket_counts),
-                                    float(hp.sum),
-                                    int(hp.count),
-                                )
-                            )
-                    elif isinstance(points, Sum):
-                        for sp in points.data_points:
-                            counters.append(CounterSeries(name, (service, *_labels(sp.attributes)), float(sp.value)))
+        histograms = [
+            HistogramSeries(
+                _PROMETHEUS[name],
+                (service, *_prometheus_labels(labels)),
+                _INSTRUMENTS[name][2] or (),
+                tuple(h.counts),
+                h.sum,
+                h.count,
+            )
+            for name, labels, h in sorted(hists, key=lambda item: (item[0], item[1]))
+        ]
+        counters = [
+            CounterSeries(_PROMETHEUS[name], (service, *_prometheus_labels(labels)), value)
+            for name, labels, value in sorted(sums, key=lambda item: (item[0], item[1]))
+        ]
         return histograms, counters
 
+    def scope_metrics(self) -> ScopeMetrics:
+        """Every series in the OpenTelemetry SDK's data model (cumulative points), for its exporters."""
+        hists, sums = self._copy()
+        now = time.time_ns()
+        by_name: dict[str, list[Any]] = {}
+        for name, labels, h in hists:
+            by_name.setdefault(name, []).append(
+                HistogramDataPoint(
+                    attributes=dict(labels),
+                    start_time_unix_nano=self._start_ns,
+                    time_unix_nano=now,
+                    count=h.count,
+                    sum=h.sum,
+                    bucket_counts=list(h.counts),
+                    explicit_bounds=list(_INSTRUMENTS[name][2] or ()),
+                    min=h.min,
+                    max=h.max,
+                )
+            )
+        for name, labels, value in sums:
+            by_name.setdefault(name, []).append(
+                NumberDataPoint(
+                    attributes=dict(labels), start_time_unix_nano=self._start_ns, time_unix_nano=now, value=value
+                )
+            )
+        metrics = []
+        for name, points in by_name.items():
+            unit, description, bounds = _INSTRUMENTS[name]
+            data: Histogram | Sum
+            if bounds is not None:
+                data = Histogram(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE)
+            else:
+                data = Sum(
+                    data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True
+                )
+            metrics.append(Metric(name=name, description=description, unit=unit, data=data))
+        return ScopeMetrics(scope=self._scope, metrics=metrics, schema_url="")
+
+    def merged(self, collected: MetricsData) -> MetricsData:
+        """What the SDK's MeterProvider collected (its own instrument) plus every series here, under our resource
+        (its ``service.instance.id`` is renewed in a forked child, the provider's is not)."""
+        scopes = [scope for rm in collected.resource_metrics for scope in rm.scope_metrics]
+        resource = ResourceMetrics(resource=self.resource, scope_metrics=[*scopes, self.scope_metrics()], schema_url="")
+        return MetricsData(resource_metrics=[resource])
+
+    def after_fork(self, parent_id: str) -> None:
+        """In a forked child: the parent's counts are the parent's; a new instance id unless the user set one."""
+        self._lock = threading.Lock()
+        self._hists.clear()
+        self._sums.clear()
+        self._start_ns = time.time_ns()
+        if self.resource.attributes.get(SERVICE_INSTANCE_ID) == parent_id:
+            self.resource = self.resource.merge(Resource({SERVICE_INSTANCE_ID: INSTANCE_ID}))
+
+    def _series_count(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            count = len(self._hists) + len(self._sums)
+        yield Observation(count)
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return bool(self.provider.force_flush(timeout_millis))
+        """Export now (with an exporter)."""
+        return self._provider is None or bool(self._provider.force_flush(timeout_millis))
 
     def shutdown(self, timeout_millis: int = 30_000) -> None:
-        self.provider.shutdown(timeout_millis)
+        """Export one last time and stop the export thread."""
+        if self._provider is not None:
+            self._provider.shutdown(timeout_millis)
 
 
-def _labels(attributes: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    """Data-point attributes as Prometheus labels (dots escaped, as the Collector's exporter does), sorted."""
-    if not attributes:
-        return ()
-    return tuple(sorted((key.replace(".", "_"), str(value)) for key, value in attributes.items()))
+class _Reader(PeriodicExportingMetricReader):
+    """The SDK's periodic exporting reader; each collection also carries ``CallMetrics``' series."""
+
+    def __init__(self, metrics: CallMetrics, exporter: MetricExporter, interval_ms: float | None) -> None:
+        self._call_metrics = metrics
+        super().__init__(exporter, export_interval_millis=interval_ms)
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        super()._receive_metrics(self._call_metrics.merged(metrics_data), timeout_millis=timeout_millis, **kwargs)
+
+
+def _with(labels: Labels, key: str, value: str) -> Labels:
+    return tuple(sorted((*labels, (key, value))))
+
+
+def _prometheus_labels(labels: Labels) -> Labels:
+    """Data-point attributes as Prometheus labels (dots escaped, as the Collector's exporter does)."""
+    return tuple((key.replace(".", "_"), value) for key, value in labels)

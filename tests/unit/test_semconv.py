@@ -99,6 +99,7 @@ PINNED = {
     "INSTRUMENT_TTFT": "chatbot.response.time_to_first_token",
     "INSTRUMENT_COST": "chatbot.cost.usd",
     "INSTRUMENT_STAGE_DURATION": "chatbot.stage.duration",
+    "INSTRUMENT_SERIES": "otel_chatbot.metrics.series",
     "GEN_AI_TOKEN_MODALITY": "gen_ai.token.modality",
     "GEN_AI_SYSTEM": "gen_ai.system",
     "CHATBOT_USAGE_DEFERRED": "chatbot.usage.deferred",

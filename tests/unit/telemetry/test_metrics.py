@@ -120,3 +120,33 @@ def test_no_metrics_without_embedded_or_otlp() -> None:
         assert tel._metrics is None
     finally:
         tel.shutdown(timeout=5)
+
+
+def test_a_forked_worker_is_a_new_instance_with_counts_of_its_own(tel: oc.Telemetry) -> None:
+    """gunicorn --preload: configure() ran in the parent, the workers are forked from it."""
+    import json
+    import os
+
+    metrics = tel._metrics
+    assert metrics is not None
+    generate(1, 1)
+    parent_id = metrics.resource.attributes["service.instance.id"]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it sees, then leave without running the parent's cleanup
+        try:
+            generate(2, 2)
+            histograms, counters = metrics.series()
+            seen = {
+                "id": metrics.resource.attributes["service.instance.id"],
+                "input": sum(c.value for c in counters if c.name == semconv.METRIC_INPUT_TOKENS),
+            }
+            os.write(write, json.dumps(seen).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        seen = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert seen["id"] != parent_id and seen["input"] == 2  # its own id; only its own call counted
+    assert metrics.resource.attributes["service.instance.id"] == parent_id

@@ -198,7 +198,7 @@ class StageAcc:
 class Shape:
     """The accumulators of spans that share name, kind, status, stage, operation, model and provider."""
 
-    __slots__ = ("duration", "error", "stage", "stage_name", "model", "labels", "tokens_in", "tokens_out")
+    __slots__ = ("duration", "error", "stage", "stage_name", "model", "labels")
 
     def __init__(self, duration: Hist) -> None:
         self.duration = duration
@@ -207,8 +207,6 @@ class Shape:
         self.stage_name = ""
         self.model = _UNUSED  # a stage shape gets its (stage, model) accumulator
         self.labels: tuple[Any, Any, Any] = (None, None, None)
-        self.tokens_in: Hist | None = None
-        self.tokens_out: Hist | None = None
 
 
 class StreamAcc:

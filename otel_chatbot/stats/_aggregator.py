@@ -54,8 +54,6 @@ __all__ = ["Aggregator", "LatencyAcc", "RELATIVE_ACCURACY"]
 
 STATUS_ERROR = "STATUS_CODE_ERROR"
 DURATION_BUCKETS_MS: tuple[float, ...] = tuple(round(b * 1000, 6) for b in semconv.DURATION_BUCKETS_S)
-TOKEN_BUCKETS: tuple[float, ...] = tuple(float(b) for b in semconv.TOKEN_BUCKETS)
-TTFC_BUCKETS_S: tuple[float, ...] = semconv.DURATION_BUCKETS_S
 _NANO = 1_000_000_000
 # Attribute names bound as module globals: the recording path reads a dozen per span, and a global is one lookup
 # where ``semconv.X`` is two.
@@ -76,6 +74,7 @@ _GEN_AI_USAGE_COST = semconv.GEN_AI_USAGE_COST_AMOUNT
 _GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
 _GEN_AI_USAGE_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 _USER_ID = semconv.USER_ID
+_CHATBOT_USAGE_STAGE = semconv.CHATBOT_USAGE_STAGE
 _MAX_ERROR_TYPES = 32
 
 
@@ -131,28 +130,6 @@ class Aggregator:
             "chatbot_cache_hit",
         )
         self._durations = SeriesSet(semconv.METRIC_SPAN_DURATION, labels, DURATION_BUCKETS_MS, max_series)
-        self._tokens = SeriesSet(
-            semconv.METRIC_TOKEN_USAGE,
-            (
-                "service_name",
-                "gen_ai_token_type",
-                "gen_ai_operation_name",
-                "gen_ai_request_model",
-                "gen_ai_provider_name",
-                "chatbot_stage",
-            ),
-            TOKEN_BUCKETS,
-            max_series,
-        )
-        stream_labels = (
-            "service_name",
-            "gen_ai_operation_name",
-            "gen_ai_request_model",
-            "gen_ai_provider_name",
-            "chatbot_stage",
-        )
-        self._ttfc = SeriesSet(semconv.METRIC_TTFC, stream_labels, TTFC_BUCKETS_S, max_series)
-        self._ttft = SeriesSet(semconv.METRIC_TTFT, stream_labels, TTFC_BUCKETS_S, max_series)
         self._max_series = max_series
 
     @property
@@ -222,6 +199,8 @@ class Aggregator:
         hist.count += 1
         if shape.stage is not None:
             self._record_stage(shape, trace_id, ms, dur_ns, get)
+        elif (usage_stage := get(_CHATBOT_USAGE_STAGE)) is not None:
+            self._record_inner_usage(str(usage_stage), model, provider, get)
         if is_root:
             self._record_root(trace_id, ms)
         for event in feedback:
@@ -294,7 +273,7 @@ class Aggregator:
             var.errors += 1
 
     def _record_stream(self, shape: Shape, dur_ns: int, out: Any, get: Callable[[str], Any]) -> None:
-        operation, model, provider = shape.labels
+        model = shape.labels[1]
         stage = shape.stage_name
         key = (stage, "" if model is None else str(model))
         acc = self._streams.get(key)
@@ -303,14 +282,10 @@ class Aggregator:
         ttfc = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         ttft = get(_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         decode_s = dur_ns / 1e9
-        labels = (self.service_name, operation, model, provider, stage)
         if ttfc is not None:
             acc.ttfc.add(float(ttfc) * 1000.0)
             decode_s = max(decode_s - float(ttfc), 0.0)  # generation (reasoning included) runs from the first chunk
-            self._ttfc.observe(labels, float(ttfc))
-        if ttft is not None:
-            self._ttft.observe(labels, float(ttft))
-        else:
+        if ttft is None:
             ttft = ttfc  # spans of other instrumentations, or a stream with no text: the first chunk is all we know
         if ttft is not None:
             acc.ttft.add(float(ttft) * 1000.0)
@@ -321,45 +296,45 @@ class Aggregator:
     def _record_usage(
         self, shape: Shape, variant: str | None, inp: Any, out: Any, cost: Any, get: Callable[[str], Any]
     ) -> None:
-        """Tokens and cost: the usage table (rolled up per model, provider, tenant, user... at snapshot time) and
-        the token histograms."""
-        stage = shape.stage_name
-        operation, model, provider = shape.labels
-        inp_i = int(inp or 0)
-        out_i = int(out or 0)
-        cache_read = int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0)
-        nusd = None if cost is None else round(float(cost) * _NANO)
+        """Tokens and cost of a stage span: the usage table (rolled up per model, provider, tenant, user... at snapshot
+        time). The token and cost metrics are the SDK metrics (telemetry/_metrics.py), not derived here."""
+        _, model, provider = shape.labels
         self._usage.add(
-            stage,
+            shape.stage_name,
             model,
             provider,
             get(_CHATBOT_TENANT_ID),
             variant,
             get(_USER_ID),
             get(_GEN_AI_CONVERSATION_ID),
-            inp_i,
-            out_i,
-            cache_read,
-            nusd,
+            int(inp or 0),
+            int(out or 0),
+            int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0),
+            None if cost is None else round(float(cost) * _NANO),
         )
-        if inp is not None:
-            hist = shape.tokens_in
-            if hist is None:
-                hist = shape.tokens_in = self._tokens.get(
-                    (self.service_name, "input", operation, model, provider, stage)
-                )
-            hist.counts[bisect_left(hist.bounds, inp_i)] += 1  # Hist.observe, inlined
-            hist.sum += inp_i
-            hist.count += 1
-        if out is not None:
-            hist = shape.tokens_out
-            if hist is None:
-                hist = shape.tokens_out = self._tokens.get(
-                    (self.service_name, "output", operation, model, provider, stage)
-                )
-            hist.counts[bisect_left(hist.bounds, out_i)] += 1
-            hist.sum += out_i
-            hist.count += 1
+
+    def _record_inner_usage(self, stage: str, model: Any, provider: Any, get: Callable[[str], Any]) -> None:
+        """Usage another instrumentation's inference span reported inside a stage (``chatbot.usage.stage``): counted
+        for that stage, whose own span deferred to it (one call counted once); its latency is the stage's."""
+        inp = get(_GEN_AI_USAGE_INPUT_TOKENS)
+        out = get(_GEN_AI_USAGE_OUTPUT_TOKENS)
+        cost = get(_GEN_AI_USAGE_COST)
+        if inp is None and out is None and cost is None:
+            return
+        variant = get(_CHATBOT_VARIANT)
+        self._usage.add(
+            stage,
+            model,
+            provider,
+            get(_CHATBOT_TENANT_ID),
+            None if variant is None else str(variant),
+            get(_USER_ID),
+            get(_GEN_AI_CONVERSATION_ID),
+            int(inp or 0),
+            int(out or 0),
+            int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0),
+            None if cost is None else round(float(cost) * _NANO),
+        )
 
     def _record_root(self, trace_id: int, ms: float) -> None:
         pending = self._pending.pop(trace_id, None)
@@ -413,9 +388,7 @@ class Aggregator:
             caches=self._cache_stats(rollups["stage"].get(semconv.Stage.GENERATION.value, UsageAcc())),
             variants=self._variant_stats(rollups["variant"]),
             feedback=tuple(fb for name, v in sorted(self._variants.items()) if (fb := v.feedback_stats(name))),
-            histograms=tuple(
-                self._durations.frozen() + self._tokens.frozen() + self._ttfc.frozen() + self._ttft.frozen()
-            ),
+            histograms=tuple(self._durations.frozen()),
             counters=self._counters(),
         )
 
@@ -483,12 +456,10 @@ class Aggregator:
         )
 
     def _counters(self) -> tuple[CounterSeries, ...]:
-        calls = [
+        return tuple(
             CounterSeries(semconv.METRIC_SPAN_CALLS, series.labels, float(series.count))
             for series in self._durations.frozen()
-        ]
-        cost = self._usage.cost_series(self.service_name)
-        return tuple(calls + cost)
+        )
 
 
 def _count_error(error_types: dict[str, int], etype: Any) -> None:

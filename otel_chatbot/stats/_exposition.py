@@ -22,10 +22,19 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _HELP = {
     semconv.METRIC_SPAN_DURATION: "Duration of spans in milliseconds (as the span_metrics connector).",
     semconv.METRIC_SPAN_CALLS: "Number of spans (as the span_metrics connector).",
-    semconv.METRIC_TOKEN_USAGE: "Tokens per GenAI call, by gen_ai_token_type.",
+    semconv.METRIC_INFERENCE_DURATION: "Duration of GenAI inference calls, in seconds.",
+    semconv.METRIC_INPUT_TOKENS: "Input tokens of GenAI calls, by gen_ai_token_modality.",
+    semconv.METRIC_OUTPUT_TOKENS: "Output tokens of GenAI calls, by gen_ai_token_modality.",
+    semconv.METRIC_CACHE_READ_TOKENS: "Input tokens read from the provider's prompt cache.",
+    semconv.METRIC_CACHE_WRITE_TOKENS: "Input tokens written to the provider's prompt cache.",
+    semconv.METRIC_REASONING_TOKENS: "Reasoning output tokens of GenAI calls.",
+    semconv.METRIC_OPERATION_INPUT_TOKENS: "Input tokens per GenAI call.",
+    semconv.METRIC_OPERATION_OUTPUT_TOKENS: "Output tokens per GenAI call.",
     semconv.METRIC_COST: "USD spent on GenAI calls.",
     semconv.METRIC_TTFC: "Time to the first generated chunk of streamed GenAI calls, in seconds.",
+    semconv.METRIC_TPOC: "Mean time per output chunk after the first of streamed GenAI calls, in seconds.",
     semconv.METRIC_TTFT: "Time to the first visible text token of streamed GenAI calls, in seconds.",
+    semconv.METRIC_STAGE_DURATION: "Duration of chatbot stages, in seconds.",
 }
 
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from otel_chatbot import semconv
-from otel_chatbot.stats._snapshot import OTHER, CounterSeries, UsageBreakdown, UsageStats
+from otel_chatbot.stats._snapshot import OTHER, UsageBreakdown, UsageStats
 
 _NANO = 1_000_000_000
 
@@ -197,23 +196,6 @@ class UsageTables:
             by_user=self.by_user.frozen(),
             by_conversation=self.by_conversation.frozen(),
         )
-
-    def cost_series(self, service_name: str) -> list[CounterSeries]:
-        """``chatbot_cost_usd_total`` per model, provider, stage and (bounded) tenant."""
-        cost_by_key: dict[tuple[str, str, str, str], int] = {}
-        for (stage, model, provider, tenant, _), acc in self.combo.items():
-            if acc.calls > acc.unpriced:
-                key = (model, provider, stage, tenant)
-                cost_by_key[key] = cost_by_key.get(key, 0) + acc.cost_nusd
-        names = ("service_name", "gen_ai_request_model", "gen_ai_provider_name", "chatbot_stage", "chatbot_tenant_id")
-        return [
-            CounterSeries(
-                semconv.METRIC_COST,
-                tuple((n, v) for n, v in zip(names, (service_name, *key), strict=True) if v),
-                nusd / _NANO,
-            )
-            for key, nusd in sorted(cost_by_key.items())
-        ]
 
 
 def _freeze(items: Iterable[tuple[str, UsageAcc]]) -> tuple[UsageStats, ...]:

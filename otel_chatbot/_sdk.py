@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
@@ -50,6 +51,7 @@ __all__ = [
     "public_span_fields",
     "reset_trace_globals",
     "span_attributes",
+    "with_attributes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -272,6 +274,28 @@ def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
         except AttributeError:  # built by hand, without the SDK's bounded containers
             pass
     return span.attributes or {}
+
+
+def with_attributes(span: ReadableSpan, extra: Mapping[str, Any]) -> ReadableSpan:
+    """A copy of an ended span with ``extra`` attributes added (the SDK's ended spans are immutable).
+
+    The copy keeps the SDK's containers (``BoundedAttributes``), so the readers above still take their fast path.
+    """
+    merged = {**span_attributes(span), **extra}
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=BoundedAttributes(maxlen=None, attributes=merged, immutable=True, max_value_len=None),
+        events=getattr(span, "_events", None) or span.events,  # the SDK's BoundedList, read in C by the fast path
+        links=getattr(span, "_links", None) or span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _global_tracer_provider_fast() -> trace.TracerProvider:

@@ -87,6 +87,9 @@ class State:
         installed = self.installed
         if installed is not None:
             installed.fan_out.replace(())
+        from otel_chatbot import _scopes
+
+        _scopes.OPEN.clear()
         self.installed = None
         self.budget_guard = None
         self.prices = None

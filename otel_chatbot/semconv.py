@@ -177,7 +177,7 @@ GEN_AI_TOKEN_MODALITY: Final = "gen_ai.token.modality"
 GEN_AI_SYSTEM: Final = "gen_ai.system"
 """Old spec name of ``gen_ai.provider.name``, still written by some instrumentations (read, never written)."""
 INSTRUMENT_INFERENCE_DURATION: Final = "gen_ai.client.inference.duration"
-"""Histogram (s): duration of each innermost GenAI inference call (semconv, formerly gen_ai.client.operation.duration)."""
+"""Histogram (s): duration of each innermost GenAI inference call (semconv; was gen_ai.client.operation.duration)."""
 INSTRUMENT_USAGE_PREFIX: Final = "gen_ai.client.inference.usage."
 """Counters ({token}): the prefix of ``...input_tokens``, ``...output_tokens``, ``...cache_read.input_tokens``,
 ``...cache_write.input_tokens``, ``...reasoning.output_tokens`` (semconv, by ``gen_ai.token.modality``)."""

@@ -305,13 +305,24 @@ FIRST_TEXT = 2
 class StreamAccumulator:
     """Follows a stream chunk by chunk: the first generated chunk, the first text, the final usage, the text size."""
 
-    __slots__ = ("_keep", "_provider", "_raw_generated", "chars", "first_chunk", "first_content", "result", "texts")
+    __slots__ = (
+        "_keep",
+        "_provider",
+        "_raw_generated",
+        "chars",
+        "chunks",
+        "first_chunk",
+        "first_content",
+        "result",
+        "texts",
+    )
 
     def __init__(self, provider: str | None, keep_text: int = 0) -> None:
         self._provider = provider
         self._keep = keep_text  # characters of text to retain (content capture); 0 keeps none
         self.result = Extracted()
         self.chars = 0
+        self.chunks = 0  # chunks with generated content
         self.first_chunk = False
         self.first_content = False
         self.texts: list[str] = []
@@ -332,9 +343,11 @@ class StreamAccumulator:
             generated = extracted.generated or bool(text)
             self._raw_generated = generated and not extracted.echo
         flags = 0
-        if generated and not self.first_chunk:
-            self.first_chunk = True
-            flags = FIRST_CHUNK
+        if generated:
+            self.chunks += 1
+            if not self.first_chunk:
+                self.first_chunk = True
+                flags = FIRST_CHUNK
         if not text:  # a role-only, reasoning, tool-call or empty chunk is not the first token
             return flags
         if self.chars < self._keep:

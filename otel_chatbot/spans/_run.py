@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import semconv
+from otel_chatbot import _scopes, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -178,7 +178,7 @@ class SpanRun:
             if type(result) is dict and self._override is None and not capture:
                 fast = _chat_completion_attributes(result, self.model_price)
                 if fast is not None:
-                    self.span.set_attributes(fast)
+                    self.span.set_attributes(_without_usage(fast) if self._deferred() else fast)
                     return
             extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
@@ -221,7 +221,13 @@ class SpanRun:
 
     # --- internals ----------------------------------------------------------------------------------------------
 
+    def _deferred(self) -> bool:
+        """A span inside this stage (another instrumentation's inference span) already counted the call's usage."""
+        return bool(_scopes.OPEN) and _scopes.inner_usage(self.span.get_span_context().span_id)
+
     def _finish_stream(self, acc: StreamAccumulator) -> None:
+        if acc.chunks:
+            self.span.set_attribute(semconv.CHATBOT_RESPONSE_CHUNKS, acc.chunks)
         result = acc.result
         estimated = False
         override = self._override
@@ -263,7 +269,10 @@ class SpanRun:
             attributes[semconv.GEN_AI_RESPONSE_ID] = usage.response_id
         if usage.finish_reasons:
             attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = usage.finish_reasons
-        if usage.has_usage:
+        if usage.has_usage and self._deferred():
+            # Counted once, on the innermost inference span: the stage keeps its latency, ids and finish reasons.
+            attributes[semconv.CHATBOT_USAGE_DEFERRED] = True
+        elif usage.has_usage:
             model = (override.model if override is not None else None) or self.request_model or usage.response_model
             provider = (override.provider if override is not None else None) or self.provider
             if override is not None and override.model and not self.request_model:
@@ -355,6 +364,17 @@ def _chat_completion_attributes(
     if STATE.content.legacy_dup:
         attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes
+
+
+def _without_usage(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:
+    """``attributes`` without tokens and cost, flagged as deferred to the inference span inside the stage."""
+    kept: dict[str, AttributeValue] = {
+        key: value
+        for key, value in attributes.items()
+        if not key.startswith(("gen_ai.usage.", "chatbot.cost.", "chatbot.usage."))
+    }
+    kept[semconv.CHATBOT_USAGE_DEFERRED] = True
+    return kept
 
 
 def current_run() -> SpanRun | None:

@@ -32,9 +32,10 @@ class UsageRecorder(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             get = span_attributes(span).get
-            if get(semconv.CHATBOT_STAGE) is None:
-                # Only stage spans count, as in the embedded statistics and the collector's metrics: usage another
-                # instrumentation puts on a child span (say, an OpenAI client span) must not be counted twice.
+            stage = get(semconv.CHATBOT_STAGE) or get(semconv.CHATBOT_USAGE_STAGE)
+            if stage is None or get(semconv.CHATBOT_USAGE_DEFERRED):
+                # The accounting processor in front of this one gives every counted call a stage (another
+                # instrumentation's span too) and flags the spans that deferred to an inner one: one row per call.
                 return
             cost = get(semconv.GEN_AI_USAGE_COST_AMOUNT)
             inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
@@ -47,8 +48,8 @@ class UsageRecorder(SpanProcessor):
                     (span.end_time or time.time_ns()) / 1e9,
                     f"{ctx.trace_id:032x}" if ctx is not None else "",
                     self.service_name,
-                    str(get(semconv.CHATBOT_STAGE) or ""),
-                    str(get(semconv.GEN_AI_REQUEST_MODEL) or ""),
+                    str(stage),
+                    str(get(semconv.GEN_AI_REQUEST_MODEL) or get(semconv.GEN_AI_RESPONSE_MODEL) or ""),
                     str(get(semconv.GEN_AI_PROVIDER_NAME) or ""),
                     int(inp or 0),
                     int(out or 0),

@@ -75,6 +75,7 @@ _GEN_AI_USAGE_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
 _GEN_AI_USAGE_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 _USER_ID = semconv.USER_ID
 _CHATBOT_USAGE_STAGE = semconv.CHATBOT_USAGE_STAGE
+_CHATBOT_USAGE_DEFERRED = semconv.CHATBOT_USAGE_DEFERRED
 _MAX_ERROR_TYPES = 32
 
 
@@ -259,7 +260,7 @@ class Aggregator:
             self._record_stream(shape, dur_ns, out, get)
         inp = get(_GEN_AI_USAGE_INPUT_TOKENS)
         cost = get(_GEN_AI_USAGE_COST)
-        if inp is not None or out is not None or cost is not None:
+        if (inp is not None or out is not None or cost is not None) and not get(_CHATBOT_USAGE_DEFERRED):
             self._record_usage(shape, variant, inp, out, cost, get)
 
     def _record_variant(self, pending: Pending, variant: str, error: bool, get: Callable[[str], Any]) -> None:

@@ -13,6 +13,7 @@ second call with another service name keeps the first one's resource and says so
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -22,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.sdk.trace.sampling import Sampler, SamplingResult
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
@@ -36,6 +37,8 @@ from otel_chatbot._state import STATE, ContentSettings, Installed, no_redaction
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend import _pricing as pricing
 from otel_chatbot.telemetry import _otlp
+from otel_chatbot.telemetry._accounting import AccountingProcessor
+from otel_chatbot.telemetry._metrics import INSTANCE_ID, CallMetrics
 
 if TYPE_CHECKING:  # imported lazily at run time: the statistics are only loaded when embedded=True
     from otel_chatbot.stats._processor import StatsSpanProcessor
@@ -50,7 +53,13 @@ logger = logging.getLogger(__name__)
 
 
 class SwitchSampler(Sampler):
-    """Delegates to the sampler of the ``configure()`` call in force."""
+    """Delegates to the sampler of the ``configure()`` call in force, recording what it drops.
+
+    A span the sampler drops is recorded but not sampled (``RECORD_ONLY``): the accounting processor, the ledger and
+    the embedded statistics see every call, so tokens, cost and budgets are exact under any sampler, while the
+    exporters (which skip unsampled spans) send only the sampled traces. Downstream services see the trace as not
+    sampled, as the sampler decided.
+    """
 
     def __init__(self, sampler: Sampler) -> None:
         self.sampler = sampler
@@ -65,7 +74,13 @@ class SwitchSampler(Sampler):
         links: Sequence[Link] | None = None,
         trace_state: TraceState | None = None,
     ) -> SamplingResult:
-        return self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        result = self.sampler.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+        if result.decision is Decision.DROP:
+            # A sampler's result carries the span's attributes (the SDK starts the span with them); a DROP carries
+            # none, so the ones the span was started with are passed on.
+            kept = {**(attributes or {}), **(result.attributes or {})}
+            return SamplingResult(Decision.RECORD_ONLY, kept, result.trace_state)
+        return result
 
     def get_description(self) -> str:
         return self.sampler.get_description()
@@ -84,11 +99,13 @@ class Telemetry:
         provider: TracerProvider | None,
         processors: Sequence[SpanProcessor],
         stats: StatsSpanProcessor | None,
+        metrics: CallMetrics | None = None,
     ) -> None:
         self.service_name = service_name
         self.tracer_provider = provider
         self._processors = tuple(processors)
         self._stats = stats
+        self._metrics = metrics
         self._closed = False
 
     @property
@@ -109,7 +126,15 @@ class Telemetry:
         """
         if self._stats is None:
             raise ConfigurationError("report() needs the embedded statistics: configure(..., embedded=True).")
-        return self._stats.snapshot()
+        snapshot = self._stats.snapshot()
+        if self._metrics is None:
+            return snapshot
+        histograms, counters = self._metrics.series()  # tokens, cost, TTFC...: the SDK metrics, in-process
+        return dataclasses.replace(
+            snapshot,
+            histograms=snapshot.histograms + tuple(histograms),
+            counters=snapshot.counters + tuple(counters),
+        )
 
     def dump(self, path: str) -> None:
         """Write ``report()`` as JSON to ``path``; ``otel-chatbot report PATH`` (and ``--baseline PATH``) read it."""
@@ -189,6 +214,7 @@ class _Pipeline:
     processors: tuple[SpanProcessor, ...]
     stats: StatsSpanProcessor | None
     budget_guard: BudgetGuard | None
+    metrics: CallMetrics
 
 
 def configure(
@@ -277,7 +303,7 @@ def configure(
     if previous:
         # Stop what the previous configure() exported to, without blocking the caller for long.
         _bounded(lambda: _shutdown_all(previous), 2.0)
-    return Telemetry(settings.service_name, installed.provider, pipeline.processors, pipeline.stats)
+    return Telemetry(settings.service_name, installed.provider, pipeline.processors, pipeline.stats, pipeline.metrics)
 
 
 def _resolve(
@@ -334,9 +360,10 @@ def _resolve(
 
 
 def _build(settings: _Settings) -> _Pipeline:
-    """Step 2: the span processors, in order: statistics, the user's, the ledger's, OTLP export; changes nothing global.
+    """Step 2: the span processors, in order: accounting (in front of all the others: they receive the spans it passes
+    on), statistics, the user's, the ledger's, OTLP export; and the SDK metrics; changes nothing global.
 
-    The OTLP export thread starts last, once nothing else can fail; if the ledger cannot be opened, the exporter
+    The OTLP export threads start last, once nothing else can fail; if the ledger cannot be opened, the exporter
     built before it is shut down, so a failed ``configure()`` leaves no thread behind.
 
     Raises:
@@ -365,9 +392,19 @@ def _build(settings: _Settings) -> _Pipeline:
             exporter.shutdown()
         raise
     processors.extend(accounting.processors)
-    if exporter is not None:  # last: its export thread starts only once nothing else can fail
+    # last: the export threads start only once nothing else can fail
+    metric_exporter = None
+    if settings.otlp is not None:
+        metric_exporter = _otlp.metric_exporter(*settings.otlp, settings.headers, settings.export_timeout)
+    metrics = CallMetrics(
+        settings.service_name,
+        exporter=metric_exporter,
+        embedded=settings.embedded,
+        resource_attributes=settings.resource_attributes,
+    )
+    if exporter is not None:
         processors.append(BatchSpanProcessor(exporter))
-    return _Pipeline(tuple(processors), stats, accounting.guard)
+    return _Pipeline((AccountingProcessor(processors, metrics),), stats, accounting.guard, metrics)
 
 
 def _install(settings: _Settings, pipeline: _Pipeline) -> tuple[Installed, tuple[SpanProcessor, ...]]:
@@ -412,7 +449,9 @@ def _install_provider(settings: _Settings) -> Installed:
         logger.info("configure(): adding otel_chatbot's processors to the TracerProvider already installed")
         current.add_span_processor(fan_out)
         return Installed(current, fan_out, None, None)
-    resource = Resource.create({**(settings.resource_attributes or {}), SERVICE_NAME: name})
+    resource = Resource.create(
+        {SERVICE_INSTANCE_ID: INSTANCE_ID, **(settings.resource_attributes or {}), SERVICE_NAME: name}
+    )
     initial = settings.sampler or TracerProvider(shutdown_on_exit=False).sampler  # the OTEL_TRACES_SAMPLER default
     switch_sampler = SwitchSampler(initial)
     provider = TracerProvider(resource=resource, sampler=switch_sampler)

@@ -6,12 +6,13 @@ import os
 import urllib.parse
 from collections.abc import Mapping
 
+from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_chatbot import env
 from otel_chatbot.errors import ConfigurationError
 
-__all__ = ["exporter", "parse_endpoint", "target"]
+__all__ = ["exporter", "metric_exporter", "parse_endpoint", "target"]
 
 
 def parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -> tuple[str, str]:
@@ -69,6 +70,33 @@ def exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
         return HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
+        ) from None
+
+
+def metric_exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> MetricExporter:
+    """The OTLP metric exporter next to the span exporter of ``url`` (HTTP: ``/v1/traces`` becomes ``/v1/metrics``).
+
+    Cumulative temporality (the SDK's default): what the Collector's prometheus exporter and Prometheus expect.
+    """
+    try:
+        if protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+
+            return GrpcExporter(
+                endpoint=url,
+                insecure=url.startswith("http://"),
+                headers=dict(headers) if headers else None,
+                timeout=timeout,
+            )
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
+
+        parsed = urllib.parse.urlsplit(url)
+        path = parsed.path[: -len("/v1/traces")] + "/v1/metrics" if parsed.path.endswith("/v1/traces") else parsed.path
+        metrics_url = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, ""))
+        return HttpExporter(endpoint=metrics_url, headers=dict(headers) if headers else None, timeout=timeout)
     except ImportError as exc:
         raise ConfigurationError(
             f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."

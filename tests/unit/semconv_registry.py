@@ -79,6 +79,8 @@ REGISTRY: Final[dict[str, tuple[AttrType, str]]] = {
     "gen_ai.usage.audio.cache_read.input_tokens": ("int", _GENAI),
     "gen_ai.token.type": ("string", _GENAI),  # enum input|output (a metric attribute)
     "gen_ai.conversation.id": ("string", _GENAI),
+    "gen_ai.token.modality": ("string", _GENAI),  # metric attribute of the usage counters (enum, open)
+    "gen_ai.system": ("string", _GENAI),  # deprecated for gen_ai.provider.name: read from others' spans, never written
     "gen_ai.data_source.id": ("string", _GENAI),
     "gen_ai.tool.name": ("string", _GENAI),
     "gen_ai.input.messages": ("any", _GENAI),
@@ -131,6 +133,9 @@ EXTENSIONS: Final[dict[str, AttrType]] = {
     "chatbot.usage.tool_use.input_tokens": "int",
     "chatbot.usage.web_searches": "int",
     "chatbot.usage.estimated": "boolean",
+    "chatbot.usage.deferred": "boolean",
+    "chatbot.usage.stage": "string",
+    "chatbot.response.chunks": "int",
     "chatbot.cache.hit": "boolean",
     "chatbot.retrieval.documents": "int",
     "chatbot.feedback.score": "double",

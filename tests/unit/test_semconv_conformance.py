@@ -39,7 +39,7 @@ def _constants() -> dict[str, str]:
     return {
         name: value
         for name, value in vars(semconv).items()
-        if name.isupper() and isinstance(value, str) and "." in value
+        if name.isupper() and isinstance(value, str) and "." in value and not name.startswith("INSTRUMENT_")
     }
 
 

@@ -131,8 +131,8 @@ def test_errors_caches_streams_and_variants() -> None:
     assert by_variant["A"].requests is not None and by_variant["A"].requests.count == 5
     assert by_variant["B"].errors == 1 and by_variant["A"].errors == 1
     assert by_variant["A"].cost_usd == pytest.approx(0.05)
-    ttfc = [h for h in snap.histograms if h.name == semconv.METRIC_TTFC]
-    assert sum(h.count for h in ttfc) == 10
+    # Token, cost and TTFC series are the SDK metrics' (tests/unit/telemetry/test_metrics.py), not span-derived.
+    assert {h.name for h in snap.histograms} == {semconv.METRIC_SPAN_DURATION}
 
 
 def test_feedback_events_feed_the_variant_distribution() -> None:

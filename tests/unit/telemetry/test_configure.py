@@ -19,6 +19,7 @@ import otel_chatbot as oc
 from otel_chatbot import _sdk
 from otel_chatbot._state import STATE
 from otel_chatbot.telemetry import _configure
+from otel_chatbot.telemetry._accounting import AccountingProcessor
 from otel_chatbot.telemetry._otlp import parse_endpoint
 from tests._servers import free_port
 
@@ -141,7 +142,9 @@ def test_bad_env_endpoint_and_protocol_raise(monkeypatch: pytest.MonkeyPatch) ->
 def test_env_endpoint_turns_on_otlp(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     tel = oc.configure("bot", embedded=False)
-    assert any(isinstance(p, BatchSpanProcessor) for p in tel._processors)
+    (accounting,) = tel._processors  # every processor sits behind the accounting processor
+    assert isinstance(accounting, AccountingProcessor)
+    assert any(isinstance(p, BatchSpanProcessor) for p in accounting.downstream)
     assert tel.shutdown(timeout=3) in (True, False)
 
 

@@ -1,0 +1,239 @@
+"""``AccountingProcessor``: every GenAI call counted once, whoever made its span, sampled or not.
+
+``configure()`` installs it in front of every other processor it adds (the embedded statistics, the ledger, OTLP
+export): they receive the spans it passes on. For each span it:
+
+1. at start, stamps the ids of ``oc.conversation(...)`` (conversation, user, tenant, variant) on spans other
+   instrumentations start inside the block, and opens a ``Scope`` for spans inside a stage or another GenAI span;
+2. at end, applies the count-once rule: a span with ``gen_ai.usage.*`` and a model counts its usage unless a span
+   inside it already did (usage is counted on the innermost inference span); our stage spans defer at their end
+   (``chatbot.usage.deferred``), another instrumentation's enclosing span is passed on with that flag;
+3. passes another instrumentation's inference span on enriched (a copy: the SDK's spans are immutable by then) with
+   its cost (priced from its usage with the same table as ours) and its stage: ``chatbot.usage.stage`` inside a
+   stage (the stage keeps the latency), else ``chatbot.stage`` implied by its operation (``chat`` → ``generation``),
+   so an app with no decorators still has stages;
+4. records the call's SDK metrics (``CallMetrics``).
+
+``configure()``'s sampler turns DROP into RECORD_ONLY, so unsampled spans reach ``on_end`` too (and are accounted)
+while the exporters, which skip unsampled spans, do not send them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.util.types import AttributeValue
+
+from otel_chatbot import _scopes, semconv
+from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._scopes import OPEN, Scope
+from otel_chatbot._sdk import span_attributes, with_attributes
+from otel_chatbot.spans._conversation import current_attributes
+from otel_chatbot.telemetry._metrics import CallMetrics
+
+__all__ = ["AccountingProcessor", "implied_stage", "price_attributes"]
+
+logger = logging.getLogger(__name__)
+
+_INFERENCE_OPERATIONS = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+_IMPLIED_STAGES = {
+    "chat": semconv.Stage.GENERATION.value,
+    "text_completion": semconv.Stage.GENERATION.value,
+    "generate_content": semconv.Stage.GENERATION.value,
+    "embeddings": semconv.Stage.EMBEDDINGS.value,
+    "execute_tool": semconv.Stage.TOOL.value,
+}
+_STAGE = semconv.CHATBOT_STAGE
+_OPERATION = semconv.GEN_AI_OPERATION_NAME
+_INPUT = semconv.GEN_AI_USAGE_INPUT_TOKENS
+_OUTPUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_COST = semconv.GEN_AI_USAGE_COST_AMOUNT
+_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
+
+
+def implied_stage(operation: Any) -> str:
+    """The stage of another instrumentation's GenAI span outside any stage: from its operation (default generation)."""
+    if operation is None:
+        return semconv.Stage.GENERATION.value
+    return _IMPLIED_STAGES.get(str(operation), str(operation))
+
+
+def _run_stage(parent_context: Context | None) -> str | None:
+    """The stage of the ``traced_stage`` run in force in ``parent_context`` (the enclosing stage of a new span)."""
+    from otel_chatbot.spans._run import RUN_KEY
+
+    run = otel_context.get_value(RUN_KEY, parent_context)
+    stage = getattr(run, "stage", None)
+    return stage if isinstance(stage, str) else None
+
+
+class AccountingProcessor(SpanProcessor):
+    """Counts every GenAI call once and passes (possibly enriched) spans on to ``downstream`` (see the module doc).
+
+    Args:
+        downstream: The processors that receive every span after accounting, in order.
+        metrics: Where the calls' SDK metrics are recorded (None: no metrics).
+    """
+
+    def __init__(self, downstream: Sequence[SpanProcessor], metrics: CallMetrics | None = None) -> None:
+        self.downstream = tuple(downstream)
+        self.metrics = metrics
+
+    # --- start -------------------------------------------------------------------------------------------------------
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            self._open(span, parent_context)
+        except Exception:
+            log_internal_error()
+        for processor in self.downstream:
+            processor.on_start(span, parent_context=parent_context)
+
+    def _open(self, span: Span, parent_context: Context | None) -> None:
+        attributes = span.attributes or {}
+        stage = attributes.get(_STAGE)
+        ids = current_attributes()
+        if ids and stage is None:
+            # Another instrumentation's span inside oc.conversation(...): the same ids as our stage spans get.
+            span.set_attributes({key: value for key, value in ids.items() if key not in attributes})
+        parent = trace.get_current_span(parent_context).get_span_context()
+        parent_scope = OPEN.get(parent.span_id) if parent.is_valid and not parent.is_remote else None
+        if stage is not None:
+            scope = Scope(parent_scope, str(stage))
+        elif parent_scope is not None:
+            scope = Scope(parent_scope, parent_scope.stage, parent_scope.implied)
+        else:
+            run_stage = _run_stage(parent_context)
+            operation = attributes.get(_OPERATION)
+            if run_stage is not None:
+                scope = Scope(None, run_stage)
+            elif operation is not None:  # another instrumentation's GenAI span, outside any stage
+                scope = Scope(None, implied_stage(operation), implied=True)
+            else:
+                return  # not GenAI, not inside anything GenAI: nothing to track
+        if len(OPEN) >= _scopes.MAX_OPEN:
+            OPEN.clear()  # spans that never ended: forget them rather than grow (the dedup of open calls is lost)
+            logger.warning("otel_chatbot: %d GenAI spans were started and never ended; forgot them", _scopes.MAX_OPEN)
+        OPEN[span.get_span_context().span_id] = scope
+
+    def _on_ending(self, span: Span) -> None:
+        for processor in self.downstream:
+            ending = getattr(processor, "_on_ending", None)
+            if ending is not None:
+                ending(span)
+
+    def shutdown(self) -> None:
+        for processor in self.downstream:
+            processor.shutdown()
+        if self.metrics is not None:
+            self.metrics.shutdown(5_000)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        flushed = all(processor.force_flush(timeout_millis) for processor in self.downstream)
+        if self.metrics is not None:
+            flushed = self.metrics.force_flush(timeout_millis) and flushed
+        return flushed
+
+    # --- end ---------------------------------------------------------------------------------------------------------
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            span = self._account(span)
+        except Exception:
+            log_internal_error()
+        for processor in self.downstream:
+            processor.on_end(span)
+
+    def _account(self, span: ReadableSpan) -> ReadableSpan:
+        context = span.context
+        scope = OPEN.pop(context.span_id, None) if context is not None else None
+        attributes = span_attributes(span)
+        get = attributes.get
+        stage = get(_STAGE)
+        model = get(_REQUEST_MODEL) or get(_RESPONSE_MODEL)
+        has_usage = get(_INPUT) is not None or get(_OUTPUT) is not None or get(_COST) is not None
+        operation = get(_OPERATION)
+        inference = model is not None and (has_usage or operation in _INFERENCE_OPERATIONS)
+        inner_usage = scope is not None and scope.inner_usage
+        counted = has_usage and model is not None and not inner_usage and not get(semconv.CHATBOT_USAGE_DEFERRED)
+        innermost = inference and not (scope is not None and scope.inner_inference)
+        if scope is not None and (counted or inference):
+            scope.mark_ancestors(usage=counted)
+        extra: dict[str, AttributeValue] = {}
+        if stage is None and (inference or has_usage):
+            extra = self._foreign(attributes, scope, counted=counted, deferred=has_usage and inner_usage)
+            if extra:
+                span = with_attributes(span, extra)
+                stage = extra.get(_STAGE)
+                attributes = {**attributes, **extra}
+                get = attributes.get
+        metrics = self.metrics
+        if metrics is not None and (stage is not None or innermost or counted):
+            start, end = span.start_time, span.end_time
+            duration = (end - start) / 1e9 if start is not None and end is not None and end > start else 0.0
+            metrics.record(
+                get, duration, stage=None if stage is None else str(stage), inference=innermost, counted=counted
+            )
+        return span
+
+    def _foreign(
+        self, attributes: Mapping[str, Any], scope: Scope | None, *, counted: bool, deferred: bool
+    ) -> dict[str, AttributeValue]:
+        """What another instrumentation's GenAI span lacks: its stage, its provider's current name, its cost."""
+        get = attributes.get
+        extra: dict[str, AttributeValue] = {}
+        if scope is None or scope.stage is None or (scope.implied and scope.parent is None):
+            extra[_STAGE] = scope.stage if scope is not None and scope.stage else implied_stage(get(_OPERATION))
+        else:
+            extra[semconv.CHATBOT_USAGE_STAGE] = scope.stage
+        if deferred:
+            extra[semconv.CHATBOT_USAGE_DEFERRED] = True
+        if get(semconv.GEN_AI_PROVIDER_NAME) is None and get(semconv.GEN_AI_SYSTEM) is not None:
+            extra[semconv.GEN_AI_PROVIDER_NAME] = str(get(semconv.GEN_AI_SYSTEM))
+        if counted and get(_COST) is None:
+            extra.update(price_attributes(lambda key: extra.get(key, get(key))))
+        return extra
+
+
+def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
+    """Cost attributes for a span's ``gen_ai.usage.*`` (our pricing table); ``chatbot.cost.unknown_model`` if none."""
+    from otel_chatbot.spans._extraction import Extracted
+    from otel_chatbot.spans._run import usage_attributes
+
+    usage = Extracted()
+    usage.input_tokens = _int(get(_INPUT))
+    usage.output_tokens = _int(get(_OUTPUT))
+    usage.cache_read_tokens = _int(get(semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS))
+    usage.cache_write_tokens = _int(
+        get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) or get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+    )
+    usage.reasoning_tokens = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
+    model = get(_RESPONSE_MODEL) or get(_REQUEST_MODEL)
+    provider = get(semconv.GEN_AI_PROVIDER_NAME)
+    priced = usage_attributes(
+        usage, None if model is None else str(model), None if provider is None else str(provider), estimated=False
+    )
+    keep = (
+        _COST,
+        semconv.GEN_AI_USAGE_COST_CURRENCY,
+        semconv.GEN_AI_USAGE_COST_SOURCE,
+        semconv.CHATBOT_COST_PRICE_VERSION,
+        semconv.CHATBOT_COST_UNKNOWN_MODEL,
+        semconv.GEN_AI_USAGE_COST,
+    )
+    return {key: value for key, value in priced.items() if key in keep}
+
+
+def _int(value: Any) -> int | None:
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, float) and value >= 0 and value.is_integer():
+        return int(value)
+    return None

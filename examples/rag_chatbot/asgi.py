@@ -19,7 +19,9 @@ Configuration is the environment: ``OTEL_SERVICE_NAME`` (default ``rag-chatbot``
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
@@ -33,7 +35,19 @@ SERVICE_NAME = "rag-chatbot"
 def build_app() -> FastAPI:
     """Configure telemetry for this process and build the instrumented chatbot, ``/metrics`` mounted."""
     tel = oc.configure(os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME)
-    return create_app(Settings.from_env(), tracer_provider=tel.tracer_provider, telemetry=tel)
+    app = create_app(Settings.from_env(), tracer_provider=tel.tracer_provider, telemetry=tel)
+    inner = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: FastAPI) -> AsyncIterator[None]:
+        async with inner(application):
+            yield
+        # A worker being stopped (SIGTERM, --max-requests, a reload) exports its last spans and metrics now rather
+        # than losing up to one export interval; the SDK's exit hook shuts the providers down afterwards.
+        tel.force_flush(timeout=5.0)
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 app = build_app()

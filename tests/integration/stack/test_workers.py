@@ -104,8 +104,13 @@ def _chat(url: str, i: int) -> dict[str, Any]:
     return answer
 
 
-def _run(stack: RunningStack, tmp_path: Path, server: str, extra_env: dict[str, str]) -> Sent:
-    """Start the workers, send N chat requests CONCURRENCY at a time, stop the workers; what the LLM reported."""
+def _run(
+    stack: RunningStack, tmp_path: Path, server: str, extra_env: dict[str, str], *, sampled: bool
+) -> tuple[Sent, dict[str, float | None]]:
+    """Start the workers, send N chat requests CONCURRENCY at a time and wait for Prometheus's totals to match.
+
+    Returns what the LLM server reported and the Prometheus totals (asserted equal to it).
+    """
     service = f"workers-{server}-{uuid.uuid4().hex[:8]}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_"))},
@@ -121,13 +126,14 @@ def _run(stack: RunningStack, tmp_path: Path, server: str, extra_env: dict[str, 
         with _workers(server, env, tmp_path / f"{server}.log") as url:
             with ThreadPoolExecutor(CONCURRENCY) as pool:
                 answers = list(pool.map(lambda i: _chat(url, i), range(N)))
-            # Wait for the data while the workers still run: their periodic metric export carries it.
-            return Sent(
+            sent = Sent(
                 service=service,
                 requests=len(answers),
                 input_tokens=sum(int(a["usage"]["prompt_tokens"]) for a in answers),
                 output_tokens=sum(int(a["usage"]["completion_tokens"]) for a in answers),
             )
+            # While the workers still run: their periodic metric export (every second here) carries the data.
+            return sent, _wait_for_totals(stack, sent, sampled=sampled)
 
 
 def _totals(stack: RunningStack, service: str) -> dict[str, float | None]:
@@ -170,14 +176,13 @@ def _wait_for_totals(stack: RunningStack, sent: Sent, *, sampled: bool) -> dict[
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
 def test_prometheus_totals_of_two_workers_equal_every_request(stack: RunningStack, tmp_path: Path, server: str) -> None:
-    sent = _run(stack, tmp_path, server, {})
+    sent, got = _run(stack, tmp_path, server, {}, sampled=False)
     assert sent.requests == N and sent.input_tokens > 0 and sent.output_tokens > 0
-    got = _wait_for_totals(stack, sent, sampled=False)
     assert got["cost_usd"] is not None and got["cost_usd"] > 0, got
 
 
 def test_sdk_metric_totals_stay_exact_under_a_ratio_sampler(stack: RunningStack, tmp_path: Path) -> None:
-    sent = _run(stack, tmp_path, "uvicorn", {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"})
-    got = _wait_for_totals(stack, sent, sampled=True)
+    sampler = {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+    _, got = _run(stack, tmp_path, "uvicorn", sampler, sampled=True)
     # The span metrics see the sampled spans only (absent when none was sampled); the SDK metrics every call.
     assert (got["span_metric_generations"] or 0) < N, got

@@ -60,14 +60,28 @@ _OWN = frozenset({"_inner", "_run"})
 _GENERATORS = (types.GeneratorType, types.AsyncGeneratorType)
 
 
+_PROXY = -1
+"""Cached for a wrapt-style proxy class (``__wrapped__``): classify by the object inside each instance."""
+
+
 def kind_of(result: Any) -> int:
-    """``SYNC``, ``ASYNC``, ``MANAGER`` or 0 (not a stream), by the class of ``result`` (cached per class)."""
+    """``SYNC``, ``ASYNC``, ``MANAGER`` or 0 (not a stream), by the class of ``result`` (cached per class).
+
+    Another instrumentation's proxy around an SDK stream (the official GenAI instrumentations, OpenLLMetry and OpenLIT
+    all wrap it with ``wrapt.ObjectProxy``) is classified by the stream inside: measured through the proxy, the
+    instrumentation's span ends inside the stage's, as the count-once rule expects.
+    """
     cls = type(result)
     kind = _KINDS.get(cls)
     if kind is None:
         kind = _classify(cls)
+        if kind == 0 and hasattr(cls, "__wrapped__"):
+            kind = _PROXY
         if len(_KINDS) < _MAX_KINDS:
             _KINDS[cls] = kind
+    if kind == _PROXY:
+        inner = getattr(result, "__wrapped__", None)
+        return 0 if inner is None or inner is result else kind_of(inner)
     return kind
 
 
@@ -147,7 +161,8 @@ class _Measured:
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # so that isinstance(proxy, openai.Stream) holds
-        return type(self._inner)
+        cls: type = self._inner.__class__  # through another proxy too (wrapt forwards __class__)
+        return cls
 
     def __repr__(self) -> str:
         return repr(self._inner)

@@ -200,7 +200,7 @@ class Aggregator:
         hist.count += 1
         if shape.stage is not None:
             self._record_stage(shape, trace_id, ms, dur_ns, get)
-        elif (usage_stage := get(_CHATBOT_USAGE_STAGE)) is not None:
+        elif (usage_stage := get(_CHATBOT_USAGE_STAGE)) is not None and not get(_CHATBOT_USAGE_DEFERRED):
             self._record_inner_usage(str(usage_stage), model, provider, get)
         if is_root:
             self._record_root(trace_id, ms)

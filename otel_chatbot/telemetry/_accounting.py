@@ -214,7 +214,9 @@ def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
     usage.cache_write_tokens = _int(
         get(semconv.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS) or get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
     )
-    usage.reasoning_tokens = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
+    usage.reasoning_tokens = _int(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS) or get(_OPENLLMETRY_REASONING))
+    for unit, value in _details(get).items():
+        usage.detail(unit, value)
     model = get(_RESPONSE_MODEL) or get(_REQUEST_MODEL)
     provider = get(semconv.GEN_AI_PROVIDER_NAME)
     priced = usage_attributes(
@@ -229,6 +231,28 @@ def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
         semconv.GEN_AI_USAGE_COST,
     )
     return {key: value for key, value in priced.items() if key in keep}
+
+
+_OPENLLMETRY_REASONING = "gen_ai.usage.reasoning_tokens"
+"""OpenLLMetry's name for ``gen_ai.usage.reasoning.output_tokens`` (0.62)."""
+
+_VENDOR_DETAILS = (
+    # The anthropic SDK's own spans (anthropic/_tracing.py): the cache-write split, priced apart (1 h costs double).
+    ("cache_write_5m_tokens", "anthropic.usage.cache_creation.ephemeral_5m_input_tokens"),
+    ("cache_write_1h_tokens", "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"),
+)
+
+
+def _details(get: Callable[[str], Any]) -> dict[str, int]:
+    """The billable units beyond tokens (genai-prices usage keys) a span carries: in our attributes, else vendors'."""
+    from otel_chatbot.spans._run import _DETAIL_ATTRIBUTES
+
+    found: dict[str, int] = {}
+    for unit, attribute in (*_DETAIL_ATTRIBUTES.items(), *_VENDOR_DETAILS):
+        value = _int(get(attribute))
+        if value and unit not in found:
+            found[unit] = value
+    return found
 
 
 def _int(value: Any) -> int | None:

@@ -214,7 +214,7 @@ class _Pipeline:
     processors: tuple[SpanProcessor, ...]
     stats: StatsSpanProcessor | None
     budget_guard: BudgetGuard | None
-    metrics: CallMetrics
+    metrics: CallMetrics | None
 
 
 def configure(
@@ -300,6 +300,8 @@ def configure(
     pipeline = _build(settings)
     pricing.warm_up()  # the first priced span should not pay for loading the price data
     installed, previous = _install(settings, pipeline)
+    if settings.embedded:
+        _say_if_one_of_several_workers(settings.otlp is not None)
     if previous:
         # Stop what the previous configure() exported to, without blocking the caller for long.
         _bounded(lambda: _shutdown_all(previous), 2.0)
@@ -396,12 +398,14 @@ def _build(settings: _Settings) -> _Pipeline:
     metric_exporter = None
     if settings.otlp is not None:
         metric_exporter = _otlp.metric_exporter(*settings.otlp, settings.headers, settings.export_timeout)
-    metrics = CallMetrics(
-        settings.service_name,
-        exporter=metric_exporter,
-        embedded=settings.embedded,
-        resource_attributes=settings.resource_attributes,
-    )
+    metrics = None  # no reader (no embedded statistics, no OTLP): nothing to record into
+    if settings.embedded or metric_exporter is not None:
+        metrics = CallMetrics(
+            settings.service_name,
+            exporter=metric_exporter,
+            embedded=settings.embedded,
+            resource_attributes=settings.resource_attributes,
+        )
     if exporter is not None:
         processors.append(BatchSpanProcessor(exporter))
     return _Pipeline((AccountingProcessor(processors, metrics),), stats, accounting.guard, metrics)
@@ -458,6 +462,34 @@ def _install_provider(settings: _Settings) -> Installed:
     provider.add_span_processor(fan_out)
     trace.set_tracer_provider(provider)
     return Installed(provider, fan_out, switch_sampler, name)
+
+
+def _one_of_several_workers() -> bool:
+    """Whether this process looks like one worker of a server that runs several (uvicorn --workers, gunicorn)."""
+    import multiprocessing
+    import sys
+
+    return multiprocessing.parent_process() is not None or "gunicorn.arbiter" in sys.modules
+
+
+def _say_if_one_of_several_workers(otlp: bool) -> None:
+    """The embedded statistics cover one process: say so at start-up when several workers share a port."""
+    if not _one_of_several_workers():
+        return
+    if otlp:
+        logger.info(
+            "otel_chatbot: worker %d: its /metrics and report() cover this worker only; the totals are in the "
+            "Collector's Prometheus (each worker exports with service.instance.id=%s: sum over instance)",
+            os.getpid(),
+            INSTANCE_ID,
+        )
+    else:
+        logger.warning(
+            "otel_chatbot: worker %d of several: its /metrics and report() cover this worker only. For totals, "
+            "export to the Collector (OTEL_EXPORTER_OTLP_ENDPOINT; Prometheus sums the workers) and keep spend "
+            "and budgets in a shared ledger (OTEL_CHATBOT_LEDGER); see docs/sampling-and-workers.md",
+            os.getpid(),
+        )
 
 
 def _shutdown_all(processors: Sequence[SpanProcessor]) -> bool:

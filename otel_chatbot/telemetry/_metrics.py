@@ -228,6 +228,8 @@ class CallMetrics:
     def _record_usage(self, get: Callable[[str], Any], labels: dict[str, Any]) -> None:
         for kind in _USAGE_KINDS:
             total = _count(get(_TOTAL_ATTRIBUTE[kind]))
+            if not total and kind == "cache_write.input_tokens":  # the old name, still written by OpenLIT
+                total = _count(get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS))
             if not total:
                 continue
             add = self._usage[kind]

@@ -78,3 +78,12 @@ def traced_warm_up() -> Iterator[None]:
         provider.shutdown()
         reset_trace_globals()
         _state.reset()
+
+
+@pytest.fixture(autouse=True)
+def _no_native_sdk_tracing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The anthropic SDK traces its own calls (``anthropic.messages.create`` spans with ``gen_ai.usage.*``) whenever
+    a TracerProvider is installed; under the count-once rule a stage then defers its usage to that inner span. These
+    tests check what the stage reads from the SDK's objects, so the SDK's own tracing is off here (clients read the
+    variable when they are made); test_native_tracing.py covers the stage deferring to it."""
+    monkeypatch.setenv("ANTHROPIC_OPEN_TELEMETRY", "false")

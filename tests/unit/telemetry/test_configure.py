@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -299,3 +300,26 @@ def test_user_span_processors_see_every_hook_the_sdk_sends(
     tel.shutdown()
     retrieve()  # after shutdown nothing reaches the processors any more
     assert second.calls[3:] == [("shutdown", "")]
+
+
+@pytest.mark.parametrize("otlp", [False, True])
+def test_a_worker_of_several_says_its_metrics_are_its_own(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, otlp: bool
+) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())  # as in a uvicorn --workers child
+    caplog.set_level(logging.INFO, logger="otel_chatbot")
+    tel = oc.configure("bot", endpoint=f"http://127.0.0.1:{free_port()}" if otlp else None)
+    try:
+        (record,) = [r for r in caplog.records if "cover this worker only" in r.getMessage()]
+        assert record.levelno == (logging.INFO if otlp else logging.WARNING)
+        assert ("OTEL_EXPORTER_OTLP_ENDPOINT" in record.getMessage()) is not otlp
+    finally:
+        tel.shutdown(timeout=3)
+
+
+def test_a_single_process_says_nothing_about_workers(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="otel_chatbot")
+    oc.configure("bot").shutdown(timeout=3)
+    assert not [r for r in caplog.records if "worker" in r.getMessage()]

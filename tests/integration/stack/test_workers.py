@@ -50,7 +50,7 @@ COMMANDS = {
     ],
     "gunicorn": [
         "-m", "gunicorn", "-k", "uvicorn.workers.UvicornWorker", "-w", str(WORKERS), "-b", "127.0.0.1:{port}",
-        "--log-level", "info", ASGI_APP,
+        "--log-level", "info", "--no-control-socket", ASGI_APP,  # no socket in ~/.gunicorn shared by parallel runs
     ],
 }  # fmt: skip
 STARTED = "Application startup complete"  # uvicorn's log line, once per worker (under gunicorn too)

@@ -9,6 +9,8 @@ file names one that is missing), each documented with its allowed values and def
 
 * the library: ``OTEL_CHATBOT_PRICES_FILE``, ``OTEL_CHATBOT_MAX_CONTENT_LENGTH``, ``OTEL_CHATBOT_LEDGER``,
   ``OTEL_CHATBOT_SEMCONV_COMPAT``, ``OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS``;
+* zero code (``opentelemetry-instrument``, read by our distro): ``OTEL_CHATBOT_BUDGETS``, ``OTEL_CHATBOT_METRICS_PORT``,
+  ``OTEL_CHATBOT_METRICS_HOST``, ``OTEL_CHATBOT_REPORT_FILE``;
 * ``otel-chatbot stack`` (where things live): ``OTEL_CHATBOT_CACHE``, ``OTEL_CHATBOT_STACK_RUN_DIR``,
   ``OTEL_CHATBOT_COLLECTOR_DIR``, ``OTEL_CHATBOT_PROMETHEUS_BINARY``, ``OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL``;
 * the stack's listening addresses (read by ``otel-chatbot stack`` and expanded by the configs in ``collector/``):
@@ -62,6 +64,34 @@ OTEL_EXPORTER_OTLP_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS: Final = "OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS"
 """Any non-empty value: log internal errors even under pytest, where they are re-raised by default (default: unset;
 only tests that check the logging path set it)."""
+
+# --- zero code: what our opentelemetry-instrument distro reads (docs/zero-code.md) -----------------------------------
+OTEL_CHATBOT_BUDGETS: Final = "OTEL_CHATBOT_BUDGETS"
+"""Spend budgets, comma-separated, each ``LIMIT_USD/WINDOW[/tenant|/user][/hard]``, e.g. ``50/1d,5/1d/tenant/hard``
+(soft $50 a day overall, hard $5 a day per tenant); an invalid value is a ``ConfigurationError`` naming the variable
+(default: none)."""
+OTEL_CHATBOT_METRICS_PORT: Final = "OTEL_CHATBOT_METRICS_PORT"
+"""Serve the embedded ``/metrics`` and ``/metrics/latency`` on this port, a number from 1 to 65535
+(default: unset, no side port)."""
+OTEL_CHATBOT_METRICS_HOST: Final = "OTEL_CHATBOT_METRICS_HOST"
+"""Address the side port of :data:`OTEL_CHATBOT_METRICS_PORT` listens on (default: ``127.0.0.1``, loopback only)."""
+OTEL_CHATBOT_REPORT_FILE: Final = "OTEL_CHATBOT_REPORT_FILE"
+"""Write the embedded statistics as JSON to this path when the process exits (``otel-chatbot report PATH`` reads it);
+``{pid}`` in the path is replaced by the process id (default: unset, no file)."""
+OTEL_PYTHON_FASTAPI_EXCLUDED_URLS: Final = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
+"""Contrib FastAPI instrumentation: URL regexes that get no server span; our distro defaults it to health checks and
+``/metrics`` (default: the contrib's own, none)."""
+OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS: Final = (
+    "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
+)
+"""Contrib HTTP instrumentations: header names masked should header capture be switched on; our distro defaults it to
+the authorization, cookie and API-key headers (default: the contrib's own, none)."""
+OTEL_PYTHON_DISTRO: Final = "OTEL_PYTHON_DISTRO"
+"""opentelemetry-instrument: the one distro entry point to run; ``otel-chatbot instrument`` defaults it to
+``otel_chatbot`` (default: the first installed one)."""
+OTEL_PYTHON_CONFIGURATOR: Final = "OTEL_PYTHON_CONFIGURATOR"
+"""opentelemetry-instrument: the one configurator entry point to run; our distro defaults it to ``otel_chatbot``
+(default: the first installed one)."""
 
 # --- otel-chatbot stack: where things live --------------------------------------------------------------------------
 OTEL_CHATBOT_CACHE: Final = "OTEL_CHATBOT_CACHE"
@@ -226,3 +256,37 @@ def otlp_protocol(*, strict: bool = False) -> str | None:
 def ledger_url() -> str | None:
     """The usage ledger named by ``OTEL_CHATBOT_LEDGER``, if any."""
     return os.environ.get(OTEL_CHATBOT_LEDGER) or None
+
+
+def metrics_port(*, strict: bool = False) -> int | None:
+    """The side port of the embedded ``/metrics`` named by ``OTEL_CHATBOT_METRICS_PORT`` (None: no side port)."""
+    raw = os.environ.get(OTEL_CHATBOT_METRICS_PORT)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        port = int(raw)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        _invalid(OTEL_CHATBOT_METRICS_PORT, raw, "a port number from 1 to 65535", None, strict=strict)
+        return None
+    return port
+
+
+def metrics_host() -> str:
+    """The address of the side port (``OTEL_CHATBOT_METRICS_HOST``, default loopback)."""
+    return (os.environ.get(OTEL_CHATBOT_METRICS_HOST) or "").strip() or "127.0.0.1"
+
+
+def report_file() -> str | None:
+    """Where ``OTEL_CHATBOT_REPORT_FILE`` asks the statistics to be written at exit, ``{pid}`` replaced, if anywhere."""
+    raw = os.environ.get(OTEL_CHATBOT_REPORT_FILE)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().replace("{pid}", str(os.getpid()))
+
+
+def budgets_spec() -> str | None:
+    """The raw ``OTEL_CHATBOT_BUDGETS`` value, if set (parsed by ``otel_chatbot.telemetry._zero_code``)."""
+    raw = os.environ.get(OTEL_CHATBOT_BUDGETS)
+    return raw if raw is not None and raw.strip() else None

@@ -6,6 +6,7 @@ Usage::
     otel-chatbot usage --by user|tenant|model --since 7d
     otel-chatbot stack build|up|down|status
     otel-chatbot pricing MODEL [--provider P] [--input N --output N]
+    otel-chatbot instrument -- uvicorn app:app
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "usage": ("otel_chatbot.cli._usage", "token and USD usage from the ledger"),
     "stack": ("otel_chatbot.cli._stack", "build, start, stop the native Collector / Jaeger / Prometheus stack"),
     "pricing": ("otel_chatbot.cli._pricing", "look up a model's price and the cost of a call"),
+    "instrument": ("otel_chatbot.cli._instrument", "run a program under opentelemetry-instrument with our distro"),
 }
 
 

@@ -67,16 +67,17 @@ _PROXY = -1
 def kind_of(result: Any) -> int:
     """``SYNC``, ``ASYNC``, ``MANAGER`` or 0 (not a stream), by the class of ``result`` (cached per class).
 
-    Another instrumentation's proxy around an SDK stream (the official GenAI instrumentations, OpenLLMetry and OpenLIT
-    all wrap it with ``wrapt.ObjectProxy``) is classified by the stream inside: measured through the proxy, the
-    instrumentation's span ends inside the stage's, as the count-once rule expects.
+    Another instrumentation's proxy around an SDK stream (the official GenAI instrumentations and OpenLLMetry wrap it
+    with ``wrapt.ObjectProxy``, OpenLIT with an iterator keeping it in ``__wrapped__``) is classified by the stream
+    inside: measured through the proxy, the instrumentation's span ends inside the stage's, as the count-once rule
+    expects (and the stage does not end while the instrumentation's span is still current).
     """
     cls = type(result)
     kind = _KINDS.get(cls)
     if kind is None:
         kind = _classify(cls)
-        if kind == 0 and hasattr(cls, "__wrapped__"):
-            kind = _PROXY
+        if kind == 0 and (hasattr(cls, "__wrapped__") or hasattr(cls, "__next__") or hasattr(cls, "__anext__")):
+            kind = _PROXY  # a wrapt proxy, or an iterator that may keep what it wraps in ``__wrapped__`` (OpenLIT)
         if len(_KINDS) < _MAX_KINDS:
             _KINDS[cls] = kind
     if kind == _PROXY:

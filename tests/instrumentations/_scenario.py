@@ -271,6 +271,7 @@ def _report(tel: oc.Telemetry) -> dict[str, Any]:
         "by_model": [dataclasses.asdict(u) for u in usage.by_model],
         "by_provider": [dataclasses.asdict(u) for u in usage.by_provider],
         "by_stage": [dataclasses.asdict(u) for u in usage.by_stage],
+        "by_conversation": [dataclasses.asdict(u) for u in usage.by_conversation],
         "stages": [
             {
                 "stage": s.stage,
@@ -303,7 +304,9 @@ def run(instrument: Callable[[], None], providers: Sequence[str], argv: Sequence
     instrument()
     calls: list[Call] = []
     for provider in providers:
-        _PROVIDERS[provider](args.url, calls)
+        # Every call inside a conversation: its ids must reach the instrumentation's spans too (issue 10, item 3).
+        with oc.conversation(conversation_id=f"conversation-{provider}", user_id="user-1", tenant_id="acme"):
+            _PROVIDERS[provider](args.url, calls)
     tel.force_flush()
     report = _report(tel)
     spans = [_span(s) for s in exporter.get_finished_spans()]

@@ -1,7 +1,8 @@
 """Where ``otel-chatbot report`` reads statistics from: an app's /metrics/latency, a dump file, Jaeger, Prometheus.
 
 Jaeger traces go through the same ``stats.Aggregator`` as live spans, so the two agree to the microsecond rounding
-of Jaeger's timestamps. Prometheus answers from the span_metrics histograms, so its percentiles carry bucket error.
+of Jaeger's timestamps. Prometheus answers stage latency from the span_metrics histograms (sampled spans; its
+percentiles carry bucket error) and usage from the apps' SDK metrics (every call, summed over worker instances).
 """
 
 from __future__ import annotations
@@ -177,7 +178,7 @@ def _prom_query(url: str, query: str, timeout: float) -> list[tuple[dict[str, st
 
 
 class _Prometheus:
-    """PromQL over the span_metrics series: totals since the Collector started, or increases over ``since_s``."""
+    """PromQL over counters and histograms: totals since the Collector started, or increases over ``since_s``."""
 
     def __init__(self, url: str, since_s: float | None, timeout: float) -> None:
         self.url = url
@@ -200,20 +201,26 @@ class _Prometheus:
 def load_prometheus(
     url: str, *, service: str | None, since_s: float | None = None, timeout: float = 30.0
 ) -> StatsSnapshot:
-    """Per-stage latency, shares and spend from the span_metrics series in Prometheus.
+    """Per-stage latency and shares from the span_metrics series, calls, tokens and spend from the SDK metrics.
 
     Percentiles come from ``histogram_quantile`` over the GenAI duration buckets (bucket error, not sketch error);
-    a stage's share is its summed duration over the summed duration of SERVER spans (the requests' roots).
+    a stage's share is its summed duration over the summed duration of SERVER spans (the requests' roots). Usage
+    (per model and per stage) reads the SDK counters, which count every call whether or not its trace was sampled;
+    their series carry one ``instance`` per worker process and are summed.
     """
     prom = _Prometheus(url, since_s, timeout)
     sel = f'service_name="{service}"' if service else ""
     stages = _prometheus_stages(prom, sel)
-    by_model = _prometheus_cost_by_model(prom, sel)
+    usage = UsageBreakdown(
+        by_model=_prometheus_usage(prom, sel, "gen_ai_request_model"),
+        by_provider=_prometheus_usage(prom, sel, "gen_ai_provider_name"),
+        by_stage=_prometheus_usage(prom, sel, "chatbot_stage"),
+    )
     return StatsSnapshot(
         service_name=service or "",
         generated_at=time.time(),
         stages=stages,
-        usage=UsageBreakdown(by_model=by_model),
+        usage=usage,
         source=f"prometheus {url}",
     )
 
@@ -248,11 +255,31 @@ def _prometheus_stages(prom: _Prometheus, sel: str) -> tuple[StageStats, ...]:
     )
 
 
-def _prometheus_cost_by_model(prom: _Prometheus, sel: str) -> tuple[UsageStats, ...]:
-    """Spend per model, highest first (only the cost series is read: calls and token counts stay 0)."""
-    cost = prom.query(prom.sum_by(semconv.METRIC_COST, sel, "gen_ai_request_model"))
-    return tuple(
-        sorted(
-            (UsageStats(m.get("gen_ai_request_model", ""), 0, 0, 0, 0, v) for m, v in cost), key=lambda u: -u.cost_usd
+def _prometheus_usage(prom: _Prometheus, sel: str, label: str) -> tuple[UsageStats, ...]:
+    """Calls, tokens and spend per value of ``label``, highest spend first (then most tokens).
+
+    Calls are the counted inference calls (``gen_ai.client.inference.duration`` observations); a key with spend but no
+    counted call (a cost recorded without a duration) still shows.
+    """
+
+    def by_key(metric: str) -> dict[str, float]:
+        return {m.get(label, ""): v for m, v in prom.query(prom.sum_by(metric, sel, label))}
+
+    calls = by_key(semconv.METRIC_INFERENCE_DURATION + "_count")
+    inputs = by_key(semconv.METRIC_INPUT_TOKENS)
+    outputs = by_key(semconv.METRIC_OUTPUT_TOKENS)
+    cached = by_key(semconv.METRIC_CACHE_READ_TOKENS)
+    cost = by_key(semconv.METRIC_COST)
+    keys = set(calls) | set(inputs) | set(outputs) | set(cost)
+    rows = (
+        UsageStats(
+            key,
+            round(calls.get(key, 0.0)),
+            round(inputs.get(key, 0.0)),
+            round(outputs.get(key, 0.0)),
+            round(cached.get(key, 0.0)),
+            cost.get(key, 0.0),
         )
+        for key in keys
     )
+    return tuple(sorted(rows, key=lambda u: (-u.cost_usd, -(u.input_tokens + u.output_tokens), u.key)))

@@ -98,14 +98,28 @@ def synthetic_series() -> list[str]:
         # one failing generation a minute
         f"traces_span_metrics_calls_total{_labels(service_name=SERVICE, span_name='chat gpt-4o-mini', span_kind='SPAN_KIND_CLIENT', status_code='STATUS_CODE_ERROR', chatbot_stage='generation', **llm)} 0+1x30",  # noqa: E501
     ]
-    for token_type, per_call in (("input", 800), ("output", 120)):
-        labels = {"service_name": SERVICE, "gen_ai_token_type": token_type, "chatbot_stage": "generation", **llm}
-        series.append(f"gen_ai_client_token_usage_sum{_labels(**labels)} 0+{60 * per_call}x30")
-        series.append(f"gen_ai_client_token_usage_count{_labels(**labels)} 0+60x30")
-    cost = {"service_name": SERVICE, "chatbot_stage": "generation", "chatbot_tenant_id": "acme", **llm}
-    series.append(f"chatbot_cost_usd_total{_labels(**cost)} 0+0.02x30")
-    for name in ("gen_ai_client_operation_time_to_first_chunk_seconds", "chatbot_response_time_to_first_token_seconds"):
-        series += _histogram(name, {"service_name": SERVICE, **llm}, TTFT_BUCKETS_S, per_min=60, mean=0.45)
+    # The SDK metrics: one series per worker process (instance = service.instance.id), two workers here.
+    for instance in ("worker-1", "worker-2"):
+        sdk = {"job": SERVICE, "instance": instance, "service_name": SERVICE}
+        inference = {**sdk, "gen_ai_operation_name": "chat", "chatbot_stage": "generation", **llm}
+        for kind, per_call in (("input", 800), ("output", 120)):
+            name = f"gen_ai_client_inference_usage_{kind}_tokens_total"
+            series.append(f"{name}{_labels(**inference, gen_ai_token_modality='text')} 0+{30 * per_call}x30")
+        series += _histogram(
+            "gen_ai_client_inference_duration_seconds", inference, TTFT_BUCKETS_S, per_min=30, mean=1.9
+        )
+        cost = {**sdk, "gen_ai_operation_name": "chat", "chatbot_stage": "generation", "chatbot_tenant_id": "acme"}
+        series.append(f"chatbot_cost_usd_total{_labels(**cost, **llm)} 0+0.01x30")
+        for name in (
+            "gen_ai_client_inference_time_to_first_chunk_seconds",
+            "chatbot_response_time_to_first_token_seconds",
+        ):
+            series += _histogram(name, inference, TTFT_BUCKETS_S, per_min=30, mean=0.45)
+        for stage, mean_s in (("retrieval", 0.3), ("generation", 1.9), ("memory_update", 0.02)):
+            stage_labels = {**sdk, "chatbot_stage": stage, **(llm if stage == "generation" else {})}
+            series += _histogram(
+                "chatbot_stage_duration_seconds", stage_labels, TTFT_BUCKETS_S, per_min=30, mean=mean_s
+            )
     otelcol = {"job": "otelcol-chatbot-self", "instance": "127.0.0.1:18888", "exporter": "otlp_grpc/jaeger"}
     series += [
         f"otelcol_exporter_send_failed_spans{_labels(**otelcol)} 0x30",

@@ -92,7 +92,15 @@ def test_span_metrics_dimensions_buckets_and_pipelines() -> None:
     assert len(span_metrics["histogram"]["explicit"]["buckets"]) == 14
     pipelines = config["service"]["pipelines"]
     assert pipelines["traces"]["processors"] == ["memory_limiter", "batch"]
-    assert {"otlp_grpc/jaeger", "span_metrics", "signal_to_metrics"} <= set(pipelines["traces"]["exporters"])
+    assert pipelines["traces"]["exporters"] == ["otlp_grpc/jaeger", "span_metrics"]
+    # tokens, cost, TTFC/TTFT and stage durations are the app's SDK metrics (exact under sampling), not span-derived
+    assert "signal_to_metrics" not in config.get("connectors", {})
+    assert pipelines["metrics"] == {
+        "receivers": ["otlp"],
+        "processors": ["memory_limiter", "batch"],
+        "exporters": ["prometheus"],
+    }
+    assert set(pipelines) == {"traces", "metrics/spans", "metrics"}
     assert config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == (
         "${env:OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT:-18888}"
     )
@@ -106,6 +114,17 @@ def test_agent_routes_by_trace_id_to_the_gateways() -> None:
     agent = _load("otelcol-agent.yaml")
     assert agent["exporters"]["loadbalancing"]["routing_key"] == "traceID"
     assert agent["service"]["pipelines"]["traces"]["exporters"] == ["loadbalancing"]
+    # every SDK-metric stream of one app process (its resource) reaches one gateway's prometheus exporter
+    assert agent["exporters"]["loadbalancing/metrics"]["routing_key"] == "resource"
+    assert agent["service"]["pipelines"]["metrics"]["exporters"] == ["loadbalancing/metrics"]
+
+
+@pytest.mark.parametrize("config", ["otelcol.yaml", "otelcol-gateway.yaml"])
+def test_prometheus_exporter_keeps_workers_apart_and_names_the_service(config: str) -> None:
+    prometheus = _load(config)["exporters"]["prometheus"]
+    assert prometheus["resource_constant_labels"] == {"included": ["service.name"]}
+    # job/instance come from service.name/service.instance.id; converting every resource attribute would drop them
+    assert not prometheus.get("resource_to_telemetry_conversion", {}).get("enabled", False)
 
 
 def test_jaeger_spm_reads_the_span_metrics_names() -> None:
@@ -132,13 +151,14 @@ def test_manifest_pins_one_release() -> None:
         "otlpexporter",
         "prometheusexporter",
         "spanmetricsconnector",
-        "signaltometricsconnector",
         "healthcheckextension",
         "filestorage",
         "loadbalancingexporter",
-        "deltatocumulativeprocessor",
     }
-    assert wanted <= {m.split()[0].rsplit("/", 1)[1] for m in modules}
+    built = {m.split()[0].rsplit("/", 1)[1] for m in modules}
+    assert wanted <= built
+    # gone with issue 10, when tokens/cost/TTFT became the app's SDK metrics: nothing uses them
+    assert not {"signaltometricsconnector", "deltatocumulativeprocessor"} & built
 
 
 def test_docker_compose_pins_our_releases_and_mounts_the_same_configs() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from otel_chatbot import semconv
 from otel_chatbot.stack import RunningStack
 from tests._http import eventually, get_json, prom_query, prom_scalar
 
@@ -116,26 +117,23 @@ def test_prometheus_has_a_finite_p95_per_stage(stack: RunningStack, sent: dict[s
 
 
 def test_prometheus_token_and_cost_sums_equal_what_was_sent(stack: RunningStack, sent: dict[str, Any]) -> None:
-    def tokens(kind: str, want: int) -> float | None:
-        value = prom_scalar(
-            stack.prometheus_url,
-            f'sum(gen_ai_client_token_usage_sum{{gen_ai_token_type="{kind}",service_name="{SERVICE}"}})',
-        )
+    # The app's SDK metrics (OTLP metrics pipeline), one series per process (instance = service.instance.id).
+    def tokens(metric: str, want: int) -> float | None:
+        value = prom_scalar(stack.prometheus_url, f'sum({metric}{{service_name="{SERVICE}"}})')
         return value if value == want else None
 
-    assert eventually(lambda: tokens("input", sent["input_tokens"])) == sent["input_tokens"]
-    assert eventually(lambda: tokens("output", sent["output_tokens"])) == sent["output_tokens"]
+    input_tokens, output_tokens = semconv.METRIC_INPUT_TOKENS, semconv.METRIC_OUTPUT_TOKENS
+    assert eventually(lambda: tokens(input_tokens, sent["input_tokens"])) == sent["input_tokens"]
+    assert eventually(lambda: tokens(output_tokens, sent["output_tokens"])) == sent["output_tokens"]
     count = prom_scalar(
-        stack.prometheus_url,
-        f'sum(gen_ai_client_token_usage_count{{gen_ai_token_type="input",service_name="{SERVICE}"}})',
+        stack.prometheus_url, f'sum({semconv.METRIC_INFERENCE_DURATION}_count{{service_name="{SERVICE}"}})'
     )
     assert count == N
-    (series,) = prom_query(
-        stack.prometheus_url, f'gen_ai_client_token_usage_count{{gen_ai_token_type="output",service_name="{SERVICE}"}}'
-    )
+    (series,) = prom_query(stack.prometheus_url, f'{output_tokens}{{service_name="{SERVICE}"}}')
     assert series["metric"]["gen_ai_request_model"] == "gpt-4o-mini"
     assert series["metric"]["gen_ai_provider_name"] == "openai"
     assert series["metric"]["chatbot_stage"] == "generation"
+    assert series["metric"]["job"] == SERVICE and series["metric"]["instance"]  # service.name, service.instance.id
 
     def cost() -> float | None:
         value = prom_scalar(stack.prometheus_url, f'sum(chatbot_cost_usd_total{{service_name="{SERVICE}"}})')
@@ -150,12 +148,12 @@ def test_prometheus_token_and_cost_sums_equal_what_was_sent(stack: RunningStack,
 
 
 def test_prometheus_has_time_to_first_chunk_of_the_streams(stack: RunningStack, sent: dict[str, Any]) -> None:
-    query = f'sum(gen_ai_client_operation_time_to_first_chunk_seconds_count{{service_name="{SERVICE}"}})'
+    query = f'sum({semconv.METRIC_TTFC}_count{{service_name="{SERVICE}"}})'
     count = eventually(lambda: v if (v := prom_scalar(stack.prometheus_url, query)) == sent["ttft_spans"] else None)
     assert count == sent["ttft_spans"]
     p95 = prom_scalar(
         stack.prometheus_url,
-        "histogram_quantile(0.95, sum by (le) (gen_ai_client_operation_time_to_first_chunk_seconds_bucket"
+        f"histogram_quantile(0.95, sum by (le) ({semconv.METRIC_TTFC}_bucket"
         f'{{service_name="{SERVICE}",gen_ai_request_model="gpt-4o-mini"}}))',
     )
     assert p95 is not None and p95 > 0

@@ -18,7 +18,7 @@ from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.report._recommendations import Thresholds, recommend
 from otel_chatbot.report._render import render
 from otel_chatbot.stats._http import mount
-from otel_chatbot.stats._snapshot import StatsSnapshot
+from otel_chatbot.stats._snapshot import StatsSnapshot, UsageStats
 from tests._embedded_helpers import TraceBuilder, generation_attrs, stage_attrs
 from tests._servers import serve_json
 
@@ -226,6 +226,7 @@ def test_latency_endpoint_has_exactly_the_documented_shape() -> None:
 
 def test_prometheus_source(capsys: pytest.CaptureFixture[str]) -> None:
     gen = {"chatbot_stage": "generation"}
+    model = {"gen_ai_request_model": "gpt-4o-mini"}
     answers: list[tuple[tuple[str, ...], list[tuple[dict[str, str], float]]]] = [
         (("STATUS_CODE_ERROR",), [(gen, 1)]),
         (("by (chatbot_stage)", "traces_span_metrics_calls_total"), [(gen, 10)]),
@@ -234,7 +235,14 @@ def test_prometheus_source(capsys: pytest.CaptureFixture[str]) -> None:
         (("histogram_quantile(0.99,",), [(gen, 1500)]),
         (("by (chatbot_stage)", "duration_milliseconds_sum"), [(gen, 8000)]),
         (("by (service_name)", "SPAN_KIND_SERVER", "duration_milliseconds_sum"), [({"service_name": "bot"}, 10000)]),
+        # usage: the SDK metrics (every call, summed over worker instances by the query)
         (("by (gen_ai_request_model)", "chatbot_cost_usd_total"), [({"gen_ai_request_model": "gpt-4o-mini"}, 0.5)]),
+        (("by (gen_ai_request_model)", "gen_ai_client_inference_duration_seconds_count"), [(model, 12)]),
+        (("by (gen_ai_request_model)", "gen_ai_client_inference_usage_input_tokens_total"), [(model, 9000)]),
+        (("by (gen_ai_request_model)", "gen_ai_client_inference_usage_output_tokens_total"), [(model, 600)]),
+        (("by (gen_ai_request_model)", "gen_ai_client_inference_usage_cache_read_input_tokens_total"), [(model, 512)]),
+        (("by (chatbot_stage)", "gen_ai_client_inference_usage_input_tokens_total"), [(gen, 9000)]),
+        (("by (chatbot_stage)", "chatbot_cost_usd_total"), [(gen, 0.5)]),
     ]
     queries: list[str] = []
 
@@ -258,7 +266,9 @@ def test_prometheus_source(capsys: pytest.CaptureFixture[str]) -> None:
     (stage,) = snap.stages
     assert dataclasses.astuple(stage.latency)[:8] == (10, 1, 800.0, 0.0, 0.0, 700.0, 1200.0, 1500.0)
     assert stage.share == pytest.approx(0.8)
-    assert snap.usage.by_model[0].cost_usd == 0.5
+    assert snap.usage.by_model == (UsageStats("gpt-4o-mini", 12, 9000, 600, 512, 0.5),)
+    assert snap.usage.by_stage == (UsageStats("generation", 0, 9000, 0, 0, 0.5),)
+    assert not any("token_usage" in q or "operation_time_to_first_chunk" in q for q in queries)  # removed series
     assert all('service_name="bot"' in q for q in queries)
     assert any("increase(" in q and "[3600s]" in q for q in queries)
 

@@ -25,7 +25,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.util.types import AttributeValue
@@ -58,6 +57,12 @@ _REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
 _RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
 
 
+def _overrides(processor: SpanProcessor, hook: str) -> bool:
+    """Whether ``processor``'s class implements ``hook`` (``SpanProcessor``'s own are no-ops)."""
+    base = getattr(SpanProcessor, hook, None)
+    return base is None or getattr(type(processor), hook, base) is not base
+
+
 def implied_stage(operation: Any) -> str:
     """The stage of another instrumentation's GenAI span outside any stage: from its operation (default generation)."""
     if operation is None:
@@ -85,6 +90,11 @@ class AccountingProcessor(SpanProcessor):
     def __init__(self, downstream: Sequence[SpanProcessor], metrics: CallMetrics | None = None) -> None:
         self.downstream = tuple(downstream)
         self.metrics = metrics
+        # The hooks a processor actually implements (the base class's are no-ops), found once: every span pays
+        # for these loops.
+        self._starts = tuple(p.on_start for p in self.downstream if _overrides(p, "on_start"))
+        self._endings = tuple(p._on_ending for p in self.downstream if _overrides(p, "_on_ending"))
+        self._ends = tuple(p.on_end for p in self.downstream)
 
     # --- start -------------------------------------------------------------------------------------------------------
 
@@ -93,8 +103,8 @@ class AccountingProcessor(SpanProcessor):
             self._open(span, parent_context)
         except Exception:
             log_internal_error()
-        for processor in self.downstream:
-            processor.on_start(span, parent_context=parent_context)
+        for start in self._starts:
+            start(span, parent_context=parent_context)
 
     def _open(self, span: Span, parent_context: Context | None) -> None:
         attributes = span.attributes or {}
@@ -103,14 +113,15 @@ class AccountingProcessor(SpanProcessor):
         if ids and stage is None:
             # Another instrumentation's span inside oc.conversation(...): the same ids as our stage spans get.
             span.set_attributes({key: value for key, value in ids.items() if key not in attributes})
-        parent = trace.get_current_span(parent_context).get_span_context()
-        parent_scope = OPEN.get(parent.span_id) if parent.is_valid and not parent.is_remote else None
+        parent = span.parent
+        parent_scope = OPEN.get(parent.span_id) if parent is not None and not parent.is_remote else None
         if stage is not None:
             scope = Scope(parent_scope, str(stage))
         elif parent_scope is not None:
             scope = Scope(parent_scope, parent_scope.stage, parent_scope.implied)
         else:
-            run_stage = _run_stage(parent_context)
+            # A stage's span and its run are set in the same context: a span with no local parent is in no stage.
+            run_stage = _run_stage(parent_context) if parent is not None else None
             operation = attributes.get(_OPERATION)
             if run_stage is not None:
                 scope = Scope(None, run_stage)
@@ -124,10 +135,8 @@ class AccountingProcessor(SpanProcessor):
         OPEN[span.get_span_context().span_id] = scope
 
     def _on_ending(self, span: Span) -> None:
-        for processor in self.downstream:
-            ending = getattr(processor, "_on_ending", None)
-            if ending is not None:
-                ending(span)
+        for ending in self._endings:
+            ending(span)
 
     def shutdown(self) -> None:
         for processor in self.downstream:
@@ -148,8 +157,8 @@ class AccountingProcessor(SpanProcessor):
             span = self._account(span)
         except Exception:
             log_internal_error()
-        for processor in self.downstream:
-            processor.on_end(span)
+        for end in self._ends:
+            end(span)
 
     def _account(self, span: ReadableSpan) -> ReadableSpan:
         context = span.context
@@ -158,6 +167,8 @@ class AccountingProcessor(SpanProcessor):
         get = attributes.get
         stage = get(_STAGE)
         model = get(_REQUEST_MODEL) or get(_RESPONSE_MODEL)
+        if scope is None and stage is None and model is None:
+            return span  # not a GenAI span, not inside one: nothing to count (a request's server span...)
         has_usage = get(_INPUT) is not None or get(_OUTPUT) is not None or get(_COST) is not None
         operation = get(_OPERATION)
         inference = model is not None and (has_usage or operation in _INFERENCE_OPERATIONS)

@@ -20,7 +20,7 @@ MAX_OPEN = 100_000
 class Scope:
     """One open span inside (or being) a GenAI scope."""
 
-    __slots__ = ("implied", "inner_inference", "inner_usage", "parent", "stage")
+    __slots__ = ("implied", "inner_inference", "inner_stream", "inner_usage", "parent", "stage")
 
     def __init__(self, parent: Scope | None, stage: str | None, implied: bool = False) -> None:
         self.parent = parent
@@ -28,16 +28,20 @@ class Scope:
         self.implied = implied  # the stage is implied by another instrumentation's operation, not a traced_stage
         self.inner_usage = False  # a descendant inference span counted usage
         self.inner_inference = False  # a descendant inference span ended (with or without usage)
+        self.inner_stream = False  # a descendant span's stream timings (time to first chunk...) were recorded
 
-    def mark_ancestors(self, *, usage: bool) -> None:
-        """Tell every enclosing scope that an inference call ended below it (one that counted usage if ``usage``)."""
+    def mark_ancestors(self, *, usage: bool, stream: bool = False) -> None:
+        """Tell every enclosing scope that an inference call ended below it (one that counted usage if ``usage``,
+        whose stream timings were recorded if ``stream``)."""
         scope = self.parent
         while scope is not None:
-            if scope.inner_inference and (scope.inner_usage or not usage):
+            if scope.inner_inference and (scope.inner_usage or not usage) and (scope.inner_stream or not stream):
                 return  # already marked, and so are its ancestors
             scope.inner_inference = True
             if usage:
                 scope.inner_usage = True
+            if stream:
+                scope.inner_stream = True
             scope = scope.parent
 
 

@@ -55,6 +55,7 @@ _OUTPUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
 _COST = semconv.GEN_AI_USAGE_COST_AMOUNT
 _REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
 _RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
+_TTFC = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 
 
 def _overrides(processor: SpanProcessor, hook: str) -> bool:
@@ -175,10 +176,19 @@ class AccountingProcessor(SpanProcessor):
         inner_usage = scope is not None and scope.inner_usage
         counted = has_usage and model is not None and not inner_usage and not get(semconv.CHATBOT_USAGE_DEFERRED)
         innermost = inference and not (scope is not None and scope.inner_inference)
+        # Stream timings once per call too: the innermost span's, else (an instrumentation that records none, inside
+        # one that does) the nearest enclosing span's that has them.
+        stream = (
+            inference
+            and get(_TTFC) is not None
+            and not (scope is not None and scope.inner_stream)
+            and self.metrics is not None
+        )
         if scope is not None and (counted or inference):
-            scope.mark_ancestors(usage=counted)
+            scope.mark_ancestors(usage=counted, stream=stream)
         extra: dict[str, AttributeValue] = {}
-        if stage is None and (inference or has_usage):
+        foreign = stage is None
+        if foreign and (inference or has_usage):
             extra = self._foreign(attributes, scope, counted=counted, deferred=has_usage and inner_usage)
             if extra:
                 span = with_attributes(span, extra)
@@ -186,11 +196,17 @@ class AccountingProcessor(SpanProcessor):
                 attributes = {**attributes, **extra}
                 get = attributes.get
         metrics = self.metrics
-        if metrics is not None and (stage is not None or innermost or counted):
+        if metrics is not None and (stage is not None or innermost or counted or stream):
             start, end = span.start_time, span.end_time
             duration = (end - start) / 1e9 if start is not None and end is not None and end > start else 0.0
             metrics.record(
-                get, duration, stage=None if stage is None else str(stage), inference=innermost, counted=counted
+                get,
+                duration,
+                stage=None if stage is None else str(stage),
+                inference=innermost,
+                stream=stream,
+                counted=counted,
+                foreign=foreign,
             )
         return span
 

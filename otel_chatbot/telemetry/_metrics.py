@@ -231,6 +231,8 @@ class CallMetrics:
         stage: str | None,
         inference: bool,
         counted: bool,
+        stream: bool = False,
+        foreign: bool = False,
     ) -> None:
         """Record one finished span's measurements.
 
@@ -238,7 +240,9 @@ class CallMetrics:
             get: The span's attributes (after enrichment) ``.get``.
             duration_s: The span's duration.
             stage: Its ``chatbot.stage`` (a stage span: the stage duration) or None.
-            inference: It is the innermost inference span of its call (duration, time to first chunk...).
+            inference: It is the innermost inference span of its call (the inference duration).
+            stream: Its stream timings are the call's (time to first chunk, per output chunk, first token).
+            foreign: Another instrumentation's span: its first chunk stands for the first token when it says no more.
             counted: It is the span the call's usage counts on (tokens, cost).
         """
         key = (
@@ -256,7 +260,8 @@ class CallMetrics:
                 self._observe(semconv.INSTRUMENT_STAGE_DURATION, labels, duration_s)
             if inference:
                 self._observe(semconv.INSTRUMENT_INFERENCE_DURATION, labels, duration_s)
-                self._record_stream(get, duration_s, labels)
+            if stream:
+                self._record_stream(get, duration_s, labels, foreign)
             if counted:
                 self._record_usage(get, labels if key[4] is None else self._without_error(labels))
 
@@ -304,7 +309,7 @@ class CallMetrics:
             key = (name, _OVERFLOW)
         sums[key] = sums.get(key, 0) + value
 
-    def _record_stream(self, get: Callable[[str], Any], duration_s: float, labels: Labels) -> None:
+    def _record_stream(self, get: Callable[[str], Any], duration_s: float, labels: Labels, foreign: bool) -> None:
         ttfc = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
         if isinstance(ttfc, int | float) and ttfc >= 0:
             self._observe(semconv.INSTRUMENT_TTFC, labels, float(ttfc))
@@ -312,6 +317,8 @@ class CallMetrics:
             if type(chunks) is int and chunks > 1 and duration_s > ttfc:
                 self._observe(semconv.INSTRUMENT_TPOC, labels, (duration_s - float(ttfc)) / (chunks - 1))
         ttft = get(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
+        if ttft is None and foreign:
+            ttft = ttfc  # another instrumentation's span: the first chunk is all it says (as the embedded report)
         if isinstance(ttft, int | float) and ttft >= 0:
             self._observe(semconv.INSTRUMENT_TTFT, labels, float(ttft))
 

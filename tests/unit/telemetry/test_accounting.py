@@ -264,3 +264,38 @@ def test_totals_under_a_ten_percent_sampler_equal_an_unsampled_run(tmp_path: Pat
     # ... while only the sampled traces were exported (3 or 4 spans per request).
     assert full_exported == 3 * requests + requests // 2
     assert 0 < sampled_exported < full_exported / 4
+
+
+def _streamed_call(ttfc: float | None) -> Callable[[], None]:
+    def call() -> None:
+        tracer = trace.get_tracer("sdk.instrumentation")
+        attributes = {
+            semconv.GEN_AI_OPERATION_NAME: "chat",
+            semconv.GEN_AI_REQUEST_MODEL: MODEL,
+            semconv.GEN_AI_PROVIDER_NAME: "openai",
+            semconv.GEN_AI_USAGE_INPUT_TOKENS: 100,
+            semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 50,
+        }
+        if ttfc is not None:
+            attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = ttfc
+        tracer.start_span(f"chat {MODEL}", kind=SpanKind.CLIENT, attributes=attributes).end()
+
+    return call
+
+
+@pytest.mark.parametrize(("inner", "outer"), [(0.25, None), (None, 0.25), (0.25, 0.5)])
+def test_stream_timings_are_recorded_once_per_call(tel: oc.Telemetry, inner: float | None, outer: float | None) -> None:
+    """Two instrumentations of one call (OpenLLMetry's span, without a time to first chunk, inside the official
+    one's, with it): the innermost span's timings, else the nearest enclosing span's; never both."""
+    tracer = trace.get_tracer("framework.instrumentation")
+    attributes = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: MODEL}
+    if outer is not None:
+        attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outer
+    with tracer.start_as_current_span("chat outer", kind=SpanKind.CLIENT, attributes=attributes):
+        _streamed_call(inner)()
+    snapshot = tel.report()
+    (ttfc,) = [h for h in snapshot.histograms if h.name == semconv.METRIC_TTFC]
+    assert (ttfc.count, ttfc.sum) == (1, inner if inner is not None else outer)
+    (ttft,) = [h for h in snapshot.histograms if h.name == semconv.METRIC_TTFT]  # others' first chunk = first token
+    assert (ttft.count, ttft.sum) == (1, ttfc.sum)
+    assert _histogram_count(snapshot, semconv.METRIC_INFERENCE_DURATION) == 1

@@ -17,6 +17,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
 from opentelemetry.trace import SpanKind
+from opentelemetry.util.types import AttributeValue
 
 import otel_chatbot as oc
 from otel_chatbot import semconv
@@ -269,7 +270,7 @@ def test_totals_under_a_ten_percent_sampler_equal_an_unsampled_run(tmp_path: Pat
 def _streamed_call(ttfc: float | None) -> Callable[[], None]:
     def call() -> None:
         tracer = trace.get_tracer("sdk.instrumentation")
-        attributes = {
+        attributes: dict[str, AttributeValue] = {
             semconv.GEN_AI_OPERATION_NAME: "chat",
             semconv.GEN_AI_REQUEST_MODEL: MODEL,
             semconv.GEN_AI_PROVIDER_NAME: "openai",
@@ -288,7 +289,7 @@ def test_stream_timings_are_recorded_once_per_call(tel: oc.Telemetry, inner: flo
     """Two instrumentations of one call (OpenLLMetry's span, without a time to first chunk, inside the official
     one's, with it): the innermost span's timings, else the nearest enclosing span's; never both."""
     tracer = trace.get_tracer("framework.instrumentation")
-    attributes = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: MODEL}
+    attributes: dict[str, AttributeValue] = {semconv.GEN_AI_OPERATION_NAME: "chat", semconv.GEN_AI_REQUEST_MODEL: MODEL}
     if outer is not None:
         attributes[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = outer
     with tracer.start_as_current_span("chat outer", kind=SpanKind.CLIENT, attributes=attributes):

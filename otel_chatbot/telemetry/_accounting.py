@@ -143,7 +143,7 @@ class AccountingProcessor(SpanProcessor):
         for processor in self.downstream:
             processor.shutdown()
         if self.metrics is not None:
-            self.metrics.shutdown(5_000)
+            self.metrics.shutdown(2_000)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         flushed = all(processor.force_flush(timeout_millis) for processor in self.downstream)

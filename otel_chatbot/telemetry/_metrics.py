@@ -205,6 +205,7 @@ class CallMetrics:
         self._max_tenants = max_tenants
         self._tenants: set[str] = set()
         self._provider: MeterProvider | None = None
+        self._exporter = exporter
         if exporter is not None:
             interval = None if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL") else _DEFAULT_INTERVAL_MS
             # A private MeterProvider (never the global one) whose reader exports these series with its own
@@ -463,9 +464,20 @@ class CallMetrics:
         return self._provider is None or bool(self._provider.force_flush(timeout_millis))
 
     def shutdown(self, timeout_millis: int = 30_000) -> None:
-        """Export one last time and stop the export thread."""
-        if self._provider is not None:
+        """Export one last time and stop the export thread, within ``timeout_millis``.
+
+        The reader's last export retries while the endpoint is down; shutting the exporter down when the time is up
+        interrupts those retries (what could not be sent is lost, as with spans).
+        """
+        if self._provider is None or self._exporter is None:
+            return
+        timer = threading.Timer(timeout_millis / 1000, self._exporter.shutdown)
+        timer.daemon = True
+        timer.start()
+        try:
             self._provider.shutdown(timeout_millis)
+        finally:
+            timer.cancel()
 
 
 class _Reader(PeriodicExportingMetricReader):

@@ -48,6 +48,7 @@ __all__ = [
     "ended_span_fields",
     "global_tracer_provider",
     "instrumented_by_opentelemetry",
+    "live_span_attributes",
     "public_span_fields",
     "reset_trace_globals",
     "span_attributes",
@@ -272,6 +273,16 @@ def span_attributes(span: ReadableSpan) -> Mapping[str, Any]:
         try:
             return _private_attributes(span)
         except AttributeError:  # built by hand, without the SDK's bounded containers
+            pass
+    return span.attributes or {}
+
+
+def live_span_attributes(span: Span) -> Mapping[str, Any]:
+    """The attributes of a span being recorded (``on_start``), as a plain mapping, without copying them."""
+    if LAYOUT.span_fields:
+        try:
+            return _private_attributes(span)  # a live Span keeps them as its ended copy does
+        except AttributeError:
             pass
     return span.attributes or {}
 

@@ -32,7 +32,7 @@ from opentelemetry.util.types import AttributeValue
 from otel_chatbot import _scopes, semconv
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._scopes import OPEN, Scope
-from otel_chatbot._sdk import span_attributes, with_attributes
+from otel_chatbot._sdk import live_span_attributes, span_attributes, with_attributes
 from otel_chatbot.spans._conversation import current_attributes
 from otel_chatbot.telemetry._metrics import CallMetrics
 
@@ -108,12 +108,14 @@ class AccountingProcessor(SpanProcessor):
             start(span, parent_context=parent_context)
 
     def _open(self, span: Span, parent_context: Context | None) -> None:
-        attributes = span.attributes or {}
+        attributes = live_span_attributes(span)
         stage = attributes.get(_STAGE)
         ids = current_attributes()
         if ids and stage is None:
             # Another instrumentation's span inside oc.conversation(...): the same ids as our stage spans get.
-            span.set_attributes({key: value for key, value in ids.items() if key not in attributes})
+            missing = {key: value for key, value in ids.items() if key not in attributes}
+            if missing:
+                span.set_attributes(missing)
         parent = span.parent
         parent_scope = OPEN.get(parent.span_id) if parent is not None and not parent.is_remote else None
         if stage is not None:

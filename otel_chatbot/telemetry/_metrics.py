@@ -146,6 +146,14 @@ _INSTRUMENTS: dict[str, tuple[str, str, tuple[float, ...] | None]] = {
 Labels = tuple[tuple[str, str], ...]
 
 
+_CACHE_WRITE = semconv.INSTRUMENT_USAGE_PREFIX + "cache_write.input_tokens"
+_REASONING_NAME = semconv.INSTRUMENT_USAGE_PREFIX + _REASONING
+_USAGE_TABLE = tuple(
+    (semconv.INSTRUMENT_USAGE_PREFIX + kind, _TOTAL_ATTRIBUTE[kind], _MODALITIES[kind]) for kind in _USAGE_KINDS
+)
+"""(counter, total attribute, (modality, attribute)...) per usage counter."""
+
+
 def prometheus_name(instrument: str) -> str:
     """The Prometheus name of one of our instruments."""
     return _PROMETHEUS[instrument]
@@ -202,6 +210,7 @@ class CallMetrics:
         self._hists: dict[tuple[str, Labels], _Hist] = {}
         self._sums: dict[tuple[str, Labels], float] = {}
         self._labels: dict[tuple[Any, ...], Labels] = {}
+        self._modal_labels: dict[tuple[Labels, str], Labels] = {}
         self._max_tenants = max_tenants
         self._tenants: set[str] = set()
         self._provider: MeterProvider | None = None
@@ -324,28 +333,28 @@ class CallMetrics:
             self._observe(semconv.INSTRUMENT_TTFT, labels, float(ttft))
 
     def _record_usage(self, get: Callable[[str], Any], labels: Labels) -> None:
-        for kind in _USAGE_KINDS:
-            total = _count(get(_TOTAL_ATTRIBUTE[kind]))
-            if not total and kind == "cache_write.input_tokens":  # the old name, still written by OpenLIT
-                total = _count(get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS))
-            if not total:
+        modal = self._modal
+        for name, total_attribute, modalities in _USAGE_TABLE:
+            total = get(total_attribute)
+            if total is None and name == _CACHE_WRITE:  # the old name, still written by OpenLIT
+                total = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+            if type(total) is not int:
+                total = _count(total)
+            if total <= 0:
                 continue
-            name = semconv.INSTRUMENT_USAGE_PREFIX + kind
             rest = total
-            for modality, attribute in _MODALITIES[kind]:
-                part = min(_count(get(attribute)), rest)
-                if part:
-                    self._add(name, _with(labels, semconv.GEN_AI_TOKEN_MODALITY, modality), part)
-                    rest -= part
+            for modality, attribute in modalities:
+                part = get(attribute)
+                if part is not None:
+                    part = min(_count(part), rest)
+                    if part:
+                        self._add(name, modal(labels, modality), part)
+                        rest -= part
             if rest:
-                self._add(name, _with(labels, semconv.GEN_AI_TOKEN_MODALITY, "unknown"), rest)
-        reasoning = _count(get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS))
-        if reasoning:
-            self._add(
-                semconv.INSTRUMENT_USAGE_PREFIX + _REASONING,
-                _with(labels, semconv.GEN_AI_TOKEN_MODALITY, "text"),
-                reasoning,
-            )
+                self._add(name, modal(labels, "unknown"), rest)
+        reasoning = get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
+        if reasoning is not None and (reasoning := _count(reasoning)):
+            self._add(_REASONING_NAME, modal(labels, "text"), reasoning)
         inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         if inp is not None:
             self._observe(semconv.INSTRUMENT_OPERATION_INPUT_TOKENS, labels, _count(inp))
@@ -358,6 +367,16 @@ class CallMetrics:
             if tenant is not None:
                 labels = _with(labels, semconv.CHATBOT_TENANT_ID, self._tenant(str(tenant)))
             self._add(semconv.INSTRUMENT_COST, labels, float(cost))
+
+    def _modal(self, labels: Labels, modality: str) -> Labels:
+        """``labels`` with ``gen_ai.token.modality`` (cached: the same few label sets come back every call)."""
+        key = (labels, modality)
+        found = self._modal_labels.get(key)
+        if found is None:
+            found = _with(labels, semconv.GEN_AI_TOKEN_MODALITY, modality)
+            if len(self._modal_labels) < _MAX_SERIES:
+                self._modal_labels[key] = found
+        return found
 
     def _tenant(self, tenant: str) -> str:
         if tenant in self._tenants:

@@ -150,3 +150,21 @@ def test_a_forked_worker_is_a_new_instance_with_counts_of_its_own(tel: oc.Teleme
     os.waitpid(pid, 0)
     assert seen["id"] != parent_id and seen["input"] == 2  # its own id; only its own call counted
     assert metrics.resource.attributes["service.instance.id"] == parent_id
+
+
+def test_the_old_cache_write_name_of_other_instrumentations_is_counted(tel: oc.Telemetry) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.util.types import AttributeValue
+
+    attributes: dict[str, AttributeValue] = {
+        semconv.GEN_AI_OPERATION_NAME: "chat",
+        semconv.GEN_AI_REQUEST_MODEL: MODEL,
+        semconv.GEN_AI_PROVIDER_NAME: "openai",
+        semconv.GEN_AI_USAGE_INPUT_TOKENS: 2000,
+        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: 10,
+        semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: 1500,  # OpenLIT 1.45
+    }
+    trace.get_tracer("openlit").start_span("chat", kind=SpanKind.CLIENT, attributes=attributes).end()
+    samples = _samples(render_prometheus(tel.report()))
+    assert [s["__value__"] for s in samples[semconv.METRIC_CACHE_WRITE_TOKENS]] == ["1500"]

@@ -31,26 +31,17 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from openai import APIError, AsyncOpenAI
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from examples.rag_chatbot.index import BM25Index, Hit, load_corpus
 from examples.rag_chatbot.memory import MemoryStore
 from examples.rag_chatbot.prompts import VARIANTS, build_messages, pick_variant
+from examples.rag_chatbot.schema import ChatRequest
 from examples.rag_chatbot.settings import Settings
 
 EMBEDDINGS_MODEL = os.environ.get("CHATBOT_EMBEDDINGS_MODEL", "text-embedding-3-small")
 CANDIDATES = 8
 """BM25 candidates re-ranked by embedding similarity to the question."""
-
-
-class ChatRequest(BaseModel):
-    """Body of ``POST /chat`` (as in examples/rag_chatbot)."""
-
-    message: str = Field(min_length=1, max_length=4000)
-    user_id: str = Field(min_length=1, max_length=200)
-    conversation_id: str | None = Field(default=None, max_length=200)
-    stream: bool = False
-    variant: str | None = None
 
 
 def _usage(usage: Any) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ from examples.rag_chatbot.index import BM25Index, load_corpus
 from examples.rag_chatbot.llm import LLMClient, ProviderError
 from examples.rag_chatbot.memory import MemoryStore
 from examples.rag_chatbot.prompts import VARIANTS, Variant, build_messages, pick_variant
+from examples.rag_chatbot.schema import ChatRequest
 from examples.rag_chatbot.settings import Settings
 from otel_chatbot import semconv, spend
 
@@ -54,16 +55,6 @@ BREAKDOWN_STAGES = ("request_parsing", "auth_validation", "request_preparation",
 """The request-stage breakdown of a chat request, in order."""
 
 DATA_SOURCE = "help-center"
-
-
-class ChatRequest(BaseModel):
-    """Body of ``POST /chat``."""
-
-    message: str = Field(min_length=1, max_length=4000)
-    user_id: str = Field(min_length=1, max_length=200)
-    conversation_id: str | None = Field(default=None, max_length=200)
-    stream: bool = False
-    variant: str | None = None
 
 
 class FeedbackRequest(BaseModel):

@@ -297,22 +297,9 @@ class Aggregator:
     def _record_usage(
         self, shape: Shape, variant: str | None, inp: Any, out: Any, cost: Any, get: Callable[[str], Any]
     ) -> None:
-        """Tokens and cost of a stage span: the usage table (rolled up per model, provider, tenant, user... at snapshot
-        time). The token and cost metrics are the SDK metrics (telemetry/_metrics.py), not derived here."""
+        """Tokens and cost of a stage span. The token and cost metrics are the SDK metrics (telemetry/_metrics.py)."""
         _, model, provider = shape.labels
-        self._usage.add(
-            shape.stage_name,
-            model,
-            provider,
-            get(_CHATBOT_TENANT_ID),
-            variant,
-            get(_USER_ID),
-            get(_GEN_AI_CONVERSATION_ID),
-            int(inp or 0),
-            int(out or 0),
-            int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0),
-            None if cost is None else round(float(cost) * _NANO),
-        )
+        self._add_usage(shape.stage_name, model, provider, variant, inp, out, cost, get)
 
     def _record_inner_usage(self, stage: str, model: Any, provider: Any, get: Callable[[str], Any]) -> None:
         """Usage another instrumentation's inference span reported inside a stage (``chatbot.usage.stage``): counted
@@ -323,12 +310,26 @@ class Aggregator:
         if inp is None and out is None and cost is None:
             return
         variant = get(_CHATBOT_VARIANT)
+        self._add_usage(stage, model, provider, None if variant is None else str(variant), inp, out, cost, get)
+
+    def _add_usage(
+        self,
+        stage: str,
+        model: Any,
+        provider: Any,
+        variant: str | None,
+        inp: Any,
+        out: Any,
+        cost: Any,
+        get: Callable[[str], Any],
+    ) -> None:
+        """One call's usage into the usage table (rolled up per model, provider, tenant, user... at snapshot time)."""
         self._usage.add(
             stage,
             model,
             provider,
             get(_CHATBOT_TENANT_ID),
-            None if variant is None else str(variant),
+            variant,
             get(_USER_ID),
             get(_GEN_AI_CONVERSATION_ID),
             int(inp or 0),

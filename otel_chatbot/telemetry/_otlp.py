@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import urllib.parse
 from collections.abc import Mapping
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -57,23 +59,9 @@ def target(endpoint: str | None) -> tuple[str, str] | None:
 
 
 def exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> SpanExporter:
-    try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-            return GrpcExporter(
-                endpoint=url,
-                insecure=url.startswith("http://"),
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-            )
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
-
-        return HttpExporter(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout)
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
-        ) from None
+    """The OTLP span exporter of ``url``."""
+    exporter: SpanExporter = _build("trace_exporter", "OTLPSpanExporter", protocol, url, headers, timeout)
+    return exporter
 
 
 def metric_exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> MetricExporter:
@@ -81,23 +69,22 @@ def metric_exporter(protocol: str, url: str, headers: Mapping[str, str] | None, 
 
     Cumulative temporality (the SDK's default): what the Collector's prometheus exporter and Prometheus expect.
     """
-    try:
-        if protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
-
-            return GrpcExporter(
-                endpoint=url,
-                insecure=url.startswith("http://"),
-                headers=dict(headers) if headers else None,
-                timeout=timeout,
-            )
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpExporter
-
+    if protocol != "grpc":
         parsed = urllib.parse.urlsplit(url)
         path = parsed.path[: -len("/v1/traces")] + "/v1/metrics" if parsed.path.endswith("/v1/traces") else parsed.path
-        metrics_url = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, ""))
-        return HttpExporter(endpoint=metrics_url, headers=dict(headers) if headers else None, timeout=timeout)
+        url = urllib.parse.urlunsplit((parsed.scheme, parsed.netloc, path, parsed.query, ""))
+    exporter: MetricExporter = _build("metric_exporter", "OTLPMetricExporter", protocol, url, headers, timeout)
+    return exporter
+
+
+def _build(module: str, name: str, protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> Any:
+    """``opentelemetry.exporter.otlp.proto.{grpc,http}.<module>.<name>`` for ``url``, from the ``otlp`` extra."""
+    try:
+        transport = "grpc" if protocol == "grpc" else "http"
+        cls = getattr(importlib.import_module(f"opentelemetry.exporter.otlp.proto.{transport}.{module}"), name)
     except ImportError as exc:
         raise ConfigurationError(
             f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
         ) from None
+    extra = {"insecure": url.startswith("http://")} if protocol == "grpc" else {}
+    return cls(endpoint=url, headers=dict(headers) if headers else None, timeout=timeout, **extra)

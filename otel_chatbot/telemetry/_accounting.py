@@ -128,7 +128,7 @@ class AccountingProcessor(SpanProcessor):
             operation = attributes.get(_OPERATION)
             if run_stage is not None:
                 scope = Scope(None, run_stage)
-            elif operation is not None:  # another instrumentation's GenAI span, outside any stage
+            elif operation in _INFERENCE_OPERATIONS:  # another instrumentation's inference span, outside any stage
                 scope = Scope(None, implied_stage(operation), implied=True)
             else:
                 return  # not GenAI, not inside anything GenAI: nothing to track

@@ -300,3 +300,18 @@ def test_stream_timings_are_recorded_once_per_call(tel: oc.Telemetry, inner: flo
     (ttft,) = [h for h in snapshot.histograms if h.name == semconv.METRIC_TTFT]  # others' first chunk = first token
     assert (ttft.count, ttft.sum) == (1, ttfc.sum)
     assert _histogram_count(snapshot, semconv.METRIC_INFERENCE_DURATION) == 1
+
+
+def test_an_agent_span_is_no_stage_and_the_calls_inside_it_are(
+    tel: oc.Telemetry, tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    """An agent framework's span (``invoke_agent``, no model, no usage) around two chat calls: two generation stages."""
+    tracer = trace.get_tracer("agent.framework")
+    with tracer.start_as_current_span(
+        "invoke_agent helper", attributes={semconv.GEN_AI_OPERATION_NAME: "invoke_agent"}
+    ):
+        other_call()
+        other_call()
+    _assert_counted_once(tel, tmp_path, calls=2)
+    agent = _attrs(span_exporter, "invoke_agent helper")
+    assert semconv.CHATBOT_STAGE not in agent and semconv.CHATBOT_USAGE_STAGE not in agent

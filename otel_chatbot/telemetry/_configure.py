@@ -255,7 +255,8 @@ def configure(
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``). Default off.
         prices: Price overrides, USD per 1M tokens: ``{"my-model": {"input": 1.0, "output": 2.0,
             "cache_read": 0.1}}``; they win over ``OTEL_CHATBOT_PRICES_FILE`` and the bundled genai-prices data.
-        sampler: An OpenTelemetry sampler (default: ``OTEL_TRACES_SAMPLER`` or parent-based always-on).
+        sampler: An OpenTelemetry sampler (default: ``OTEL_TRACES_SAMPLER`` or parent-based always-on). What it drops
+            is still recorded, so tokens, cost, the ledger, budgets and metrics stay exact; only export is sampled.
         redact: Applied to every captured content string before it is set.
         max_content_length: Maximum characters of one content attribute (default 8192).
         headers: OTLP headers (e.g. an API key for a hosted backend).

@@ -32,6 +32,8 @@ from otel_chatbot.spans._extraction import (
 from otel_chatbot.spend import _pricing as pricing
 
 RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
+_ENDED = otel_context.Context()
+"""What an ended run's ``ctx`` becomes (nothing attaches it any more)."""
 """OTel context key under which the active ``SpanRun`` is stored (so ``record_usage`` finds its stage)."""
 
 _CONTENT_STAGES = frozenset({"generation", "embeddings"})
@@ -218,6 +220,9 @@ class SpanRun:
                 else:
                     self._apply(None, estimated=False)
         self.span.end()
+        # The context holds the run (RUN_KEY) and the run its context: a reference cycle that only the garbage
+        # collector would free, with the span, its lock and the call's arguments. Nothing attaches it after the end.
+        self.ctx = _ENDED
 
     # --- internals ----------------------------------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._scopes import OPEN, Scope
 from otel_chatbot._sdk import live_span_attributes, span_attributes, with_attributes
 from otel_chatbot.spans._conversation import current_attributes
+from otel_chatbot.spans._extraction import Extracted
+from otel_chatbot.spans._run import _DETAIL_ATTRIBUTES, RUN_KEY, usage_attributes
 from otel_chatbot.telemetry._metrics import CallMetrics
 
 __all__ = ["AccountingProcessor", "implied_stage", "price_attributes"]
@@ -73,8 +75,6 @@ def implied_stage(operation: Any) -> str:
 
 def _run_stage(parent_context: Context | None) -> str | None:
     """The stage of the ``traced_stage`` run in force in ``parent_context`` (the enclosing stage of a new span)."""
-    from otel_chatbot.spans._run import RUN_KEY
-
     run = otel_context.get_value(RUN_KEY, parent_context)
     stage = getattr(run, "stage", None)
     return stage if isinstance(stage, str) else None
@@ -233,9 +233,6 @@ class AccountingProcessor(SpanProcessor):
 
 def price_attributes(get: Callable[[str], Any]) -> dict[str, AttributeValue]:
     """Cost attributes for a span's ``gen_ai.usage.*`` (our pricing table); ``chatbot.cost.unknown_model`` if none."""
-    from otel_chatbot.spans._extraction import Extracted
-    from otel_chatbot.spans._run import usage_attributes
-
     usage = Extracted()
     usage.input_tokens = _int(get(_INPUT))
     usage.output_tokens = _int(get(_OUTPUT))
@@ -274,8 +271,6 @@ _VENDOR_DETAILS = (
 
 def _details(get: Callable[[str], Any]) -> dict[str, int]:
     """The billable units beyond tokens (genai-prices usage keys) a span carries: in our attributes, else vendors'."""
-    from otel_chatbot.spans._run import _DETAIL_ATTRIBUTES
-
     found: dict[str, int] = {}
     for unit, attribute in (*_DETAIL_ATTRIBUTES.items(), *_VENDOR_DETAILS):
         value = _int(get(attribute))

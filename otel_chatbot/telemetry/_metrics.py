@@ -171,10 +171,11 @@ def _count(value: Any) -> int:
 class _Hist:
     """One cumulative explicit-bucket histogram series."""
 
-    __slots__ = ("count", "counts", "max", "min", "sum")
+    __slots__ = ("bounds", "count", "counts", "max", "min", "sum")
 
-    def __init__(self, buckets: int) -> None:
-        self.counts = [0] * (buckets + 1)
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.count = 0
         self.min = float("inf")
@@ -302,8 +303,8 @@ class CallMetrics:
                 labels = _OVERFLOW
                 series = self._hists.get((name, labels))
             if series is None:
-                series = self._hists[(name, labels)] = _Hist(len(bounds))
-        series.counts[bisect_left(_INSTRUMENTS[name][2] or (), value)] += 1
+                series = self._hists[(name, labels)] = _Hist(bounds)
+        series.counts[bisect_left(series.bounds, value)] += 1
         series.sum += value
         series.count += 1
         if value < series.min:
@@ -392,7 +393,7 @@ class CallMetrics:
         with self._lock:
             hists = []
             for (name, labels), h in self._hists.items():
-                copy = _Hist(0)
+                copy = _Hist(h.bounds)
                 copy.counts, copy.sum, copy.count, copy.min, copy.max = list(h.counts), h.sum, h.count, h.min, h.max
                 hists.append((name, labels, copy))
             sums = [(name, labels, value) for (name, labels), value in self._sums.items()]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import httpx2
@@ -87,6 +87,36 @@ async def async_client(llm_url: str) -> AsyncIterator[openai.AsyncOpenAI]:
         yield client
 
 
+def _stage_returning_stream(
+    client: openai.OpenAI, *, usage: bool = False
+) -> Callable[[], openai.Stream[ChatCompletionChunk]]:
+    """A generation stage that returns ``client``'s chat stream without iterating it (``usage``: include_usage)."""
+
+    @oc.traced_stage("generation", model=MODEL, provider="openai")
+    def answer() -> openai.Stream[ChatCompletionChunk]:
+        if usage:
+            return client.chat.completions.create(
+                model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        return client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+
+    return answer
+
+
+def _stage_returning_async_stream(
+    client: openai.AsyncOpenAI,
+) -> Callable[[], Awaitable[openai.AsyncStream[ChatCompletionChunk]]]:
+    """A generation stage that returns ``client``'s async chat stream (with the usage chunk) without iterating it."""
+
+    @oc.traced_stage("generation", model=MODEL, provider="openai")
+    async def answer() -> openai.AsyncStream[ChatCompletionChunk]:
+        return await client.chat.completions.create(
+            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+
+    return answer
+
+
 def _assert_final_usage(attrs: dict[str, Any], chunks: list[ChatCompletionChunk]) -> None:
     """Tokens of the SDK's final usage chunk and genai-prices' reading and price of its raw JSON."""
     final = chunks[-1]
@@ -129,11 +159,7 @@ def _assert_ended_by_iteration(exporter: InMemorySpanExporter, returned_ns: int,
 def test_a_returned_openai_stream_is_measured_until_its_last_chunk(
     client: openai.OpenAI, span_exporter: InMemorySpanExporter, open_spans: _OpenSpans
 ) -> None:
-    @oc.traced_stage("generation", model=MODEL, provider="openai")
-    def answer() -> openai.Stream[ChatCompletionChunk]:
-        return client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
+    answer = _stage_returning_stream(client, usage=True)
 
     stream = answer()
     returned_ns = time.time_ns()
@@ -150,11 +176,7 @@ def test_a_returned_openai_stream_is_measured_until_its_last_chunk(
 def test_an_early_break_and_close_end_the_span_with_what_arrived(
     client: openai.OpenAI, span_exporter: InMemorySpanExporter, open_spans: _OpenSpans
 ) -> None:
-    @oc.traced_stage("generation", model=MODEL, provider="openai")
-    def answer() -> openai.Stream[ChatCompletionChunk]:
-        return client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
+    answer = _stage_returning_stream(client, usage=True)
 
     stream = answer()
     for i, _ in enumerate(stream):
@@ -172,9 +194,7 @@ def test_an_early_break_and_close_end_the_span_with_what_arrived(
 def test_a_with_block_ends_the_span_at_its_exit(
     client: openai.OpenAI, span_exporter: InMemorySpanExporter, open_spans: _OpenSpans
 ) -> None:
-    @oc.traced_stage("generation", model=MODEL, provider="openai")
-    def answer() -> openai.Stream[ChatCompletionChunk]:
-        return client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True)
+    answer = _stage_returning_stream(client)
 
     with answer() as stream:
         first = next(iter(stream))
@@ -191,11 +211,7 @@ def test_a_with_block_ends_the_span_at_its_exit(
 async def test_a_returned_openai_async_stream_is_measured_until_its_last_chunk(
     async_client: openai.AsyncOpenAI, span_exporter: InMemorySpanExporter, open_spans: _OpenSpans
 ) -> None:
-    @oc.traced_stage("generation", model=MODEL, provider="openai")
-    async def answer() -> openai.AsyncStream[ChatCompletionChunk]:
-        return await async_client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
+    answer = _stage_returning_async_stream(async_client)
 
     stream = await answer()
     returned_ns = time.time_ns()
@@ -212,11 +228,7 @@ async def test_a_returned_openai_async_stream_is_measured_until_its_last_chunk(
 async def test_an_early_break_and_async_close_end_the_span(
     async_client: openai.AsyncOpenAI, span_exporter: InMemorySpanExporter, open_spans: _OpenSpans
 ) -> None:
-    @oc.traced_stage("generation", model=MODEL, provider="openai")
-    async def answer() -> openai.AsyncStream[ChatCompletionChunk]:
-        return await async_client.chat.completions.create(
-            model=MODEL, messages=MESSAGES, stream=True, stream_options={"include_usage": True}
-        )
+    answer = _stage_returning_async_stream(async_client)
 
     async with await answer() as stream:
         async for i, _ in _aenumerate(stream):

@@ -7,9 +7,9 @@ Importing this module calls ``oc.configure()`` once in each worker process (uvic
 forks them before importing the app), so every worker has its own provider, its own ``service.instance.id`` and its
 own OTLP stream: with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set, the Collector's Prometheus sums the workers' series
 over ``instance``. The embedded ``/metrics`` answers for the worker that serves the scrape only
-(docs/sampling-and-workers.md). Do not use ``gunicorn --preload`` with this module: the workers would share the
-master's telemetry (one instance id, export threads that do not survive the fork); with ``--preload``, call
-``oc.configure()`` in a ``post_fork`` hook instead.
+(docs/sampling-and-workers.md). With ``gunicorn --preload`` the master configures before forking: each worker still
+gets its own instance id and metric counts and the SDK restarts its export threads, but a usage ledger's writer
+thread does not survive the fork, so with a ledger call ``oc.configure()`` in a ``post_fork`` hook instead.
 
 Configuration is the environment: ``OTEL_SERVICE_NAME`` (default ``rag-chatbot``), the ``OTEL_*`` variables
 ``oc.configure()`` reads (endpoint, sampler, ``OTEL_METRIC_EXPORT_INTERVAL``), and the app's own (``OPENAI_BASE_URL``,

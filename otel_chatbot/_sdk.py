@@ -12,6 +12,10 @@ What it relies on, and why:
 - ``opentelemetry.trace._TRACER_PROVIDER``: read directly once a provider is set, one call less per decorated call;
   while none is set, ``trace.get_tracer_provider()`` (and its ``os.environ`` lookup, ~0.4 us) still runs.
 - ``trace._TRACER_PROVIDER_SET_ONCE``: reset by tests, as OpenTelemetry's own ``reset_trace_globals`` does.
+- The API's runtime context (``context._RUNTIME_CONTEXT._current_context``, a ``ContextVar``) and the current-span key
+  (``trace.propagation._SPAN_KEY``): a stage attaches its context around every call and every stream chunk, and
+  ``attach``/``detach`` through the API are three Python calls each where the ``ContextVar``'s own ``set``/``reset``
+  are one C call; a stage's context is built as one ``Context`` (span and run) instead of two copies.
 
 Each reader is chosen once, at import, by a probe of the installed SDK (a real span through a real provider): when the
 layout is not what this module expects, the public API is used instead (slower, same results). ``LAYOUT`` says which
@@ -24,8 +28,10 @@ from __future__ import annotations
 import logging
 import operator
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar, Token
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
@@ -40,11 +46,15 @@ from opentelemetry.sdk.trace import (
 )
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import propagation as trace_propagation
 
 __all__ = [
     "LAYOUT",
     "FanOutProcessor",
     "SpanFields",
+    "attach",
+    "context_with_span",
+    "detach",
     "ended_span_fields",
     "global_tracer_provider",
     "instrumented_by_opentelemetry",
@@ -90,6 +100,8 @@ class _Layout:
         self.fan_out = False
         self.tracer_provider_global = False
         self.tracer_provider_once = False
+        self.context_var = False
+        self.span_key = False
 
     def __repr__(self) -> str:
         return f"_Layout({vars(self)})"
@@ -247,9 +259,29 @@ def _probe() -> None:
         )
     except Exception:  # whatever went wrong, the public API is the safe choice
         logger.debug("otel_chatbot: the OpenTelemetry SDK layout probe failed; using the public API", exc_info=True)
+    try:
+        _probe_context()
+    except Exception:
+        logger.debug("otel_chatbot: the OpenTelemetry context layout probe failed; using the public API", exc_info=True)
     missing = [name for name, found in vars(LAYOUT).items() if not found]
     if missing:
         logger.debug("otel_chatbot: OpenTelemetry SDK layout not as expected for %s; using the public API", missing)
+
+
+def _probe_context() -> None:
+    var = getattr(getattr(otel_context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    if isinstance(var, ContextVar):
+        marker = otel_context.create_key("otel_chatbot.probe")
+        probe = otel_context.set_value(marker, True)
+        token = var.set(probe)
+        try:
+            LAYOUT.context_var = otel_context.get_current() is probe
+        finally:
+            var.reset(token)
+    key = getattr(trace_propagation, "_SPAN_KEY", None)
+    if isinstance(key, str):
+        span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+        LAYOUT.span_key = trace.get_current_span(Context({key: span})) is span
 
 
 _probe()
@@ -307,6 +339,43 @@ def with_attributes(span: ReadableSpan, extra: Mapping[str, Any]) -> ReadableSpa
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )
+
+
+# --- the current context ------------------------------------------------------------------------------------------
+
+_CURRENT: ContextVar[Context] | None = (
+    otel_context._RUNTIME_CONTEXT._current_context if LAYOUT.context_var else None  # type: ignore[attr-defined]
+)
+
+
+def _detach_fast(token: Token[Context]) -> None:
+    try:
+        _CURRENT.reset(token)  # type: ignore[union-attr]
+    except Exception:  # as the API's detach does: a token from another context is logged, never raised
+        logger.exception("Failed to detach context")
+
+
+attach: Callable[[Context], Token[Context]] = _CURRENT.set if _CURRENT is not None else otel_context.attach
+"""``opentelemetry.context.attach``: the ``ContextVar``'s own ``set`` when the runtime context is the API's default."""
+
+detach: Callable[[Token[Context]], None] = _detach_fast if _CURRENT is not None else otel_context.detach
+"""``opentelemetry.context.detach``, logging (never raising) a token that cannot be reset, as the API does."""
+
+
+def _context_with_span_fast(parent: Context | None, span: trace.Span, key: str, value: object) -> Context:
+    base = otel_context.get_current() if parent is None else parent
+    return Context({**base, trace_propagation._SPAN_KEY: span, key: value})
+
+
+def _context_with_span_public(parent: Context | None, span: trace.Span, key: str, value: object) -> Context:
+    return otel_context.set_value(key, value, trace.set_span_in_context(span, parent))
+
+
+context_with_span: Callable[[Context | None, trace.Span, str, object], Context] = (
+    _context_with_span_fast if LAYOUT.span_key else _context_with_span_public
+)
+"""``parent`` (default: the current context) with ``span`` as the current span and ``key`` set to ``value``: one
+``Context`` built where ``set_span_in_context`` + ``set_value`` build two."""
 
 
 def _global_tracer_provider_fast() -> trace.TracerProvider:

@@ -28,7 +28,7 @@ from typing import Any, ParamSpec, TypeVar, cast, overload
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from otel_chatbot import semconv
+from otel_chatbot import _sdk, semconv
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _conversation as context
@@ -92,14 +92,14 @@ class _Scope:
             raise
 
     def __enter__(self) -> SpanRun:
-        self.token = otel_context.attach(self.run.ctx)
+        self.token = _sdk.attach(self.run.ctx)
         return self.run
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.token is not None:
-            otel_context.detach(self.token)  # type: ignore[arg-type]
+            _sdk.detach(self.token)  # type: ignore[arg-type]
             self.token = None
         if isinstance(exc, Exception):
             self.run.fail(exc)
@@ -183,22 +183,22 @@ def _traced_generator(
         method: Callable[[Any], Any] = inner.send
         value: Any = None
         while True:
-            token = otel_context.attach(run.ctx)
+            token = _sdk.attach(run.ctx)
             try:
                 item = method(value)
             except StopIteration as stop:
                 return stop.value
             finally:
-                otel_context.detach(token)
+                _sdk.detach(token)
             run.on_chunk(item)
             try:
                 value, method = (yield item), inner.send
             except GeneratorExit:
-                token = otel_context.attach(run.ctx)
+                token = _sdk.attach(run.ctx)
                 try:
                     inner.close()
                 finally:
-                    otel_context.detach(token)
+                    _sdk.detach(token)
                 raise
             except BaseException as exc:  # .throw() into us: forward it to the wrapped generator
                 value, method = exc, inner.throw
@@ -237,22 +237,22 @@ async def _traced_async_generator(
         method: Callable[[Any], Awaitable[Any]] = inner.asend
         value: Any = None
         while True:
-            token = otel_context.attach(run.ctx)
+            token = _sdk.attach(run.ctx)
             try:
                 item = await method(value)
             except StopAsyncIteration:
                 return
             finally:
-                otel_context.detach(token)
+                _sdk.detach(token)
             run.on_chunk(item)
             try:
                 value, method = (yield item), inner.asend
             except GeneratorExit:
-                token = otel_context.attach(run.ctx)
+                token = _sdk.attach(run.ctx)
                 try:
                     await inner.aclose()
                 finally:
-                    otel_context.detach(token)
+                    _sdk.detach(token)
                 raise
             except BaseException as exc:
                 value, method = exc, inner.athrow

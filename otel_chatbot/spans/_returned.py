@@ -37,8 +37,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-from opentelemetry import context as otel_context
-
+from otel_chatbot import _sdk
 from otel_chatbot.spans._run import SpanRun
 
 __all__ = ["ASYNC", "MANAGER", "SYNC", "kind_of", "measure"]
@@ -195,14 +194,14 @@ class MeasuredStream(_Measured):
         run = self._run
         if run is None:
             return next(self._inner)
-        token = otel_context.attach(run.ctx)
+        token = _sdk.attach(run.ctx)
         try:
             item = next(self._inner)
         except BaseException as exc:
-            otel_context.detach(token)
+            _sdk.detach(token)
             self._end(exc)
             raise
-        otel_context.detach(token)
+        _sdk.detach(token)
         run.on_chunk(item)
         return item
 
@@ -245,14 +244,14 @@ class MeasuredAsyncStream(_Measured):
         run = self._run
         if run is None:
             return await self._inner.__anext__()
-        token = otel_context.attach(run.ctx)
+        token = _sdk.attach(run.ctx)
         try:
             item = await self._inner.__anext__()
         except BaseException as exc:
-            otel_context.detach(token)
+            _sdk.detach(token)
             self._end(exc)
             raise
-        otel_context.detach(token)
+        _sdk.detach(token)
         run.on_chunk(item)
         return item
 

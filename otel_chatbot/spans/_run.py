@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _scopes, semconv
+from otel_chatbot import _scopes, _sdk, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -113,7 +113,7 @@ class SpanRun:
     ) -> None:
         self.span: Span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
         self._t0 = time.perf_counter()
-        self.ctx = otel_context.set_value(RUN_KEY, self, trace.set_span_in_context(self.span, parent))
+        self.ctx = _sdk.context_with_span(parent, self.span, RUN_KEY, self)
         self.recording = self.span.is_recording()
         self.stage = stage
         self.request_model = request_model

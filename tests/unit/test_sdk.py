@@ -11,6 +11,7 @@ import operator
 from typing import Any
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
@@ -86,10 +87,14 @@ def test_the_installed_sdk_has_the_layout_the_adapter_reads() -> None:
         "fan_out": True,
         "tracer_provider_global": True,
         "tracer_provider_once": True,
+        "context_var": True,
+        "span_key": True,
     }, "(with OTEL_SDK_DISABLED=true when otel_chatbot is imported, the probe sees no span: unset it)"
     assert _sdk.ended_span_fields is _sdk._private_span_fields
     assert _sdk.FanOutProcessor is _sdk._TupleFanOut
     assert _sdk.global_tracer_provider is _sdk._global_tracer_provider_fast
+    assert _sdk.detach is _sdk._detach_fast
+    assert _sdk.context_with_span is _sdk._context_with_span_fast
     # The same facts, spelled out against the SDK itself (what the probe relies on).
     span = _finished_spans()[0]
     assert type(span) is ReadableSpan
@@ -190,6 +195,24 @@ def test_both_fan_outs_send_every_hook_and_swap_atomically(fan_out_class: type[_
         ("force_flush", ""),
         ("shutdown", ""),
     ]
+
+
+def test_the_fast_context_helpers_do_what_the_api_does() -> None:
+    span = trace.NonRecordingSpan(trace.INVALID_SPAN_CONTEXT)
+    key = otel_context.create_key("test")
+    parent = otel_context.set_value("other", 1)
+    for helper in (_sdk._context_with_span_fast, _sdk._context_with_span_public):
+        ctx = helper(parent, span, key, "run")
+        assert trace.get_current_span(ctx) is span and otel_context.get_value(key, ctx) == "run"
+        assert otel_context.get_value("other", ctx) == 1 and type(ctx) is otel_context.Context
+    token = _sdk.attach(ctx)
+    assert otel_context.get_current() is ctx
+    _sdk.detach(token)
+    assert otel_context.get_current() is not ctx
+    token = otel_context.attach(ctx)  # the two are interchangeable
+    assert otel_context.get_current() is ctx
+    _sdk.detach(token)
+    assert trace.get_current_span() is not span
 
 
 def test_global_tracer_provider_reads_what_the_api_returns() -> None:

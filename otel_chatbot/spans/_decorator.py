@@ -263,12 +263,16 @@ async def _traced_async_generator(
         run.end()
 
 
+_NO_OP_TRACER = trace.NoOpTracer()
+
+
 class TracedStage:
     """A stage: use it as a decorator, or as a context manager. Made by :func:`traced_stage`."""
 
     def __init__(self, stage: str, options: dict[str, Any]) -> None:
         self._stage = stage
         self._options = options
+        self._spec: Spec | None = None
         self._scopes: contextvars.ContextVar[tuple[_Scope | None, ...]] = contextvars.ContextVar(
             f"otel_chatbot_stage_{id(self)}", default=()
         )
@@ -287,8 +291,10 @@ class TracedStage:
         return _wrap_function(fn, spec)
 
     def __enter__(self) -> StageHandle:
-        spec = Spec(self._stage, **self._options)
-        tracer = spec.tracer() or trace.NoOpTracer()
+        spec = self._spec
+        if spec is None:  # built once, at first use: the context-manager form rebuilds nothing per use
+            spec = self._spec = Spec(self._stage, **self._options)
+        tracer = spec.tracer() or _NO_OP_TRACER
         scope = _Scope(spec, tracer, (), {})
         self._scopes.set((*self._scopes.get(), scope))
         return StageHandle(scope.__enter__())

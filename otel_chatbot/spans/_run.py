@@ -177,10 +177,12 @@ class SpanRun:
             return
         try:  # inline rather than handle_internal_errors(): this is the hot path of every call
             capture = content.should_capture_content()
-            if type(result) is dict and self._override is None and not capture:
-                fast = _chat_completion_attributes(result, self.model_price)
+            if self._override is None and not capture:
+                kind = type(result)
+                body = result if kind is dict else _chat_completion_fields(result) if _is_openai_chat(kind) else None
+                fast = _chat_completion_attributes(body, self.model_price) if body is not None else None
                 if fast is not None:
-                    self.span.set_attributes(_without_usage(fast) if self._deferred() else fast)
+                    _sdk.set_clean_attributes(self.span, _without_usage(fast) if self._deferred() else fast)
                     return
             extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
@@ -273,7 +275,7 @@ class SpanRun:
         if usage.response_id:
             attributes[semconv.GEN_AI_RESPONSE_ID] = usage.response_id
         if usage.finish_reasons:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = usage.finish_reasons
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(usage.finish_reasons)
         if usage.has_usage and self._deferred():
             # Counted once, on the innermost inference span: the stage keeps its latency, ids and finish reasons.
             attributes[semconv.CHATBOT_USAGE_DEFERRED] = True
@@ -284,7 +286,7 @@ class SpanRun:
                 attributes[semconv.GEN_AI_REQUEST_MODEL] = override.model
             attributes.update(usage_attributes(usage, model, provider, estimated=estimated))
         if attributes:
-            span.set_attributes(attributes)
+            _sdk.set_clean_attributes(span, attributes)
 
     def _capture_input(self) -> None:
         if self.stage in _CONTENT_STAGES:
@@ -358,7 +360,7 @@ def _chat_completion_attributes(
     if type(choices) is list:
         reasons = [r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r]
         if reasons:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)
     if price is None or "cost" in usage:
         return None  # unknown price, a provider-reported cost or cache writes: the general path handles them
     cost = pricing.cost_usd_float(pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price)
@@ -369,6 +371,48 @@ def _chat_completion_attributes(
     if STATE.content.legacy_dup:
         attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes
+
+
+_OPENAI_CHAT_CLASSES: dict[type, bool] = {}
+"""Whether a return value's class is openai-python's ``ChatCompletion`` (known per class; a few classes at most)."""
+
+
+def _is_openai_chat(cls: type) -> bool:
+    known = _OPENAI_CHAT_CLASSES.get(cls)
+    if known is None:
+        known = cls.__qualname__ == "ChatCompletion" and cls.__module__ == "openai.types.chat.chat_completion"
+        if len(_OPENAI_CHAT_CLASSES) < 64:
+            _OPENAI_CHAT_CLASSES[cls] = known
+    return known
+
+
+def _chat_completion_fields(obj: Any) -> dict[str, Any] | None:
+    """An openai-python ``ChatCompletion`` (pydantic) as the JSON body ``_chat_completion_attributes`` reads, or None
+    when any level carries fields the SDK does not declare (a provider's ``cost``...): the general path reads those.
+
+    Pydantic keeps declared fields in ``__dict__`` and undeclared ones in ``__pydantic_extra__``: reading the two
+    dicts is a fraction of the attribute lookups (and failed ``getattr``) the general path does per field.
+    """
+    if obj.__pydantic_extra__:
+        return None
+    fields = obj.__dict__
+    usage_obj = fields.get("usage")
+    if usage_obj is None or usage_obj.__pydantic_extra__:
+        return None
+    usage = dict(usage_obj.__dict__)
+    for name in ("prompt_tokens_details", "completion_tokens_details"):
+        details = usage.get(name)
+        if details is not None:
+            if details.__pydantic_extra__:
+                return None
+            usage[name] = details.__dict__
+    choices = fields.get("choices")
+    return {
+        "id": fields.get("id"),
+        "model": fields.get("model"),
+        "choices": [choice.__dict__ for choice in choices] if type(choices) is list else None,
+        "usage": usage,
+    }
 
 
 def _without_usage(attributes: dict[str, AttributeValue]) -> dict[str, AttributeValue]:

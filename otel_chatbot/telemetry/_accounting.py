@@ -202,7 +202,7 @@ class AccountingProcessor(SpanProcessor):
             start, end = span.start_time, span.end_time
             duration = (end - start) / 1e9 if start is not None and end is not None and end > start else 0.0
             metrics.record(
-                get,
+                attributes,
                 duration,
                 stage=None if stage is None else str(stage),
                 inference=innermost,

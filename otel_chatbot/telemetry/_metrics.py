@@ -148,6 +148,15 @@ Labels = tuple[tuple[str, str], ...]
 
 _CACHE_WRITE = semconv.INSTRUMENT_USAGE_PREFIX + "cache_write.input_tokens"
 _REASONING_NAME = semconv.INSTRUMENT_USAGE_PREFIX + _REASONING
+_MODALITY_ATTRIBUTES = frozenset(attribute for pairs in _MODALITIES.values() for _, attribute in pairs)
+_STAGE_DURATION = semconv.INSTRUMENT_STAGE_DURATION
+_INFERENCE_DURATION = semconv.INSTRUMENT_INFERENCE_DURATION
+_TTFC = semconv.INSTRUMENT_TTFC
+_TPOC = semconv.INSTRUMENT_TPOC
+_TTFT = semconv.INSTRUMENT_TTFT
+_OPERATION_INPUT = semconv.INSTRUMENT_OPERATION_INPUT_TOKENS
+_OPERATION_OUTPUT = semconv.INSTRUMENT_OPERATION_OUTPUT_TOKENS
+_COST = semconv.INSTRUMENT_COST
 _USAGE_TABLE = tuple(
     (semconv.INSTRUMENT_USAGE_PREFIX + kind, _TOTAL_ATTRIBUTE[kind], _MODALITIES[kind]) for kind in _USAGE_KINDS
 )
@@ -181,6 +190,38 @@ class _Hist:
         self.min = float("inf")
         self.max = float("-inf")
 
+    def add(self, value: float) -> None:
+        """One observation (the caller holds the metrics' lock)."""
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.sum += value
+        self.count += 1
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+
+
+class _Sum:
+    """One cumulative counter series."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+
+class _Bundle:
+    """The series one label set has met, by instrument (and modality, tenant): a span's label set is looked up once,
+    then each measurement is a lookup by a short key, not by the whole label tuple."""
+
+    __slots__ = ("hists", "labels", "sums", "usage")
+
+    def __init__(self, labels: Labels, usage: _Bundle | None) -> None:
+        self.labels = labels
+        self.hists: dict[str, _Hist] = {}
+        self.sums: dict[tuple[str, str | None, str | None], _Sum] = {}
+        self.usage = self if usage is None else usage  # where usage and cost go: the same labels without error.type
+
 
 class CallMetrics:
     """The cumulative metrics of one ``configure()`` call and, with an exporter, their OTLP export.
@@ -209,9 +250,8 @@ class CallMetrics:
         self._start_ns = time.time_ns()
         self._lock = threading.Lock()
         self._hists: dict[tuple[str, Labels], _Hist] = {}
-        self._sums: dict[tuple[str, Labels], float] = {}
-        self._labels: dict[tuple[Any, ...], Labels] = {}
-        self._modal_labels: dict[tuple[Labels, str], Labels] = {}
+        self._sums: dict[tuple[str, Labels], _Sum] = {}
+        self._bundles: dict[tuple[Any, ...], _Bundle] = {}
         self._max_tenants = max_tenants
         self._tenants: set[str] = set()
         self._provider: MeterProvider | None = None
@@ -236,7 +276,7 @@ class CallMetrics:
 
     def record(
         self,
-        get: Callable[[str], Any],
+        attributes: Mapping[str, Any],
         duration_s: float,
         *,
         stage: str | None,
@@ -248,7 +288,7 @@ class CallMetrics:
         """Record one finished span's measurements.
 
         Args:
-            get: The span's attributes (after enrichment) ``.get``.
+            attributes: The span's attributes (after enrichment).
             duration_s: The span's duration.
             stage: Its ``chatbot.stage`` (a stage span: the stage duration) or None.
             inference: It is the innermost inference span of its call (the inference duration).
@@ -256,6 +296,7 @@ class CallMetrics:
             foreign: Another instrumentation's span: its first chunk stands for the first token when it says no more.
             counted: It is the span the call's usage counts on (tokens, cost).
         """
+        get = attributes.get
         key = (
             get(semconv.GEN_AI_OPERATION_NAME),
             get(semconv.GEN_AI_PROVIDER_NAME),
@@ -264,19 +305,21 @@ class CallMetrics:
             get(semconv.ERROR_TYPE),
         )
         with self._lock:
-            labels = self._labels.get(key)
-            if labels is None:
-                labels = self._new_labels(key)
+            bundle = self._bundles.get(key)
+            if bundle is None:
+                bundle = self._new_bundle(key)
+            hists = bundle.hists
             if stage is not None:
-                self._observe(semconv.INSTRUMENT_STAGE_DURATION, labels, duration_s)
+                (hists.get(_STAGE_DURATION) or self._hist(bundle, _STAGE_DURATION)).add(duration_s)
             if inference:
-                self._observe(semconv.INSTRUMENT_INFERENCE_DURATION, labels, duration_s)
+                (hists.get(_INFERENCE_DURATION) or self._hist(bundle, _INFERENCE_DURATION)).add(duration_s)
             if stream:
-                self._record_stream(get, duration_s, labels, foreign)
+                self._record_stream(get, duration_s, bundle, foreign)
             if counted:
-                self._record_usage(get, labels if key[4] is None else self._without_error(labels))
+                self._record_usage(attributes, bundle.usage)
 
-    def _new_labels(self, key: tuple[Any, ...]) -> Labels:
+    def _new_bundle(self, key: tuple[Any, ...]) -> _Bundle:
+        """The series of one label set (called with the lock held); kept for the next span with the same labels."""
         names = (
             semconv.GEN_AI_OPERATION_NAME,
             semconv.GEN_AI_PROVIDER_NAME,
@@ -285,16 +328,17 @@ class CallMetrics:
             semconv.ERROR_TYPE,
         )
         labels = tuple(sorted((name, str(value)) for name, value in zip(names, key, strict=True) if value is not None))
-        if len(self._labels) < _MAX_SERIES:
-            self._labels[key] = labels
-        return labels
+        usage = None
+        if key[4] is not None:  # usage and cost of a failed call are counted without error.type
+            usage = self._bundles.get(key[:4] + (None,)) or self._new_bundle(key[:4] + (None,))
+        bundle = _Bundle(labels, usage)
+        if len(self._bundles) < _MAX_SERIES:
+            self._bundles[key] = bundle
+        return bundle
 
-    @staticmethod
-    def _without_error(labels: Labels) -> Labels:
-        return tuple(pair for pair in labels if pair[0] != semconv.ERROR_TYPE)
-
-    def _observe(self, name: str, labels: Labels, value: float) -> None:
-        """One histogram observation (called with the lock held)."""
+    def _hist(self, bundle: _Bundle, name: str) -> _Hist:
+        """The histogram series ``name`` of ``bundle``'s labels (created, or the overflow series past the limit)."""
+        labels = bundle.labels
         series = self._hists.get((name, labels))
         if series is None:
             bounds = _INSTRUMENTS[name][2]
@@ -304,80 +348,86 @@ class CallMetrics:
                 series = self._hists.get((name, labels))
             if series is None:
                 series = self._hists[(name, labels)] = _Hist(bounds)
-        series.counts[bisect_left(series.bounds, value)] += 1
-        series.sum += value
-        series.count += 1
-        if value < series.min:
-            series.min = value
-        if value > series.max:
-            series.max = value
+        bundle.hists[name] = series
+        return series
 
-    def _add(self, name: str, labels: Labels, value: float) -> None:
-        """One counter increment (called with the lock held)."""
-        key = (name, labels)
+    def _sum(self, bundle: _Bundle, name: str, modality: str | None = None, tenant: str | None = None) -> _Sum:
+        """The counter series ``name`` of ``bundle``'s labels with a modality or a tenant (the lock held)."""
+        key = (name, modality, tenant)
+        series = bundle.sums.get(key)
+        if series is not None:
+            return series
+        labels = bundle.labels
+        if modality is not None:
+            labels = _with(labels, semconv.GEN_AI_TOKEN_MODALITY, modality)
+        if tenant is not None:
+            labels = _with(labels, semconv.CHATBOT_TENANT_ID, tenant)
         sums = self._sums
-        if key not in sums and len(sums) >= _MAX_SERIES:
-            key = (name, _OVERFLOW)
-        sums[key] = sums.get(key, 0) + value
+        series = sums.get((name, labels))
+        if series is None:
+            if len(sums) >= _MAX_SERIES:
+                labels = _OVERFLOW
+                series = sums.get((name, labels))
+            if series is None:
+                series = sums[(name, labels)] = _Sum()
+        if len(bundle.sums) < _MAX_SERIES:
+            bundle.sums[key] = series
+        return series
 
-    def _record_stream(self, get: Callable[[str], Any], duration_s: float, labels: Labels, foreign: bool) -> None:
+    def _record_stream(self, get: Callable[[str], Any], duration_s: float, bundle: _Bundle, foreign: bool) -> None:
         ttfc = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        hists = bundle.hists
         if isinstance(ttfc, int | float) and ttfc >= 0:
-            self._observe(semconv.INSTRUMENT_TTFC, labels, float(ttfc))
+            (hists.get(_TTFC) or self._hist(bundle, _TTFC)).add(float(ttfc))
             chunks = get(semconv.CHATBOT_RESPONSE_CHUNKS)
             if type(chunks) is int and chunks > 1 and duration_s > ttfc:
-                self._observe(semconv.INSTRUMENT_TPOC, labels, (duration_s - float(ttfc)) / (chunks - 1))
+                (hists.get(_TPOC) or self._hist(bundle, _TPOC)).add((duration_s - float(ttfc)) / (chunks - 1))
         ttft = get(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         if ttft is None and foreign:
             ttft = ttfc  # another instrumentation's span: the first chunk is all it says (as the embedded report)
         if isinstance(ttft, int | float) and ttft >= 0:
-            self._observe(semconv.INSTRUMENT_TTFT, labels, float(ttft))
+            (hists.get(_TTFT) or self._hist(bundle, _TTFT)).add(float(ttft))
 
-    def _record_usage(self, get: Callable[[str], Any], labels: Labels) -> None:
-        modal = self._modal
+    def _record_usage(self, attributes: Mapping[str, Any], bundle: _Bundle) -> None:
+        get = attributes.get
+        sums = bundle.sums
+        by_modality = not _MODALITY_ATTRIBUTES.isdisjoint(attributes)  # most spans have none: skip nine lookups
         for name, total_attribute, modalities in _USAGE_TABLE:
             total = get(total_attribute)
-            if total is None and name == _CACHE_WRITE:  # the old name, still written by OpenLIT
-                total = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)
+            if total is None:
+                if name != _CACHE_WRITE:
+                    continue
+                total = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)  # the old name, still written by OpenLIT
             if type(total) is not int:
                 total = _count(total)
             if total <= 0:
                 continue
             rest = total
-            for modality, attribute in modalities:
-                part = get(attribute)
-                if part is not None:
-                    part = min(_count(part), rest)
-                    if part:
-                        self._add(name, modal(labels, modality), part)
-                        rest -= part
+            if by_modality:
+                for modality, attribute in modalities:
+                    part = get(attribute)
+                    if part is not None:
+                        part = min(_count(part), rest)
+                        if part:
+                            (sums.get((name, modality, None)) or self._sum(bundle, name, modality)).value += part
+                            rest -= part
             if rest:
-                self._add(name, modal(labels, "unknown"), rest)
+                (sums.get((name, "unknown", None)) or self._sum(bundle, name, "unknown")).value += rest
         reasoning = get(semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS)
         if reasoning is not None and (reasoning := _count(reasoning)):
-            self._add(_REASONING_NAME, modal(labels, "text"), reasoning)
+            (sums.get((_REASONING_NAME, "text", None)) or self._sum(bundle, _REASONING_NAME, "text")).value += reasoning
+        hists = bundle.hists
         inp = get(semconv.GEN_AI_USAGE_INPUT_TOKENS)
         if inp is not None:
-            self._observe(semconv.INSTRUMENT_OPERATION_INPUT_TOKENS, labels, _count(inp))
+            (hists.get(_OPERATION_INPUT) or self._hist(bundle, _OPERATION_INPUT)).add(_count(inp))
         out = get(semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
         if out is not None:
-            self._observe(semconv.INSTRUMENT_OPERATION_OUTPUT_TOKENS, labels, _count(out))
+            (hists.get(_OPERATION_OUTPUT) or self._hist(bundle, _OPERATION_OUTPUT)).add(_count(out))
         cost = get(semconv.GEN_AI_USAGE_COST_AMOUNT)
         if isinstance(cost, int | float) and cost > 0:
             tenant = get(semconv.CHATBOT_TENANT_ID)
-            if tenant is not None:
-                labels = _with(labels, semconv.CHATBOT_TENANT_ID, self._tenant(str(tenant)))
-            self._add(semconv.INSTRUMENT_COST, labels, float(cost))
-
-    def _modal(self, labels: Labels, modality: str) -> Labels:
-        """``labels`` with ``gen_ai.token.modality`` (cached: the same few label sets come back every call)."""
-        key = (labels, modality)
-        found = self._modal_labels.get(key)
-        if found is None:
-            found = _with(labels, semconv.GEN_AI_TOKEN_MODALITY, modality)
-            if len(self._modal_labels) < _MAX_SERIES:
-                self._modal_labels[key] = found
-        return found
+            tenant_name = None if tenant is None else self._tenant(str(tenant))
+            (sums.get((_COST, None, tenant_name)) or self._sum(bundle, _COST, None, tenant_name)).value += float(cost)
 
     def _tenant(self, tenant: str) -> str:
         if tenant in self._tenants:
@@ -396,7 +446,7 @@ class CallMetrics:
                 copy = _Hist(h.bounds)
                 copy.counts, copy.sum, copy.count, copy.min, copy.max = list(h.counts), h.sum, h.count, h.min, h.max
                 hists.append((name, labels, copy))
-            sums = [(name, labels, value) for (name, labels), value in self._sums.items()]
+            sums = [(name, labels, series.value) for (name, labels), series in self._sums.items()]
         return hists, sums
 
     def series(self) -> tuple[list[HistogramSeries], list[CounterSeries]]:
@@ -470,6 +520,7 @@ class CallMetrics:
         self._lock = threading.Lock()
         self._hists.clear()
         self._sums.clear()
+        self._bundles.clear()
         self._start_ns = time.time_ns()
         if self.resource.attributes.get(SERVICE_INSTANCE_ID) == parent_id:
             self.resource = self.resource.merge(Resource({SERVICE_INSTANCE_ID: INSTANCE_ID}))

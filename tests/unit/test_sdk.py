@@ -88,6 +88,7 @@ def test_the_installed_sdk_has_the_layout_the_adapter_reads() -> None:
         "tracer_provider_global": True,
         "tracer_provider_once": True,
         "context_var": True,
+        "span_attributes": True,
         "span_key": True,
     }, "(with OTEL_SDK_DISABLED=true when otel_chatbot is imported, the probe sees no span: unset it)"
     assert _sdk.ended_span_fields is _sdk._private_span_fields
@@ -95,6 +96,7 @@ def test_the_installed_sdk_has_the_layout_the_adapter_reads() -> None:
     assert _sdk.global_tracer_provider is _sdk._global_tracer_provider_fast
     assert _sdk.detach is _sdk._detach_fast
     assert _sdk.context_with_span is _sdk._context_with_span_fast
+    assert _sdk._SET_CLEAN is _sdk._set_clean_fast
     # The same facts, spelled out against the SDK itself (what the probe relies on).
     span = _finished_spans()[0]
     assert type(span) is ReadableSpan
@@ -213,6 +215,33 @@ def test_the_fast_context_helpers_do_what_the_api_does() -> None:
     assert otel_context.get_current() is ctx
     _sdk.detach(token)
     assert trace.get_current_span() is not span
+
+
+def test_clean_attributes_land_as_set_attributes_would_put_them() -> None:
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    values: dict[str, Any] = {"s": "v", "i": 3, "f": 0.25, "b": False, "t": ("a", "b")}
+    for setter in (_sdk.set_clean_attributes, _sdk._set_clean_public):
+        span = provider.get_tracer("t").start_span("s", attributes={"start": 1})
+        setter(span, values)
+        setter(span, {"odd": [1, 2]})  # not a value the fast path takes: the SDK's validation turns it into a tuple
+        span.end()
+        setter(span, {"late": 1})  # ended: dropped, as set_attributes does
+    fast, public = exporter.get_finished_spans()
+    assert dict(fast.attributes or {}) == dict(public.attributes or {}) == {"start": 1, **values, "odd": (1, 2)}
+
+
+def test_clean_attributes_respect_the_span_limits() -> None:
+    from opentelemetry.sdk.trace import SpanLimits
+
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=2, max_span_attribute_length=3))
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span("s")
+    _sdk.set_clean_attributes(span, {"a": "long value", "b": 1, "c": 2})  # limits apply: through set_attributes
+    span.end()
+    assert dict(exporter.get_finished_spans()[0].attributes or {}) == {"b": 1, "c": 2}
 
 
 def test_global_tracer_provider_reads_what_the_api_returns() -> None:

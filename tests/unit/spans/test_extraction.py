@@ -400,13 +400,73 @@ def test_fast_path_agrees_with_the_general_path(body: dict[str, Any]) -> None:
     if general_usage.response_id:
         general[semconv.GEN_AI_RESPONSE_ID] = general_usage.response_id
     if general_usage.finish_reasons:
-        general[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = general_usage.finish_reasons
+        general[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(general_usage.finish_reasons)
     general = {
         k: v
         for k, v in general.items()
         if v != 0 or k in (semconv.GEN_AI_USAGE_INPUT_TOKENS, semconv.GEN_AI_USAGE_OUTPUT_TOKENS)
     }
     assert fast == general
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": 812, "completion_tokens": 95, "total_tokens": 907},
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 300,
+            "total_tokens": 1300,
+            "prompt_tokens_details": {"cached_tokens": 600, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 100, "audio_tokens": 0},
+        },
+        {"prompt_tokens": 5, "completion_tokens": 0, "total_tokens": 5, "prompt_tokens_details": {"cached_tokens": 0}},
+    ],
+)
+def test_openai_objects_take_the_fast_path_with_the_dicts_attributes(usage: dict[str, Any]) -> None:
+    from openai.types.chat import ChatCompletion
+
+    from otel_chatbot.spans._run import _chat_completion_attributes, _chat_completion_fields, _is_openai_chat
+
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {"index": i, "message": {"role": "assistant", "content": "x"}, "finish_reason": reason}
+            for i, reason in enumerate(("length", "stop"))
+        ],
+        "usage": usage,
+    }
+    obj = ChatCompletion.model_validate(body)
+    price = default_table().lookup("gpt-4o-mini", "openai")
+    assert _is_openai_chat(type(obj)) and not _is_openai_chat(dict)
+    fields = _chat_completion_fields(obj)
+    assert fields is not None
+    fast = _chat_completion_attributes(fields, price)
+    assert fast is not None and fast == _chat_completion_attributes(body, price)
+
+
+def test_openai_objects_with_undeclared_fields_take_the_general_path() -> None:
+    from openai.types.chat import ChatCompletion
+
+    from otel_chatbot.spans._run import _chat_completion_fields
+
+    body: dict[str, Any] = {
+        "id": "gen-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "openai/gpt-4o-mini",
+        "choices": [],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12, "cost": 0.5},
+    }
+    assert _chat_completion_fields(ChatCompletion.model_validate(body)) is None  # OpenRouter's cost: general path
+    body["usage"] = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    body["provider"] = "x"
+    assert _chat_completion_fields(ChatCompletion.model_validate(body)) is None
+    body.pop("provider")
+    assert _chat_completion_fields(ChatCompletion.model_validate(body)) is not None
 
 
 def test_fast_path_declines_odd_shapes() -> None:

@@ -284,7 +284,8 @@ class SpanRun:
             provider = (override.provider if override is not None else None) or self.provider
             if override is not None and override.model and not self.request_model:
                 attributes[semconv.GEN_AI_REQUEST_MODEL] = override.model
-            attributes.update(usage_attributes(usage, model, provider, estimated=estimated))
+            known = self.model_price if model == self.request_model and provider == self.provider else None
+            attributes.update(usage_attributes(usage, model, provider, estimated=estimated, price=known))
         if attributes:
             _sdk.set_clean_attributes(span, attributes)
 
@@ -453,12 +454,18 @@ _DETAIL_ATTRIBUTES: dict[str, str] = {
 
 
 def usage_attributes(
-    usage: Extracted, model: str | None, provider: str | None, *, estimated: bool
+    usage: Extracted,
+    model: str | None,
+    provider: str | None,
+    *,
+    estimated: bool,
+    price: pricing.ModelPrice | None = None,
 ) -> dict[str, AttributeValue]:
     """Token, cost and flag attributes for ``usage`` priced as ``model`` at ``provider``.
 
     The cost is the provider's when it reported one (``gen_ai.usage.cost.source = provider``; our own price, when
-    known, goes to ``chatbot.cost.local_amount``), else ours (``local``, with the price data's version).
+    known, goes to ``chatbot.cost.local_amount``), else ours (``local``, with the price data's version). ``price``:
+    ``model``'s price when the caller already looked it up (a stage's own model); else the table is asked.
     """
     legacy = STATE.content.legacy_dup
     attributes: dict[str, AttributeValue] = {}
@@ -481,7 +488,8 @@ def usage_attributes(
     if estimated:
         attributes[semconv.CHATBOT_USAGE_ESTIMATED] = True
     try:  # pricing fails on its own: the tokens, ids and finish reasons above are kept (and the cost flagged unknown)
-        price = pricing.default_table().lookup(model, provider) if model else None
+        if price is None and model:
+            price = pricing.default_table().lookup(model, provider)
         local = pricing.cost_usd_float(usage.token_usage(), price) if price is not None else None
     except Exception:
         log_internal_error()

@@ -110,8 +110,7 @@ class AccountingProcessor(SpanProcessor):
     def _open(self, span: Span, parent_context: Context | None) -> None:
         attributes = live_span_attributes(span)
         stage = attributes.get(_STAGE)
-        ids = current_attributes()
-        if ids and stage is None:
+        if stage is None and (ids := current_attributes()):
             # Another instrumentation's span inside oc.conversation(...): the same ids as our stage spans get.
             missing = {key: value for key, value in ids.items() if key not in attributes}
             if missing:

@@ -20,6 +20,8 @@ What it relies on, and why:
   ``max_value_len``, ``_immutable``): a stage sets ten or so attributes it built itself from primitives, and the SDK's
   validation of each costs about 1 µs (more than everything else a stage adds). ``set_clean_attributes`` writes such
   values straight into the span's dict when no limit could apply, and goes through ``set_attributes`` otherwise.
+- ``PeriodicExportingMetricReader._receive_metrics``: where each collection passes on its way to the exporter; the
+  per-call metrics (``telemetry/_metrics.py``) add their own series there (``MergingMetricReader``).
 
 Each reader is chosen once, at import, by a probe of the installed SDK (a real span through a real provider): when the
 layout is not what this module expects, the public API is used instead (slower, same results). ``LAYOUT`` says which
@@ -40,6 +42,7 @@ from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricsData, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import (
     Event,
@@ -56,6 +59,7 @@ from opentelemetry.trace import propagation as trace_propagation
 __all__ = [
     "LAYOUT",
     "FanOutProcessor",
+    "MergingMetricReader",
     "SpanFields",
     "attach",
     "context_with_span",
@@ -474,6 +478,25 @@ global_tracer_provider: Callable[[], trace.TracerProvider] = (
 
 FanOutProcessor: type[FanOut] = _TupleFanOut if LAYOUT.fan_out else _ForwardingFanOut
 """The span processor ``configure()`` installs once; ``replace()`` swaps the processors behind it atomically."""
+
+
+class MergingMetricReader(PeriodicExportingMetricReader):
+    """The SDK's periodic exporting reader; ``merge`` adds to each collection before it is exported.
+
+    Args:
+        exporter: Where collections go.
+        interval_ms: The export interval (None: ``OTEL_METRIC_EXPORT_INTERVAL`` or the SDK's default).
+        merge: Takes what the SDK collected and returns what to export.
+    """
+
+    def __init__(
+        self, exporter: MetricExporter, interval_ms: float | None, merge: Callable[[MetricsData], MetricsData]
+    ) -> None:
+        self._merge = merge
+        super().__init__(exporter, export_interval_millis=interval_ms)
+
+    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
+        super()._receive_metrics(self._merge(metrics_data), timeout_millis=timeout_millis, **kwargs)
 
 
 def reset_trace_globals() -> None:

@@ -40,7 +40,6 @@ from opentelemetry.sdk.metrics.export import (
     MetricExporter,
     MetricsData,
     NumberDataPoint,
-    PeriodicExportingMetricReader,
     ResourceMetrics,
     ScopeMetrics,
     Sum,
@@ -49,6 +48,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resou
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_chatbot import semconv
+from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
 from otel_chatbot.stats._snapshot import OTHER, CounterSeries, HistogramSeries
 
@@ -262,7 +262,7 @@ class CallMetrics:
             # instrument: the number of series kept, to watch cardinality (also makes every collection non-empty).
             self._provider = MeterProvider(
                 resource=self.resource,
-                metric_readers=[_Reader(self, exporter, interval)],
+                metric_readers=[MergingMetricReader(exporter, interval, self.merged)],
                 shutdown_on_exit=False,
             )
             self._provider.get_meter("otel_chatbot", __version__).create_observable_gauge(
@@ -549,17 +549,6 @@ class CallMetrics:
             self._provider.shutdown(timeout_millis)
         finally:
             timer.cancel()
-
-
-class _Reader(PeriodicExportingMetricReader):
-    """The SDK's periodic exporting reader; each collection also carries ``CallMetrics``' series."""
-
-    def __init__(self, metrics: CallMetrics, exporter: MetricExporter, interval_ms: float | None) -> None:
-        self._call_metrics = metrics
-        super().__init__(exporter, export_interval_millis=interval_ms)
-
-    def _receive_metrics(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> None:
-        super()._receive_metrics(self._call_metrics.merged(metrics_data), timeout_millis=timeout_millis, **kwargs)
 
 
 def _with(labels: Labels, key: str, value: str) -> Labels:

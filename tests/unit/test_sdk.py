@@ -274,3 +274,85 @@ def test_instrumented_by_opentelemetry_reads_the_contrib_marker() -> None:
     assert not _sdk.instrumented_by_opentelemetry(app)
     app._is_instrumented_by_opentelemetry = True  # type: ignore[attr-defined]
     assert _sdk.instrumented_by_opentelemetry(app)
+
+
+# Private names of OpenTelemetry that modules other than otel_chatbot/_sdk.py may use, and why.
+_ALLOWED_PRIVATE = {
+    ("telemetry/_distro.py", "_BaseConfigurator"): "the base class the SDK's configurator entry point requires",
+    ("telemetry/_accounting.py", "_on_ending"): "forwards the SDK's own hook to the processors behind it",
+}
+
+
+def _opentelemetry_private_names() -> set[str]:
+    """Every private (single-underscore) name the OpenTelemetry API and SDK modules and classes define, and the
+    private fields of their live objects (a provider, a span, its attributes, a batch processor)."""
+    import inspect
+
+    import opentelemetry.context
+    import opentelemetry.sdk.metrics
+    import opentelemetry.sdk.metrics.export
+    import opentelemetry.sdk.trace.export
+    import opentelemetry.sdk.util
+    from opentelemetry import attributes
+    from opentelemetry.sdk import trace as sdk_trace
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    names: set[str] = set()
+    modules = (
+        sdk_trace,
+        opentelemetry.sdk.trace.export,
+        attributes,
+        opentelemetry.sdk.util,
+        trace,
+        opentelemetry.context,
+        opentelemetry.sdk.metrics,
+        opentelemetry.sdk.metrics.export,
+    )
+    for module in modules:
+        for name, obj in vars(module).items():
+            if private(name):
+                names.add(name)
+            if inspect.isclass(obj) and obj.__module__.startswith("opentelemetry"):
+                names.update(n for n in dir(obj) if private(n))
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(InMemorySpanExporter()))
+    span = provider.get_tracer("t").start_span("s", attributes={"a": 1})
+    for obj in (provider, span, vars(span)["_attributes"], vars(provider)["_active_span_processor"]):
+        names.update(n for n in vars(obj) if private(n))
+    span.end()
+    provider.shutdown()
+    return names
+
+
+def test_only_the_adapter_touches_opentelemetry_internals() -> None:
+    """Whatever reads (or writes) the SDK's private layout for speed is in otel_chatbot/_sdk.py, where the probe and
+    the tests above pin it: an OpenTelemetry upgrade then fails here, never as wrong numbers elsewhere."""
+    import ast
+    from pathlib import Path
+
+    import otel_chatbot
+
+    names = _opentelemetry_private_names()
+    assert {"_attributes", "_span_processors", "_RUNTIME_CONTEXT", "_end_time"} <= names  # the scan sees the SDK
+    package = Path(otel_chatbot.__file__).parent
+    found: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative == "_sdk.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            used: list[str] = []
+            if isinstance(node, ast.Attribute) and node.attr in names:
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    used.append(node.attr)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("opentelemetry"):
+                used.extend(alias.name for alias in node.names if alias.name.startswith("_"))
+            found.extend(
+                f"{relative}:{getattr(node, 'lineno', 0)}: {name}"
+                for name in used
+                if (relative, name) not in _ALLOWED_PRIVATE
+            )
+    assert found == []

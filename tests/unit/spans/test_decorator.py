@@ -427,6 +427,40 @@ def test_context_manager_error_and_reuse(span_exporter: InMemorySpanExporter) ->
     assert spans[1].parent is not None and spans[1].parent.span_id == spans[2].context.span_id
 
 
+def test_context_manager_builds_its_spec_and_tracer_once(
+    span_exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from otel_chatbot.spans import _decorator, _spec
+
+    built: list[object] = []
+    tracers: list[str] = []
+
+    class CountingSpec(_spec.Spec):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(self)
+            super().__init__(*args, **kwargs)
+
+    provider = trace.get_tracer_provider()
+    real_get_tracer = provider.get_tracer
+
+    def get_tracer(name: str, *args: Any, **kwargs: Any) -> trace.Tracer:
+        tracers.append(name)
+        return real_get_tracer(name, *args, **kwargs)
+
+    monkeypatch.setattr(_decorator, "Spec", CountingSpec)
+    monkeypatch.setattr(provider, "get_tracer", get_tracer)
+    stage = oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
+    for tokens in (10, 20, 30):
+        with stage as handle:
+            handle.record_usage(input_tokens=tokens, output_tokens=1)
+    assert len(built) == 1 and tracers == ["otel_chatbot"]  # per use: nothing that could be built once
+    assert [(s.attributes or {})[semconv.GEN_AI_USAGE_INPUT_TOKENS] for s in span_exporter.get_finished_spans()] == [
+        10,
+        20,
+        30,
+    ]
+
+
 def test_record_usage_inside_stage_wins_over_return_value(span_exporter: InMemorySpanExporter) -> None:
     @oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
     def call() -> dict[str, Any]:

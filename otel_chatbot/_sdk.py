@@ -70,6 +70,7 @@ __all__ = [
     "live_span_attributes",
     "public_span_fields",
     "reset_trace_globals",
+    "set_built_attributes",
     "set_clean_attributes",
     "span_attributes",
     "with_attributes",
@@ -200,7 +201,7 @@ FanOut = _TupleFanOut | _ForwardingFanOut
 
 # --- attributes a stage built itself ----------------------------------------------------------------------------
 
-_SDK_SPAN: type = getattr(sdk_trace, "_Span", Span)
+_SDK_SPAN: Any = getattr(sdk_trace, "_Span", Span)
 """The class of the spans the SDK's tracer starts."""
 _CLEAN_TYPES = frozenset({str, int, float, bool})
 
@@ -216,21 +217,29 @@ def _fast_attributes_apply(span: trace.Span, count: int) -> bool:
     return bounded.maxlen is None or len(bounded._dict) + count <= bounded.maxlen
 
 
+def _set_built_fast(span: Any, attributes: Mapping[str, Any]) -> None:
+    if type(span) is _SDK_SPAN:  # (the checks of _fast_attributes_apply, inline: this runs on every decorated call)
+        bounded = span._attributes
+        if (
+            type(bounded) is BoundedAttributes
+            and bounded.max_value_len is None
+            and not bounded._immutable
+            and (bounded.maxlen is None or len(bounded._dict) + len(attributes) <= bounded.maxlen)
+        ):
+            with span._lock:
+                if span._end_time is None:
+                    bounded._dict.update(attributes)
+                    return
+    span.set_attributes(attributes)  # limits apply, another span type, or ended (the SDK warns and drops them)
+
+
 def _set_clean_fast(span: trace.Span, attributes: Mapping[str, Any]) -> None:
     for value in attributes.values():
         kind = type(value)
         if kind not in _CLEAN_TYPES and not (kind is tuple and all(type(v) is str for v in value)):
             span.set_attributes(attributes)
             return
-    if not _fast_attributes_apply(span, len(attributes)):
-        span.set_attributes(attributes)
-        return
-    sdk_span: Any = span
-    with sdk_span._lock:
-        if sdk_span._end_time is None:
-            sdk_span._attributes._dict.update(attributes)
-            return
-    span.set_attributes(attributes)  # ended: the SDK logs its warning and drops them
+    _set_built_fast(span, attributes)
 
 
 def _set_clean_public(span: trace.Span, attributes: Mapping[str, Any]) -> None:
@@ -454,6 +463,12 @@ context_with_span: Callable[[Context | None, trace.Span, str, object], Context] 
 _SET_CLEAN: Callable[[trace.Span, Mapping[str, Any]], None] = (
     _set_clean_fast if LAYOUT.span_attributes else _set_clean_public
 )
+
+set_built_attributes: Callable[[trace.Span, Mapping[str, Any]], None] = (
+    _set_built_fast if LAYOUT.span_attributes else _set_clean_public
+)
+"""``set_clean_attributes`` for a mapping whose every value is known to be a ``str``, ``int``, ``float``, ``bool`` or a
+tuple of strings (built so by the caller): the same, without checking each value's type."""
 
 
 def set_clean_attributes(span: trace.Span, attributes: Mapping[str, Any]) -> None:

@@ -67,13 +67,13 @@ class _Scope:
             spec.kind,
             attributes,
             parent,
-            stage=spec.stage,
-            request_model=spec.model,
-            provider=spec.provider,
-            stream=spec.stream,
-            args=args,
-            kwargs=kwargs,
-            model_price=spec.price(),
+            spec.stage,
+            spec.model,
+            spec.provider,
+            spec.stream,
+            args,
+            kwargs,
+            spec.price(),
         )
         self.token: object | None = None
         self.handed_over = False  # a returned stream's proxy ends the run, not __exit__

@@ -102,7 +102,6 @@ class SpanRun:
         kind: SpanKind,
         attributes: dict[str, AttributeValue],
         parent: otel_context.Context | None,
-        *,
         stage: str,
         request_model: str | None,
         provider: str | None,
@@ -111,7 +110,8 @@ class SpanRun:
         kwargs: Mapping[str, Any],
         model_price: pricing.ModelPrice | None = None,
     ) -> None:
-        self.span: Span = tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        # (Positional parameters: built on every decorated call, and a call with keywords costs about 0.5 us more.)
+        self.span: Span = tracer.start_span(name, parent, kind, attributes)  # positional: see above
         self._t0 = time.perf_counter()
         self.ctx = _sdk.context_with_span(parent, self.span, RUN_KEY, self)
         self.recording = self.span.is_recording()
@@ -182,7 +182,7 @@ class SpanRun:
                 body = result if kind is dict else _chat_completion_fields(result) if _is_openai_chat(kind) else None
                 fast = _chat_completion_attributes(body, self.model_price) if body is not None else None
                 if fast is not None:
-                    _sdk.set_clean_attributes(self.span, _without_usage(fast) if self._deferred() else fast)
+                    _sdk.set_built_attributes(self.span, _without_usage(fast) if self._deferred() else fast)
                     return
             extracted = extract(result, self.provider, want_text=capture)
             self._apply(extracted, estimated=False)
@@ -328,47 +328,67 @@ def _detail(details: Any, key: str) -> int | None:
     return value if type(value) is int and value >= 0 else None
 
 
+_INPUT = semconv.GEN_AI_USAGE_INPUT_TOKENS
+_OUTPUT = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_CACHE_READ = semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS
+_REASONING = semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS
+_COST = semconv.GEN_AI_USAGE_COST_AMOUNT
+_CURRENCY = semconv.GEN_AI_USAGE_COST_CURRENCY
+_SOURCE = semconv.GEN_AI_USAGE_COST_SOURCE
+_PRICE_VERSION = semconv.CHATBOT_COST_PRICE_VERSION
+_RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
+_RESPONSE_ID = semconv.GEN_AI_RESPONSE_ID
+_FINISH_REASONS = semconv.GEN_AI_RESPONSE_FINISH_REASONS
+
+
 def _chat_completion_attributes(
     body: dict[str, Any], price: pricing.ModelPrice | None
 ) -> dict[str, AttributeValue] | None:
     """Fast path for the commonest return value, an OpenAI Chat Completions JSON body; None for anything else.
 
-    Same result as ``extract`` + ``usage_attributes`` (a test checks they agree), with a fraction of the calls.
+    Same result as ``extract`` + ``usage_attributes`` (a test checks they agree), with a fraction of the work: it runs
+    on every decorated call, right after the SDK started the span, when little of this code is in the CPU's caches
+    (each step costs two to three times what it costs in a loop of its own).
     """
     usage = body.get("usage")
-    if "type" in body or type(usage) is not dict:
-        return None
+    if type(usage) is not dict or price is None or "type" in body or "cost" in usage:
+        return None  # another shape, an unknown price or a provider-reported cost: the general path handles them
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0:
         return None
-    attributes: dict[str, AttributeValue] = {
-        semconv.GEN_AI_USAGE_INPUT_TOKENS: prompt,
-        semconv.GEN_AI_USAGE_OUTPUT_TOKENS: completion,
-    }
-    cached = _detail(usage.get("prompt_tokens_details"), "cached_tokens")
-    reasoning = _detail(usage.get("completion_tokens_details"), "reasoning_tokens")
+    details = usage.get("prompt_tokens_details")
+    cached = _detail(details, "cached_tokens") if details else 0
+    details = usage.get("completion_tokens_details")
+    reasoning = _detail(details, "reasoning_tokens") if details else 0
     if cached is None or reasoning is None:
         return None
+    plain = price.plain_pico
+    if plain is None:
+        cost = pricing.cost_usd_float(pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price)
+    else:  # cost_usd_float's integer formula, inline (no cache writes here)
+        read = cached if cached <= prompt else prompt
+        cost = ((prompt - read) * plain[0] + read * plain[2] + completion * plain[1]) / 1e12
+    attributes: dict[str, AttributeValue] = {
+        _INPUT: prompt,
+        _OUTPUT: completion,
+        _COST: cost,
+        _CURRENCY: "USD",
+        _SOURCE: "local",
+        _PRICE_VERSION: price.version,
+    }
     if cached:
-        attributes[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = cached
+        attributes[_CACHE_READ] = cached
     if reasoning:
-        attributes[semconv.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS] = reasoning
+        attributes[_REASONING] = reasoning
     model, response_id, choices = body.get("model"), body.get("id"), body.get("choices")
     if type(model) is str and model:
-        attributes[semconv.GEN_AI_RESPONSE_MODEL] = model
+        attributes[_RESPONSE_MODEL] = model
     if type(response_id) is str and response_id:
-        attributes[semconv.GEN_AI_RESPONSE_ID] = response_id
+        attributes[_RESPONSE_ID] = response_id
     if type(choices) is list:
-        reasons = [r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r]
+        reasons = tuple(r for c in choices if type(c) is dict and type(r := c.get("finish_reason")) is str and r)
         if reasons:
-            attributes[semconv.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(reasons)
-    if price is None or "cost" in usage:
-        return None  # unknown price, a provider-reported cost or cache writes: the general path handles them
-    cost = pricing.cost_usd_float(pricing.TokenUsage(prompt, completion, cached, 0, reasoning), price)
-    attributes[semconv.GEN_AI_USAGE_COST_AMOUNT] = cost
-    attributes[semconv.GEN_AI_USAGE_COST_CURRENCY] = "USD"
-    attributes[semconv.GEN_AI_USAGE_COST_SOURCE] = "local"
-    attributes[semconv.CHATBOT_COST_PRICE_VERSION] = price.version
+            attributes[_FINISH_REASONS] = reasons
     if STATE.content.legacy_dup:
         attributes[semconv.GEN_AI_USAGE_COST] = cost
     return attributes

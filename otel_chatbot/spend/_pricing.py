@@ -109,6 +109,9 @@ class ModelPrice:
     # Whether _genai must price every call, details or not: a per-request fee, a reasoning price or tiers apply
     # to the plain totals too.
     _genai_always: bool = field(default=False, init=False, compare=False, repr=False)
+    # ``pico`` when a call's plain token counts (no usage details, no cache writes) are priced by its formula alone:
+    # no tiers, nothing genai-prices must add (``cost_usd_float`` without the checks; the span fast path reads it).
+    plain_pico: tuple[int, int, int, int] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         rates = [
@@ -121,6 +124,8 @@ class ModelPrice:
         if all(value == value.to_integral_value() for value in scaled):
             a, b, c, d = (int(value) for value in scaled)
             object.__setattr__(self, "pico", (a, b, c, d))
+            if not self.tiers:
+                object.__setattr__(self, "plain_pico", (a, b, c, d))
 
 
 def _with_genai(price: ModelPrice, genai_price: Any) -> ModelPrice:
@@ -133,6 +138,8 @@ def _with_genai(price: ModelPrice, genai_price: Any) -> ModelPrice:
             always = True
     object.__setattr__(price, "_genai", genai_price)
     object.__setattr__(price, "_genai_always", always)
+    if always:
+        object.__setattr__(price, "plain_pico", None)
     return price
 
 

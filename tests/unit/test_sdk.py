@@ -97,6 +97,7 @@ def test_the_installed_sdk_has_the_layout_the_adapter_reads() -> None:
     assert _sdk.detach is _sdk._detach_fast
     assert _sdk.context_with_span is _sdk._context_with_span_fast
     assert _sdk._SET_CLEAN is _sdk._set_clean_fast
+    assert _sdk.set_built_attributes is _sdk._set_built_fast
     # The same facts, spelled out against the SDK itself (what the probe relies on).
     span = _finished_spans()[0]
     assert type(span) is ReadableSpan
@@ -222,14 +223,15 @@ def test_clean_attributes_land_as_set_attributes_would_put_them() -> None:
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     values: dict[str, Any] = {"s": "v", "i": 3, "f": 0.25, "b": False, "t": ("a", "b")}
-    for setter in (_sdk.set_clean_attributes, _sdk._set_clean_public):
+    for setter in (_sdk.set_clean_attributes, _sdk._set_clean_public, _sdk.set_built_attributes):
         span = provider.get_tracer("t").start_span("s", attributes={"start": 1})
         setter(span, values)
         setter(span, {"odd": [1, 2]})  # not a value the fast path takes: the SDK's validation turns it into a tuple
         span.end()
         setter(span, {"late": 1})  # ended: dropped, as set_attributes does
-    fast, public = exporter.get_finished_spans()
+    fast, public, built = exporter.get_finished_spans()
     assert dict(fast.attributes or {}) == dict(public.attributes or {}) == {"start": 1, **values, "odd": (1, 2)}
+    assert dict(built.attributes or {}) == {"start": 1, **values, "odd": [1, 2]}  # built values are trusted as such
 
 
 def test_clean_attributes_respect_the_span_limits() -> None:
@@ -238,10 +240,11 @@ def test_clean_attributes_respect_the_span_limits() -> None:
     provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=2, max_span_attribute_length=3))
     exporter = InMemorySpanExporter()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    span = provider.get_tracer("t").start_span("s")
-    _sdk.set_clean_attributes(span, {"a": "long value", "b": 1, "c": 2})  # limits apply: through set_attributes
-    span.end()
-    assert dict(exporter.get_finished_spans()[0].attributes or {}) == {"b": 1, "c": 2}
+    for setter in (_sdk.set_clean_attributes, _sdk.set_built_attributes):
+        span = provider.get_tracer("t").start_span("s")
+        setter(span, {"a": "long value", "b": 1, "c": 2})  # limits apply: through set_attributes
+        span.end()
+    assert [dict(span.attributes or {}) for span in exporter.get_finished_spans()] == [{"b": 1, "c": 2}] * 2
 
 
 def test_global_tracer_provider_reads_what_the_api_returns() -> None:

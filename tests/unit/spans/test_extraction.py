@@ -794,3 +794,39 @@ def test_gemini_single_candidate_stream_unchanged(index: int | None, span_export
     assert semconv.CHATBOT_USAGE_ESTIMATED not in attrs
     assert attrs[semconv.GEN_AI_RESPONSE_ID] == "r-1"
     assert semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN in attrs
+
+
+@pytest.mark.parametrize(
+    ("model", "provider"),
+    [
+        ("gpt-4o-mini", "openai"),
+        ("gpt-4o", "openai"),
+        ("o3-mini", "openai"),
+        ("claude-sonnet-4-20250514", "anthropic"),
+        ("gemini-2.5-pro", "google"),  # tiered: the general formula
+        ("gemini-2.5-flash", "google"),
+        ("deepseek-chat", "deepseek"),
+    ],
+)
+def test_fast_path_cost_is_exactly_the_pricing_modules(model: str, provider: str) -> None:
+    from decimal import Decimal
+
+    from otel_chatbot.spans._run import _chat_completion_attributes
+    from otel_chatbot.spend._pricing import TokenUsage, compute_cost
+
+    price = default_table().lookup(model, provider)
+    assert price is not None
+    for prompt, completion, cached, reasoning in [(812, 95, 0, 0), (300_000, 4000, 120_000, 900), (7, 0, 7, 0)]:
+        body = {
+            "model": model,
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "prompt_tokens_details": {"cached_tokens": cached},
+                "completion_tokens_details": {"reasoning_tokens": reasoning},
+            },
+        }
+        fast = _chat_completion_attributes(body, price)
+        assert fast is not None
+        exact = compute_cost(TokenUsage(prompt, completion, cached, 0, reasoning), price)
+        assert fast[semconv.GEN_AI_USAGE_COST_AMOUNT] == float(exact) and exact > Decimal(0)

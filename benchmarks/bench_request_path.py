@@ -17,9 +17,10 @@ flight) sends ``--requests`` ``POST /chat`` requests, alternating the JSON and t
 response-cache miss with retrieval, history and memory update. Rounds interleave the modes (A, B[, A0], A, B, ...),
 after one uncounted warm-up round each. Server CPU per request is the delta of utime+stime in /proc/<pid>/stat of the
 server process (all its threads: the event loop, ``to_thread`` workers, the span export thread; it has no children)
-divided by the requests; requests/s and p99 latency come from the load process. Figures are medians over rounds, the
-A/B ratio the median of per-round ratios. Spans per request: the collector's ``otelcol_receiver_accepted_spans``
-over the requests A served.
+from the start of one round to the start of the same server's next round (the spans a round leaves in the export
+queue count in it; the last round ends 6 s after its load), divided by the requests. Requests/s and p99 latency come
+from the load process. Figures are medians over rounds, the A/B ratio the median of per-round ratios. Spans per
+request: the collector's ``otelcol_receiver_accepted_spans`` over the requests of A's warm-up round, sent alone.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import functools
 import json
 import os
 import pstats
@@ -61,7 +63,14 @@ ZERO_LATENCY = [
 ]
 API_KEY = "demo-acme"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-LABELS = {"a": "A  instrumented", "a0": "A0 no OTLP export", "b": "B  uninstrumented"}
+LABELS = {
+    "a": "A  instrumented",
+    "a0": "A0 no OTLP export",
+    "b": "B  uninstrumented",
+    "a-fastapi": "A without FastAPI instrumentation",
+    "a-httpx": "A without httpx instrumentation",
+    "a-fastapi+httpx": "A, stage spans only",
+}
 
 
 # --- the server process ------------------------------------------------------------------------------------------
@@ -70,6 +79,11 @@ LABELS = {"a": "A  instrumented", "a0": "A0 no OTLP export", "b": "B  uninstrume
 def _serve(mode: str, port_file: str, profile: str | None) -> int:
     from examples._serve import serve
 
+    if mode.startswith("a-"):  # an ablation: what one piece of A costs
+        import otel_chatbot
+
+        for piece in mode[2:].split("+"):
+            setattr(otel_chatbot, f"instrument_{piece}", lambda *args, **kwargs: None)
     if mode == "b":
         from examples.rag_chatbot.app import create_app
         from examples.rag_chatbot.settings import Settings
@@ -134,7 +148,6 @@ class Server:
     mode: str
     process: subprocess.Popen[bytes]
     url: str
-    requests: int = 0
     cpu_ms: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
@@ -219,6 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     from otel_chatbot.stack import StackPorts, start_stack, stop_stack
 
     modes = ["a", "b", "a0"] if args.no_export_mode else ["a", "b"]
+    modes += [m for m in args.ablate.split(",") if m]
     if args.profile:
         modes = ["a"]
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-request-path-") as tmp_name:
@@ -238,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         servers: dict[str, Server] = {}
         for mode in modes:
             env = dict(app_env)
-            if mode == "a":
+            if mode == "a" or mode.startswith("a-"):
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = running.collector_otlp_grpc_url
             argv = [sys.executable, "-m", "benchmarks.bench_request_path", "--serve", mode]
             if args.profile:
@@ -260,36 +274,49 @@ def _run(args: argparse.Namespace) -> int:
             f"{'/'.join(m.upper() for m in modes)} interleaved (+1 warm-up round each)",
             flush=True,
         )
-        spans_before = _accepted_spans(running.ports.collector_telemetry_port)
+        read_spans = functools.partial(_accepted_spans, running.ports.collector_telemetry_port)
+        spans_per_request = 0.0
+        # A round's CPU is the server's from the start of its load to the start of its next round's: what it spends
+        # between rounds (exporting its last batch while the others are loaded) is part of it.
+        starts: dict[str, float] = {}
         for r in range(args.rounds + 1):
             for mode in modes:
                 server = servers[mode]
-                before = _cpu_s(server.process.pid)
+                now = _cpu_s(server.process.pid)
+                if r > 1:
+                    server.cpu_ms.append((now - starts[mode]) / args.requests * 1e3)
+                starts[mode] = now
+                spans_before = read_spans() if (r, mode) == (0, "a") else 0.0
                 result = _run_load(server.url, args.requests, args.concurrency, 10_000_000 * (r + 1) + len(mode))
-                cpu_ms = (_cpu_s(server.process.pid) - before) / args.requests * 1e3
-                server.requests += args.requests
+                if (r, mode) == (0, "a"):  # A's warm-up round alone: its spans, once they all arrived
+                    spans_per_request = (_settled(read_spans) - spans_before) / args.requests
                 if r:
-                    server.cpu_ms.append(cpu_ms)
                     server.rps.append(result["rps"])
                     server.p99.append(result["p99_ms"])
-            if r:
+            if r > 1:
                 line = "  ".join(f"{m.upper()} {servers[m].cpu_ms[-1]:.3f} ms" for m in modes)
-                print(f"  round {r}: {line}", flush=True)
-        spans = _settled(lambda: _accepted_spans(running.ports.collector_telemetry_port)) - spans_before
-        _report(servers, modes, spans / servers["a"].requests)
+                print(f"  round {r - 1}: {line}", flush=True)
+        time.sleep(6.0)  # the last batches leave (the span processor's 5 s schedule)
+        for mode in modes:
+            servers[mode].cpu_ms.append((_cpu_s(servers[mode].process.pid) - starts[mode]) / args.requests * 1e3)
+        line = "  ".join(f"{m.upper()} {servers[m].cpu_ms[-1]:.3f} ms" for m in modes)
+        print(f"  round {args.rounds}: {line}", flush=True)
+        _report(servers, modes, spans_per_request)
     return 0
 
 
 def _report(servers: dict[str, Server], modes: Sequence[str], spans_per_request: float) -> None:
     b = servers["b"]
     print()
+    width = max(len(LABELS[m]) for m in modes)
     print("| mode | server CPU ms/request (median) | min..max | requests/s | p99 ms |")
     print("|---|---|---|---|---|")
     for mode in modes:
         s = servers[mode]
         print(
-            f"| {LABELS[mode]} | {statistics.median(s.cpu_ms):.3f} | {min(s.cpu_ms):.3f}..{max(s.cpu_ms):.3f} | "
-            f"{statistics.median(s.rps):.0f} | {statistics.median(s.p99):.1f} |"
+            f"| {LABELS[mode]:{width}} | {statistics.median(s.cpu_ms):.3f} | "
+            f"{min(s.cpu_ms):.3f}..{max(s.cpu_ms):.3f} | {statistics.median(s.rps):.0f} | "
+            f"{statistics.median(s.p99):.1f} |"
         )
     for mode in modes:
         if mode == "b":
@@ -365,9 +392,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-export-mode", action="store_true", help="also run A0: A without OTLP export")
+    parser.add_argument(
+        "--ablate",
+        default="",
+        help="also run A without pieces, comma-separated: a-fastapi, a-httpx, a-fastapi+httpx (OTLP export on)",
+    )
     parser.add_argument("--profile", metavar="OUT", help="profile server A under load (cProfile) into OUT instead")
     parser.add_argument("--top", type=int, default=30, help="functions listed per profile table")
-    parser.add_argument("--serve", choices=("a", "a0", "b"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=tuple(LABELS), help=argparse.SUPPRESS)
     parser.add_argument("--port-file", help=argparse.SUPPRESS)
     parser.add_argument("--profile-out", help=argparse.SUPPRESS)
     parser.add_argument("--load", metavar="URL", help=argparse.SUPPRESS)

@@ -2,6 +2,7 @@
 
 Run: python -m benchmarks.bench_request_path [--rounds 9] [--requests 300] [--concurrency 8] [--no-export-mode]
      python -m benchmarks.bench_request_path --profile OUT.prof [--requests 2000]  (cProfile of server A)
+     python -m benchmarks.bench_request_path --export-cost  (OTLP encode + send CPU per span, in process)
 
 Processes, all on loopback: the local OpenAI-compatible LLM server (``examples.llm_server``) at zero latency; the
 real native stack (otelcol-chatbot exporting to Jaeger, Prometheus; ``otel_chatbot.stack.start_stack``); and one
@@ -70,7 +71,13 @@ LABELS = {
     "a-fastapi": "A without FastAPI instrumentation",
     "a-httpx": "A without httpx instrumentation",
     "a-fastapi+httpx": "A, stage spans only",
+    "a-other": "A from --compare-tree",
 }
+# Server A from another checkout (its own examples/ and otel_chatbot/), for before/after in one run.
+OTHER_TREE_SERVER = (
+    "import sys; from examples._serve import serve; from examples.rag_chatbot.asgi import app; "
+    "sys.exit(serve(app, host='127.0.0.1', port=0, port_file=sys.argv[2], name='bench-a-other'))"
+)
 
 
 # --- the server process ------------------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ LABELS = {
 def _serve(mode: str, port_file: str, profile: str | None) -> int:
     from examples._serve import serve
 
-    if mode.startswith("a-"):  # an ablation: what one piece of A costs
+    if mode.startswith("a-") and mode != "a-other":  # an ablation: what one piece of A costs
         import otel_chatbot
 
         for piece in mode[2:].split("+"):
@@ -182,11 +189,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def _process(
-    argv: list[str], env: dict[str, str], tmp: Path, name: str
+    argv: list[str], env: dict[str, str], tmp: Path, name: str, cwd: str | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     port_file = tmp / f"{name}.port"
     log = (tmp / f"{name}.log").open("wb")
-    process = subprocess.Popen([*argv, "--port-file", str(port_file)], env=env, stdout=log, stderr=log)
+    process = subprocess.Popen([*argv, "--port-file", str(port_file)], env=env, cwd=cwd, stdout=log, stderr=log)
     try:
         yield process, _wait_port(port_file, process, name)
     finally:
@@ -233,6 +240,8 @@ def _run(args: argparse.Namespace) -> int:
 
     modes = ["a", "b", "a0"] if args.no_export_mode else ["a", "b"]
     modes += [m for m in args.ablate.split(",") if m]
+    if args.compare_tree:
+        modes.append("a-other")
     if args.profile:
         modes = ["a"]
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-request-path-") as tmp_name:
@@ -255,9 +264,14 @@ def _run(args: argparse.Namespace) -> int:
             if mode == "a" or mode.startswith("a-"):
                 env["OTEL_EXPORTER_OTLP_ENDPOINT"] = running.collector_otlp_grpc_url
             argv = [sys.executable, "-m", "benchmarks.bench_request_path", "--serve", mode]
+            tree = None
+            if mode == "a-other":
+                tree = str(Path(args.compare_tree).resolve())
+                argv = [sys.executable, "-c", OTHER_TREE_SERVER]
+                env["PYTHONPATH"] = tree
             if args.profile:
                 argv += ["--profile-out", str(Path(args.profile).resolve())]
-            process, port = stack.enter_context(_process(argv, env, tmp, f"server-{mode}"))
+            process, port = stack.enter_context(_process(argv, env, tmp, f"server-{mode}", cwd=tree))
             servers[mode] = Server(mode, process, f"http://127.0.0.1:{port}")
         if args.profile:
             server = servers["a"]
@@ -329,7 +343,85 @@ def _report(servers: dict[str, Server], modes: Sequence[str], spans_per_request:
             f"{mode.upper()}/B CPU per request: median per-round ratio {statistics.median(ratios):.2f}x "
             f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x), +{added:.3f} ms; requests/s ratio {rps:.2f}x"
         )
+    if "a-other" in servers:
+        a, other = servers["a"], servers["a-other"]
+        ratios = sorted(x / y for x, y in zip(a.cpu_ms, other.cpu_ms, strict=True))
+        print(
+            f"A/A-OTHER CPU per request: median per-round ratio {statistics.median(ratios):.2f}x "
+            f"(min {ratios[0]:.2f}x, max {ratios[-1]:.2f}x)"
+        )
     print(f"spans per request (A, accepted by the collector): {spans_per_request:.2f}")
+
+
+# --- what OTLP export costs per span -----------------------------------------------------------------------------
+
+
+def _example_spans(requests: int = 50) -> list[Any]:
+    """The spans the example app makes for ``requests`` chat requests (in process, the provider mocked)."""
+    import httpx
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import otel_chatbot as oc
+    from benchmarks.bench_example import _provider_reply
+    from examples.rag_chatbot.app import create_app
+    from examples.rag_chatbot.settings import Settings
+
+    memory = InMemorySpanExporter()
+    tel = oc.configure("bench-request-path", span_processors=[SimpleSpanProcessor(memory)])
+    settings = Settings(openai_base_url="http://llm.bench/v1")
+    app = create_app(settings, tracer_provider=tel.tracer_provider, transport=httpx.MockTransport(_provider_reply))
+
+    async def drive() -> None:
+        transport = httpx.ASGITransport(app=app)
+        headers = {"authorization": f"Bearer {API_KEY}"}
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://app", headers=headers) as client,
+        ):
+            for i in range(requests):
+                body = {"message": f"q {i}", "user_id": "u", "stream": i % 2 == 1}
+                assert (await client.post("/chat", json=body)).status_code == 200
+
+    asyncio.run(drive())
+    tel.shutdown()
+    return list(memory.get_finished_spans())
+
+
+def _export_cost(rounds: int = 20) -> int:
+    """CPU per span of encoding and sending 512-span batches of the example's spans to the native collector."""
+    from grpc import Compression  # type: ignore[import-untyped]
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+    from otel_chatbot.stack import StackPorts, start_stack, stop_stack
+
+    spans = _example_spans()
+    batch = (spans * (512 // len(spans) + 1))[:512]
+    with tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        running = start_stack(run_dir=Path(tmp), ports=StackPorts.free())
+        try:
+            grpc_url = running.collector_otlp_grpc_url
+            ways: dict[str, Callable[[Any], object]] = {
+                "encode only (no I/O)": lambda b: encode_spans(b).SerializeToString(),
+                "OTLP/gRPC": GrpcExporter(endpoint=grpc_url, insecure=True).export,
+                "OTLP/gRPC + gzip": GrpcExporter(endpoint=grpc_url, insecure=True, compression=Compression.Gzip).export,
+                "OTLP/HTTP protobuf": HttpExporter(endpoint=running.collector_otlp_http_url + "/v1/traces").export,
+            }
+            print(f"{len(spans) / 50:.0f} spans per request; CPU per span, 512-span batches, median of 3 x {rounds}")
+            for name, export in ways.items():
+                export(batch)
+                per_span = []
+                for _ in range(3):
+                    start = time.process_time()
+                    for _ in range(rounds):
+                        export(batch)
+                    per_span.append((time.process_time() - start) / rounds / len(batch) * 1e6)
+                print(f"  {name:22s} {statistics.median(per_span):6.1f} µs")
+        finally:
+            stop_stack(Path(tmp))
+    return 0
 
 
 # --- the profile summary -----------------------------------------------------------------------------------------
@@ -397,6 +489,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="also run A without pieces, comma-separated: a-fastapi, a-httpx, a-fastapi+httpx (OTLP export on)",
     )
+    parser.add_argument(
+        "--compare-tree",
+        metavar="DIR",
+        help="also run A from another checkout (e.g. `git worktree add DIR main`): before/after in one run",
+    )
+    parser.add_argument("--export-cost", action="store_true", help="only measure OTLP export CPU per span")
     parser.add_argument("--profile", metavar="OUT", help="profile server A under load (cProfile) into OUT instead")
     parser.add_argument("--top", type=int, default=30, help="functions listed per profile table")
     parser.add_argument("--serve", choices=tuple(LABELS), help=argparse.SUPPRESS)
@@ -410,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.load:
         print(json.dumps(asyncio.run(_load(args.load, args.requests, args.concurrency, args.offset))))
         return 0
+    if args.export_cost:
+        return _export_cost()
     return _run(args)
 
 

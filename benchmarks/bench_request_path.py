@@ -244,7 +244,8 @@ def _run(args: argparse.Namespace) -> int:
         modes.append("a-other")
     if args.profile:
         modes = ["a"]
-    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="bench-request-path-") as tmp_name:
+    # The folder outlives the ExitStack: stop_stack() reads the stack's pid records from it.
+    with tempfile.TemporaryDirectory(prefix="bench-request-path-") as tmp_name, ExitStack() as stack:
         tmp = Path(tmp_name)
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         llm, llm_port = stack.enter_context(

@@ -53,8 +53,10 @@ def test_one_trace_per_request_with_the_documented_shape(
     assert root.name == "POST /chat" and root.kind is SpanKind.SERVER
     for name in ("request_parsing", "auth_validation", "request_preparation", "chat gpt-4o-mini", "update_memory"):
         assert ancestors(one(spans, name), spans) == ["POST /chat"], name
-    for name in ("response_cache", "retrieval help-center", "load_history"):
-        assert ancestors(one(spans, name), spans) == ["request_preparation", "POST /chat"], name
+    assert ancestors(one(spans, "retrieval help-center"), spans) == ["request_preparation", "POST /chat"]
+    # The cache lookup and the history read get no span of their own (every span costs CPU on every request).
+    assert not {"response_cache", "load_history"} & {s.name for s in spans}
+    assert len(spans) == 10  # SERVER, 8 stages, the httpx CLIENT span: bench_request_path's spans per request
     for name in ("backend_ttfb", "stream_processing"):
         assert ancestors(one(spans, name), spans) == ["chat gpt-4o-mini", "POST /chat"], name
     # The provider's HTTP call nests under the generation span (through backend_ttfb).
@@ -119,7 +121,8 @@ def test_response_cache_hit_and_miss(client: TestClient, span_exporter: InMemory
     again = _chat(client, "what does the pro plan   cost?", user="user-7", stream=True)
     assert first["cached"] is False and again["cached"] is True
     assert again["answer"] == first["answer"]
-    hits = [attrs(s)[semconv.CHATBOT_CACHE_HIT] for s in by_name(span_exporter.get_finished_spans(), "response_cache")]
+    preparations = by_name(span_exporter.get_finished_spans(), "request_preparation")
+    hits = [attrs(s)[semconv.CHATBOT_CACHE_HIT] for s in preparations]
     assert hits == [False, True]
     # A hit calls no provider.
     assert len(by_name(span_exporter.get_finished_spans(), "chat gpt-4o-mini")) == 1

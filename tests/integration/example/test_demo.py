@@ -11,7 +11,7 @@ from pathlib import Path
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
 from tests.integration.example.conftest import ROOT, Process
 
-STAGES = (*BREAKDOWN_STAGES, "generation", "retrieval", "memory_update", "response_cache", "load_history")
+STAGES = (*BREAKDOWN_STAGES, "generation", "retrieval", "memory_update")
 
 
 def _listening(url: str) -> bool:

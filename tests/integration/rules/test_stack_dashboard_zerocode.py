@@ -38,7 +38,7 @@ LLM = ServerConfig(
 )
 # Panels whose stages only the decorated app makes: an app with no decorator has none of them.
 NEEDS_DECORATED_STAGES = {
-    "Cache hit rate": "chatbot.cache.hit is set on the decorated app's response-cache stage",
+    "Cache hit rate": "chatbot.cache.hit is set on the decorated app's request_preparation stage",
     "Request-stage breakdown (mean ms per request)": "request_parsing, auth_validation, ... are decorated stages",
     "Backend TTFB p50/p95/p99 by provider/model": "backend_ttfb is a decorated stage inside generation",
     "Streaming duration p50/p95/p99": "stream_processing is a decorated stage",

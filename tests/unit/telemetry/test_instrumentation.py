@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -116,6 +116,50 @@ def test_fastapi_opted_in_headers_are_sanitized(
     assert attributes["http.request.header.x_request_id"] == ("r-1",)
     assert attributes["http.request.header.authorization"] == ("[REDACTED]",)
     assert not any(SECRET in value for value in _all_values(span))
+
+
+def _streaming_app(chunks: int) -> FastAPI:
+    from fastapi.responses import StreamingResponse
+
+    app = FastAPI(title="stream")
+
+    @app.post("/chat")
+    async def chat() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            for i in range(chunks):
+                yield f"data: {i}\n\n".encode()
+
+        return StreamingResponse(body(), media_type="text/event-stream")
+
+    return app
+
+
+@pytest.mark.parametrize("capture", [False, True])
+def test_fastapi_asgi_message_spans_only_on_request(
+    provider: TracerProvider, exporter: InMemorySpanExporter, capture: bool
+) -> None:
+    """By default a streamed answer is one SERVER span, not one more span per chunk (the request-path budget)."""
+    chunks = 20
+    app = _streaming_app(chunks)
+    if capture:
+        instrument_fastapi(app, tracer_provider=provider, capture_asgi_events=True)
+    else:
+        instrument_fastapi(app, tracer_provider=provider)
+    with TestClient(app) as client:
+        response = client.post("/chat", content=b"{}")
+    assert response.status_code == 200 and response.text.count("data: ") == chunks
+    spans = exporter.get_finished_spans()
+    (server,) = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert server.name == "POST /chat"
+    internal = [s for s in spans if s.kind is SpanKind.INTERNAL]
+    if not capture:
+        assert internal == []
+        return
+    names = [s.name for s in internal]
+    # http.response.start, one http.response.body per chunk and the closing empty body; the request body's receive
+    assert names.count("POST /chat http send") >= chunks + 1, names
+    assert "POST /chat http receive" in names, names
+    assert all(s.parent is not None and s.parent.span_id == server.context.span_id for s in internal)
 
 
 def test_fastapi_double_instrumentation_warns_and_is_a_noop(

@@ -266,16 +266,41 @@ async def _traced_async_generator(
 _NO_OP_TRACER = trace.NoOpTracer()
 
 
+_ENTERED: contextvars.ContextVar[tuple[tuple[TracedStage, _Scope], ...]] = contextvars.ContextVar(
+    "otel_chatbot_entered_stages", default=()
+)
+"""The context-manager stages entered and not yet exited in this context, innermost last."""
+
+_SPECS: dict[tuple[Any, ...], Spec] = {}
+_MAX_SPECS = 1024
+
+
+def _spec_for(stage: str, options: dict[str, Any]) -> Spec:
+    """The ``Spec`` of a context-manager stage: built once per distinct (stage, options), so the usual inline form
+    ``with oc.traced_stage("retrieval", data_source="faq"):`` builds nothing per use that it could build once."""
+    if options["tracer_provider"] is not None:  # (not kept: the cache would keep the provider alive)
+        return Spec(stage, **options)
+    try:
+        key = (stage, *(tuple(v.items()) if isinstance(v, Mapping) else v for v in options.values()))
+        spec = _SPECS.get(key)
+    except TypeError:  # an unhashable attribute value: built per use
+        return Spec(stage, **options)
+    if spec is None:
+        spec = Spec(stage, **options)
+        if len(_SPECS) < _MAX_SPECS:
+            _SPECS[key] = spec
+    return spec
+
+
 class TracedStage:
     """A stage: use it as a decorator, or as a context manager. Made by :func:`traced_stage`."""
+
+    __slots__ = ("_options", "_spec", "_stage")
 
     def __init__(self, stage: str, options: dict[str, Any]) -> None:
         self._stage = stage
         self._options = options
         self._spec: Spec | None = None
-        self._scopes: contextvars.ContextVar[tuple[_Scope | None, ...]] = contextvars.ContextVar(
-            f"otel_chatbot_stage_{id(self)}", default=()
-        )
 
     def __call__(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn`` (sync, async, generator or async generator function, or method)."""
@@ -292,20 +317,22 @@ class TracedStage:
 
     def __enter__(self) -> StageHandle:
         spec = self._spec
-        if spec is None:  # built once, at first use: the context-manager form rebuilds nothing per use
-            spec = self._spec = Spec(self._stage, **self._options)
+        if spec is None:
+            spec = self._spec = _spec_for(self._stage, self._options)
         tracer = spec.tracer() or _NO_OP_TRACER
         scope = _Scope(spec, tracer, (), {})
-        self._scopes.set((*self._scopes.get(), scope))
+        _ENTERED.set((*_ENTERED.get(), (self, scope)))
         return StageHandle(scope.__enter__())
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        *rest, scope = self._scopes.get()
-        self._scopes.set(tuple(rest))
-        if scope is not None:
-            scope.__exit__(exc_type, exc, tb)
+        entered = _ENTERED.get()
+        for i in range(len(entered) - 1, -1, -1):  # this stage's innermost entry (almost always the last one)
+            if entered[i][0] is self:
+                _ENTERED.set(entered[:i] + entered[i + 1 :])
+                entered[i][1].__exit__(exc_type, exc, tb)
+                return
 
 
 @overload

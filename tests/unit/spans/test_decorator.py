@@ -454,11 +454,13 @@ def test_context_manager_builds_its_spec_and_tracer_once(
         with stage as handle:
             handle.record_usage(input_tokens=tokens, output_tokens=1)
     assert len(built) == 1 and tracers == ["otel_chatbot"]  # per use: nothing that could be built once
-    assert [(s.attributes or {})[semconv.GEN_AI_USAGE_INPUT_TOKENS] for s in span_exporter.get_finished_spans()] == [
-        10,
-        20,
-        30,
-    ]
+    for _ in range(3):  # the inline form, a new TracedStage per use, shares one spec per (stage, options)
+        with oc.traced_stage("retrieval", data_source="faq", attributes={"k": "v"}):
+            pass
+    assert len(built) == 2 and tracers == ["otel_chatbot"] * 2
+    spans = span_exporter.get_finished_spans()
+    assert [(s.attributes or {}).get(semconv.GEN_AI_USAGE_INPUT_TOKENS) for s in spans[:3]] == [10, 20, 30]
+    assert [(s.name, (s.attributes or {})["k"]) for s in spans[3:]] == [("retrieval faq", "v")] * 3
 
 
 def test_record_usage_inside_stage_wins_over_return_value(span_exporter: InMemorySpanExporter) -> None:

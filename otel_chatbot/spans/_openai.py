@@ -25,6 +25,7 @@ text and flagged. Their deltas name no choice index, so with ``n > 1`` that esti
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -264,3 +265,79 @@ def responses_event(obj: Any, kind: str, provider: str | None, want_text: bool) 
         # The final response repeats the whole text: streams must not count it twice.
         return chat_or_other(get(obj, "response"), provider, want_text=False)
     return None
+
+
+# --- stream chunks: the fast path ----------------------------------------------------------------------------------
+# The commonest chunk of a stream is a plain text delta of choice 0. ``StreamAccumulator.add`` reads it here with a
+# few direct lookups instead of ``extract``; anything else (usage, a finish reason, several choices, a tool call, an
+# odd type anywhere) returns None and takes the general path, which a test checks gives the same result.
+
+
+def chunk_text(chunk: dict[str, Any], result: Extracted) -> str | None:
+    """The text of a Chat Completions chunk dict that is a plain text delta of choice 0 (its model and id merged into
+    ``result``, as ``Extracted.merge`` would); None, with ``result`` untouched, for any other chunk."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    text = delta.get("content")
+    if type(text) is not str or not text:
+        return None
+    index = choice.get("index")
+    if (index is not None and (type(index) is not int or index != 0)) or chunk.get("type") is not None:
+        return None
+    if chunk.get("usage") is not None or chunk.get("stop_reason") is not None:
+        return None
+    model, response_id = chunk.get("model"), chunk.get("id")
+    if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+        return None
+    if model:
+        result.response_model = model
+    if response_id:
+        result.response_id = response_id
+    return text
+
+
+def sdk_chunk_reader(cls: type) -> Any:
+    """``chunk_text`` for the openai SDK's ``ChatCompletionChunk`` class (attributes read directly), or None."""
+    module = sys.modules.get(cls.__module__)
+    choice_cls: Any = getattr(module, "Choice", None)
+    delta_cls: Any = getattr(module, "ChoiceDelta", None)
+    if cls.__name__ != "ChatCompletionChunk" or not isinstance(choice_cls, type) or not isinstance(delta_cls, type):
+        return None
+    if not hasattr(cls, "__pydantic_extra__"):  # pydantic v1: read by the general path
+        return None
+    expected: tuple[Any, Any] = (choice_cls, delta_cls)
+
+    def sdk_chunk_text(chunk: Any, result: Extracted) -> str | None:
+        choice_class, delta_class = expected
+        extra = chunk.__pydantic_extra__  # an extra ``type`` or ``stop_reason`` would route or add to the chunk
+        if extra and ("type" in extra or extra.get("stop_reason") is not None):
+            return None
+        choices = chunk.choices
+        if type(choices) is not list or len(choices) != 1 or chunk.usage is not None:
+            return None
+        choice: Any = choices[0]
+        if type(choice) is not choice_class or choice.finish_reason is not None or choice.index != 0:
+            return None
+        delta: Any = choice.delta
+        if type(delta) is not delta_class:
+            return None
+        text = delta.content
+        if type(text) is not str or not text or type(choice.index) is not int:
+            return None
+        model, response_id = chunk.model, chunk.id
+        if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+            return None
+        if model:
+            result.response_model = model
+        if response_id:
+            result.response_id = response_id
+        return text
+
+    return sdk_chunk_text

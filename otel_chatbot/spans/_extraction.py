@@ -312,7 +312,9 @@ class StreamAccumulator:
         "chars",
         "chunks",
         "first_chunk",
+        "first_chunk_s",
         "first_content",
+        "first_text_s",
         "result",
         "texts",
     )
@@ -325,6 +327,8 @@ class StreamAccumulator:
         self.chunks = 0  # chunks with generated content
         self.first_chunk = False
         self.first_content = False
+        self.first_chunk_s: float | None = None  # seconds from the span's start, set by the run (``on_chunk``)
+        self.first_text_s: float | None = None
         self.texts: list[str] = []
         self._raw_generated = False  # the previous chunk was generated content that a helper event may echo
 

@@ -338,6 +338,8 @@ class StreamAccumulator:
         if cls is dict:
             if "choices" in chunk:
                 text = _openai.chunk_text(chunk, self.result)
+                if text is None and _openai.usage_chunk(chunk, self.result):
+                    text = ""
             else:
                 text = _anthropic.delta_text(chunk)
         elif cls is str:
@@ -349,6 +351,9 @@ class StreamAccumulator:
             text = reader(chunk, self.result) if reader is not None else None
         if text is None:
             return self._add(chunk)
+        if not text:  # a usage chunk, merged by the reader: nothing generated
+            self._raw_generated = False
+            return 0
         # The fast path: a plain text delta (its model and id already merged), the commonest chunk of a stream.
         self._raw_generated = cls is not str  # as ``_add``: a string is never echoed
         self.chunks += 1

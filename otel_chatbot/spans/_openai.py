@@ -304,7 +304,11 @@ def chunk_text(chunk: dict[str, Any], result: Extracted) -> str | None:
 
 
 def sdk_chunk_reader(cls: type) -> Any:
-    """``chunk_text`` for the openai SDK's ``ChatCompletionChunk`` class (attributes read directly), or None."""
+    """``chunk_text`` for the openai SDK's ``ChatCompletionChunk`` class (attributes read directly), or None.
+
+    The reader also merges the final usage chunk (``sdk_usage_chunk``): it then returns ``""``, a chunk with nothing
+    to count.
+    """
     module = sys.modules.get(cls.__module__)
     choice_cls: Any = getattr(module, "Choice", None)
     delta_cls: Any = getattr(module, "ChoiceDelta", None)
@@ -320,6 +324,8 @@ def sdk_chunk_reader(cls: type) -> Any:
         if extra and ("type" in extra or extra.get("stop_reason") is not None):
             return None
         choices = chunk.choices
+        if type(choices) is list and not choices:  # the usage chunk: "" when merged, nothing to count
+            return "" if sdk_usage_chunk(chunk, result) else None
         if type(choices) is not list or len(choices) != 1 or chunk.usage is not None:
             return None
         choice: Any = choices[0]
@@ -341,3 +347,100 @@ def sdk_chunk_reader(cls: type) -> Any:
         return text
 
     return sdk_chunk_text
+
+
+def _nothing(value: Any) -> bool:
+    return value is None or (type(value) is int and value == 0)
+
+
+def _detail_count(details: dict[str, Any] | None, key: str) -> int | None | bool:
+    """``details[key]`` as ``chat_usage`` reads it (None when absent), or False when the details hold anything the
+    fast path leaves to it (a cache-write count, a non-zero audio or image count, a count that is not a plain
+    non-negative int)."""
+    if details is None:
+        return None
+    get_ = details.get
+    if get_("cache_write_tokens") is not None or not (
+        _nothing(get_("audio_tokens")) and _nothing(get_("image_tokens"))
+    ):
+        return False
+    value = get_(key)
+    if value is None:
+        return None
+    return value if type(value) is int and value >= 0 else False
+
+
+def _usage_fields(
+    usage: dict[str, Any], prompt_details: Any, completion_details: Any
+) -> tuple[int, int, int | None, int | None] | None:
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0 or "cost" in usage:
+        return None
+    if (prompt_details is not None and type(prompt_details) is not dict) or (
+        completion_details is not None and type(completion_details) is not dict
+    ):
+        return None
+    cached = _detail_count(prompt_details, "cached_tokens")
+    reasoning = _detail_count(completion_details, "reasoning_tokens")
+    if cached is False or reasoning is False:
+        return None
+    return prompt, completion, cached, reasoning
+
+
+def _merge_usage(
+    fields: tuple[int, int, int | None, int | None], model: Any, response_id: Any, result: Extracted
+) -> bool:
+    if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+        return False
+    result.input_tokens, result.output_tokens, cached, reasoning = fields
+    if cached is not None:
+        result.cache_read_tokens = cached
+    if reasoning is not None:
+        result.reasoning_tokens = reasoning
+    if model:
+        result.response_model = model
+    if response_id:
+        result.response_id = response_id
+    result.uncached_input_tokens = None  # as ``Extracted.merge``: a total given as such wins
+    return True
+
+
+def usage_chunk(chunk: dict[str, Any], result: Extracted) -> bool:
+    """Merge the final usage chunk of a Chat Completions stream dict (no choices; plain token counts, cached and
+    reasoning tokens) into ``result`` as ``extract`` + ``Extracted.merge`` would; False, ``result`` untouched, for any
+    other chunk (audio, image or cache-write counts, a provider cost, a finish reason: the general path)."""
+    choices, usage = chunk.get("choices"), chunk.get("usage")
+    if type(choices) is not list or choices or type(usage) is not dict:
+        return False
+    if chunk.get("type") is not None or chunk.get("stop_reason") is not None:
+        return False
+    fields = _usage_fields(usage, usage.get("prompt_tokens_details"), usage.get("completion_tokens_details"))
+    return fields is not None and _merge_usage(fields, chunk.get("model"), chunk.get("id"), result)
+
+
+def _plain(obj: Any) -> dict[str, Any] | None:
+    """A pydantic (v2) object's fields and extras as one dict, what ``get`` reads from it; None stays None."""
+    if obj is None:
+        return None
+    fields: dict[str, Any] = obj.__dict__
+    extra = obj.__pydantic_extra__
+    return {**fields, **extra} if extra else fields
+
+
+def sdk_usage_chunk(chunk: Any, result: Extracted) -> bool:
+    """``usage_chunk`` for the openai SDK's ``ChatCompletionChunk`` (its usage objects read as plain dicts)."""
+    extra = chunk.__pydantic_extra__
+    if extra and ("type" in extra or extra.get("stop_reason") is not None):
+        return False
+    choices, usage = chunk.choices, chunk.usage
+    if type(choices) is not list or choices or usage is None or not hasattr(usage, "__pydantic_extra__"):
+        return False
+    plain = _plain(usage)
+    if plain is None:
+        return False
+    prompt_details, completion_details = plain.get("prompt_tokens_details"), plain.get("completion_tokens_details")
+    for details in (prompt_details, completion_details):
+        if details is not None and not hasattr(details, "__pydantic_extra__"):
+            return False
+    fields = _usage_fields(plain, _plain(prompt_details), _plain(completion_details))
+    return fields is not None and _merge_usage(fields, chunk.model, chunk.id, result)

@@ -187,8 +187,9 @@ def _traced_generator(
     body.run(_sdk.attach, run.ctx)
     enter = body.run
     on_chunk = run.on_chunk
+    send = inner.send
     try:
-        method: Callable[[Any], Any] = inner.send
+        method: Callable[[Any], Any] = send
         value: Any = None
         while True:
             try:
@@ -197,7 +198,7 @@ def _traced_generator(
                 return stop.value
             on_chunk(item)
             try:
-                value, method = (yield item), inner.send
+                value, method = (yield item), send
             except GeneratorExit:
                 enter(inner.close)
                 raise

@@ -130,3 +130,36 @@ def _message_delta(obj: Any) -> Extracted | None:
     reason = text_of_str(get(get(obj, "delta"), "stop_reason"))
     out.finish_reasons = [reason] if reason else []
     return out if out.has_usage or out.finish_reasons or out.details else None
+
+
+# --- stream chunks: the fast path ----------------------------------------------------------------------------------
+# A raw ``content_block_delta`` event with a text delta, read directly (no usage, id or reason to merge); any other
+# event returns None and takes the general path (``stream_event``), which a test checks gives the same result.
+
+
+def delta_text(event: dict[str, Any]) -> str | None:
+    """The text of a raw ``content_block_delta`` event dict with a non-empty ``text_delta``; else None."""
+    if event.get("type") != "content_block_delta":
+        return None
+    delta = event.get("delta")
+    if type(delta) is not dict or delta.get("type") != "text_delta":
+        return None
+    text = delta.get("text")
+    return text if type(text) is str and text else None
+
+
+def sdk_delta_reader(cls: type) -> Any:
+    """``delta_text`` for the anthropic SDK's ``RawContentBlockDeltaEvent`` class, or None."""
+    if cls.__name__ != "RawContentBlockDeltaEvent":
+        return None
+
+    def sdk_delta_text(event: Any, result: Extracted) -> str | None:
+        if event.type != "content_block_delta":
+            return None
+        delta = event.delta
+        if type(delta).__name__ != "TextDelta" or delta.type != "text_delta":
+            return None
+        text = delta.text
+        return text if type(text) is str and text else None
+
+    return sdk_delta_text

@@ -179,26 +179,28 @@ def _traced_generator(
 ) -> Generator[Any, Any, Any]:
     scope = _Scope(spec, tracer, args, kwargs, parent, ids)
     run = scope.run
+    # The body runs in its own copy of the consumer's context (taken at the first chunk), where the stage's context
+    # is current: one C call per chunk (``Context.run``) instead of a set and a reset of the runtime context. The
+    # consumer never sees the stage's context (nor a context variable the body sets); the body keeps what it set
+    # from one chunk to the next (a token it got is reset in the same context), as a generator's own frame would.
+    body = contextvars.copy_context()
+    body.run(_sdk.attach, run.ctx)
+    enter = body.run
+    on_chunk = run.on_chunk
+    send = inner.send
     try:
-        method: Callable[[Any], Any] = inner.send
+        method: Callable[[Any], Any] = send
         value: Any = None
         while True:
-            token = _sdk.attach(run.ctx)
             try:
-                item = method(value)
+                item = enter(method, value)
             except StopIteration as stop:
                 return stop.value
-            finally:
-                _sdk.detach(token)
-            run.on_chunk(item)
+            on_chunk(item)
             try:
-                value, method = (yield item), inner.send
+                value, method = (yield item), send
             except GeneratorExit:
-                token = _sdk.attach(run.ctx)
-                try:
-                    inner.close()
-                finally:
-                    _sdk.detach(token)
+                enter(inner.close)
                 raise
             except BaseException as exc:  # .throw() into us: forward it to the wrapped generator
                 value, method = exc, inner.throw

@@ -11,7 +11,7 @@ it is dropped.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_chatbot.spend._pricing import TokenUsage
@@ -312,7 +312,9 @@ class StreamAccumulator:
         "chars",
         "chunks",
         "first_chunk",
+        "first_chunk_s",
         "first_content",
+        "first_text_s",
         "result",
         "texts",
     )
@@ -325,11 +327,49 @@ class StreamAccumulator:
         self.chunks = 0  # chunks with generated content
         self.first_chunk = False
         self.first_content = False
+        self.first_chunk_s: float | None = None  # seconds from the span's start, set by the run (``on_chunk``)
+        self.first_text_s: float | None = None
         self.texts: list[str] = []
         self._raw_generated = False  # the previous chunk was generated content that a helper event may echo
 
     def add(self, chunk: Any) -> int:
         """Account for one chunk; returns ``FIRST_CHUNK`` and/or ``FIRST_TEXT`` when it is the first of its kind."""
+        cls = type(chunk)
+        if cls is dict:
+            if "choices" in chunk:
+                text = _openai.chunk_text(chunk, self.result)
+                if text is None and _openai.usage_chunk(chunk, self.result):
+                    text = ""
+            else:
+                text = _anthropic.delta_text(chunk)
+        elif cls is str:
+            text = chunk or None
+        else:
+            reader = _SDK_READERS.get(cls, _UNKNOWN)
+            if reader is _UNKNOWN:
+                reader = _reader_for(cls)
+            text = reader(chunk, self.result) if reader is not None else None
+        if text is None:
+            return self._add(chunk)
+        if not text:  # a usage chunk, merged by the reader: nothing generated
+            self._raw_generated = False
+            return 0
+        # The fast path: a plain text delta (its model and id already merged), the commonest chunk of a stream.
+        self._raw_generated = cls is not str  # as ``_add``: a string is never echoed
+        self.chunks += 1
+        if self._keep and self.chars < self._keep:
+            self.texts.append(text)
+        self.chars += len(text)
+        if self.first_content:  # implies first_chunk: a chunk with text is a generated chunk
+            return 0
+        self.first_content = True
+        if self.first_chunk:
+            return FIRST_TEXT
+        self.first_chunk = True
+        return FIRST_CHUNK | FIRST_TEXT
+
+    def _add(self, chunk: Any) -> int:
+        """``add`` for any chunk: through ``extract``."""
         echoed, self._raw_generated = self._raw_generated, False
         if isinstance(chunk, str | bytes):
             text: str | None = chunk if isinstance(chunk, str) else chunk.decode("utf-8", "replace")
@@ -357,6 +397,30 @@ class StreamAccumulator:
             return flags
         self.first_content = True
         return flags | FIRST_TEXT
+
+
+_TextReader = Callable[[Any, Extracted], str | None]
+_SDK_READERS: dict[type, _TextReader | None] = {}
+"""Per SDK chunk class, the fast path of ``StreamAccumulator.add`` (the text of a plain text delta, else None), or
+None for a class without one."""
+_UNKNOWN: Any = object()
+_MAX_READERS = 256
+
+
+def _reader_for(cls: type) -> _TextReader | None:
+    """The fast-path reader of a chunk class (an openai or anthropic SDK class), found once per class."""
+    reader: _TextReader | None = None
+    try:
+        top = cls.__module__.partition(".")[0]
+        if top == "openai":
+            reader = _openai.sdk_chunk_reader(cls)
+        elif top == "anthropic":
+            reader = _anthropic.sdk_delta_reader(cls)
+    except Exception:
+        reader = None
+    if len(_SDK_READERS) < _MAX_READERS:
+        _SDK_READERS[cls] = reader
+    return reader
 
 
 # The provider modules import the common pieces above, so they are imported last.

@@ -25,6 +25,7 @@ text and flagged. Their deltas name no choice index, so with ``n > 1`` that esti
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -264,3 +265,182 @@ def responses_event(obj: Any, kind: str, provider: str | None, want_text: bool) 
         # The final response repeats the whole text: streams must not count it twice.
         return chat_or_other(get(obj, "response"), provider, want_text=False)
     return None
+
+
+# --- stream chunks: the fast path ----------------------------------------------------------------------------------
+# The commonest chunk of a stream is a plain text delta of choice 0. ``StreamAccumulator.add`` reads it here with a
+# few direct lookups instead of ``extract``; anything else (usage, a finish reason, several choices, a tool call, an
+# odd type anywhere) returns None and takes the general path, which a test checks gives the same result.
+
+
+def chunk_text(chunk: dict[str, Any], result: Extracted) -> str | None:
+    """The text of a Chat Completions chunk dict that is a plain text delta of choice 0 (its model and id merged into
+    ``result``, as ``Extracted.merge`` would); None, with ``result`` untouched, for any other chunk."""
+    choices = chunk.get("choices")
+    if type(choices) is not list or len(choices) != 1:
+        return None
+    choice = choices[0]
+    if type(choice) is not dict or choice.get("finish_reason") is not None:
+        return None
+    delta = choice.get("delta")
+    if type(delta) is not dict:
+        return None
+    text = delta.get("content")
+    if type(text) is not str or not text:
+        return None
+    index = choice.get("index")
+    if (index is not None and (type(index) is not int or index != 0)) or chunk.get("type") is not None:
+        return None
+    if chunk.get("usage") is not None or chunk.get("stop_reason") is not None:
+        return None
+    model, response_id = chunk.get("model"), chunk.get("id")
+    if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+        return None
+    if model:
+        result.response_model = model
+    if response_id:
+        result.response_id = response_id
+    return text
+
+
+def sdk_chunk_reader(cls: type) -> Any:
+    """``chunk_text`` for the openai SDK's ``ChatCompletionChunk`` class (attributes read directly), or None.
+
+    The reader also merges the final usage chunk (``sdk_usage_chunk``): it then returns ``""``, a chunk with nothing
+    to count.
+    """
+    module = sys.modules.get(cls.__module__)
+    choice_cls: Any = getattr(module, "Choice", None)
+    delta_cls: Any = getattr(module, "ChoiceDelta", None)
+    if cls.__name__ != "ChatCompletionChunk" or not isinstance(choice_cls, type) or not isinstance(delta_cls, type):
+        return None
+    if not hasattr(cls, "__pydantic_extra__"):  # pydantic v1: read by the general path
+        return None
+    expected: tuple[Any, Any] = (choice_cls, delta_cls)
+
+    def sdk_chunk_text(chunk: Any, result: Extracted) -> str | None:
+        choice_class, delta_class = expected
+        extra = chunk.__pydantic_extra__  # an extra ``type`` or ``stop_reason`` would route or add to the chunk
+        if extra and ("type" in extra or extra.get("stop_reason") is not None):
+            return None
+        choices = chunk.choices
+        if type(choices) is list and not choices:  # the usage chunk: "" when merged, nothing to count
+            return "" if sdk_usage_chunk(chunk, result) else None
+        if type(choices) is not list or len(choices) != 1 or chunk.usage is not None:
+            return None
+        choice: Any = choices[0]
+        if type(choice) is not choice_class or choice.finish_reason is not None or choice.index != 0:
+            return None
+        delta: Any = choice.delta
+        if type(delta) is not delta_class:
+            return None
+        text = delta.content
+        if type(text) is not str or not text or type(choice.index) is not int:
+            return None
+        model, response_id = chunk.model, chunk.id
+        if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+            return None
+        if model:
+            result.response_model = model
+        if response_id:
+            result.response_id = response_id
+        return text
+
+    return sdk_chunk_text
+
+
+def _nothing(value: Any) -> bool:
+    return value is None or (type(value) is int and value == 0)
+
+
+def _detail_count(details: dict[str, Any] | None, key: str) -> int | None | bool:
+    """``details[key]`` as ``chat_usage`` reads it (None when absent), or False when the details hold anything the
+    fast path leaves to it (a cache-write count, a non-zero audio or image count, a count that is not a plain
+    non-negative int)."""
+    if details is None:
+        return None
+    get_ = details.get
+    if get_("cache_write_tokens") is not None or not (
+        _nothing(get_("audio_tokens")) and _nothing(get_("image_tokens"))
+    ):
+        return False
+    value = get_(key)
+    if value is None:
+        return None
+    return value if type(value) is int and value >= 0 else False
+
+
+def _usage_fields(
+    usage: dict[str, Any], prompt_details: Any, completion_details: Any
+) -> tuple[int, int, int | None, int | None] | None:
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if type(prompt) is not int or type(completion) is not int or prompt < 0 or completion < 0 or "cost" in usage:
+        return None
+    if (prompt_details is not None and type(prompt_details) is not dict) or (
+        completion_details is not None and type(completion_details) is not dict
+    ):
+        return None
+    cached = _detail_count(prompt_details, "cached_tokens")
+    reasoning = _detail_count(completion_details, "reasoning_tokens")
+    if cached is False or reasoning is False:
+        return None
+    return prompt, completion, cached, reasoning
+
+
+def _merge_usage(
+    fields: tuple[int, int, int | None, int | None], model: Any, response_id: Any, result: Extracted
+) -> bool:
+    if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
+        return False
+    result.input_tokens, result.output_tokens, cached, reasoning = fields
+    if cached is not None:
+        result.cache_read_tokens = cached
+    if reasoning is not None:
+        result.reasoning_tokens = reasoning
+    if model:
+        result.response_model = model
+    if response_id:
+        result.response_id = response_id
+    result.uncached_input_tokens = None  # as ``Extracted.merge``: a total given as such wins
+    return True
+
+
+def usage_chunk(chunk: dict[str, Any], result: Extracted) -> bool:
+    """Merge the final usage chunk of a Chat Completions stream dict (no choices; plain token counts, cached and
+    reasoning tokens) into ``result`` as ``extract`` + ``Extracted.merge`` would; False, ``result`` untouched, for any
+    other chunk (audio, image or cache-write counts, a provider cost, a finish reason: the general path)."""
+    choices, usage = chunk.get("choices"), chunk.get("usage")
+    if type(choices) is not list or choices or type(usage) is not dict:
+        return False
+    if chunk.get("type") is not None or chunk.get("stop_reason") is not None:
+        return False
+    fields = _usage_fields(usage, usage.get("prompt_tokens_details"), usage.get("completion_tokens_details"))
+    return fields is not None and _merge_usage(fields, chunk.get("model"), chunk.get("id"), result)
+
+
+def _plain(obj: Any) -> dict[str, Any] | None:
+    """A pydantic (v2) object's fields and extras as one dict, what ``get`` reads from it; None stays None."""
+    if obj is None:
+        return None
+    fields: dict[str, Any] = obj.__dict__
+    extra = obj.__pydantic_extra__
+    return {**fields, **extra} if extra else fields
+
+
+def sdk_usage_chunk(chunk: Any, result: Extracted) -> bool:
+    """``usage_chunk`` for the openai SDK's ``ChatCompletionChunk`` (its usage objects read as plain dicts)."""
+    extra = chunk.__pydantic_extra__
+    if extra and ("type" in extra or extra.get("stop_reason") is not None):
+        return False
+    choices, usage = chunk.choices, chunk.usage
+    if type(choices) is not list or choices or usage is None or not hasattr(usage, "__pydantic_extra__"):
+        return False
+    plain = _plain(usage)
+    if plain is None:
+        return False
+    prompt_details, completion_details = plain.get("prompt_tokens_details"), plain.get("completion_tokens_details")
+    for details in (prompt_details, completion_details):
+        if details is not None and not hasattr(details, "__pydantic_extra__"):
+            return False
+    fields = _usage_fields(plain, _plain(prompt_details), _plain(completion_details))
+    return fields is not None and _merge_usage(fields, chunk.model, chunk.id, result)

@@ -31,6 +31,7 @@ and yields its events instead (``with client.messages.stream(...) as stream: yie
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import types
@@ -55,7 +56,7 @@ _SDK_PACKAGES = frozenset({"openai", "anthropic", "google", "langchain", "langch
 _KINDS: dict[type, int] = {}
 _MAX_KINDS = 512
 _WARNED: set[str] = set()
-_OWN = frozenset({"_inner", "_run"})
+_OWN = frozenset({"_inner", "_run", "_context"})
 _GENERATORS = (types.GeneratorType, types.AsyncGeneratorType)
 
 
@@ -185,7 +186,11 @@ class _Measured:
 class MeasuredStream(_Measured):
     """An iterator stream, measured chunk by chunk; the span ends at exhaustion, ``close()``, ``with`` exit or GC."""
 
-    __slots__ = ()
+    __slots__ = ("_context",)
+
+    def __init__(self, inner: Any, run: SpanRun) -> None:
+        super().__init__(inner, run)
+        self._context: contextvars.Context | None = None
 
     def __iter__(self) -> MeasuredStream:
         return self
@@ -194,16 +199,23 @@ class MeasuredStream(_Measured):
         run = self._run
         if run is None:
             return next(self._inner)
-        token = _sdk.attach(run.ctx)
+        context = self._context
+        if context is None:
+            # The SDK produces each chunk in one copy of the consumer's context (taken at the first chunk) where the
+            # span's context is current: one ``Context.run`` per chunk instead of a set and a reset around it.
+            context = self._context = contextvars.copy_context()
+            context.run(_sdk.attach, run.ctx)
         try:
-            item = next(self._inner)
+            item = context.run(next, self._inner)
         except BaseException as exc:
-            _sdk.detach(token)
             self._end(exc)
             raise
-        _sdk.detach(token)
         run.on_chunk(item)
         return item
+
+    def _end(self, exc: BaseException | None = None) -> None:
+        self._context = None  # it holds the run's context: let go of it with the run
+        super()._end(exc)
 
     def close(self) -> None:
         """Close the SDK stream (its HTTP response), and end the span with what arrived."""

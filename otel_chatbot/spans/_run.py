@@ -147,17 +147,22 @@ class SpanRun:
         return self._override
 
     def on_chunk(self, chunk: Any) -> None:
-        """A stream produced ``chunk``: note the first generated chunk and the first text, and any usage it carries."""
-        if not self.recording or self._accumulator is None:
+        """A stream produced ``chunk``: note the first generated chunk and the first text, and any usage it carries.
+
+        The times to first chunk and first token are kept on the accumulator and set with the stream's other
+        attributes at the end (one ``set_attributes`` instead of one call each, mid-stream).
+        """
+        acc = self._accumulator
+        if acc is None or not self.recording:
             return
         try:  # per chunk: a plain try is cheaper than the handle_internal_errors() context manager
-            flags = self._accumulator.add(chunk)
+            flags = acc.add(chunk)
             if flags:
                 elapsed = time.perf_counter() - self._t0
                 if flags & FIRST_CHUNK:
-                    self.span.set_attribute(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, elapsed)
+                    acc.first_chunk_s = elapsed
                 if flags & FIRST_TEXT:
-                    self.span.set_attribute(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN, elapsed)
+                    acc.first_text_s = elapsed
         except Exception:
             log_internal_error()
 
@@ -233,8 +238,15 @@ class SpanRun:
         return bool(_scopes.OPEN) and _scopes.inner_usage(self.span.get_span_context().span_id)
 
     def _finish_stream(self, acc: StreamAccumulator) -> None:
+        timing: dict[str, AttributeValue] = {}
+        if acc.first_chunk_s is not None:
+            timing[semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = acc.first_chunk_s
+        if acc.first_text_s is not None:
+            timing[semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN] = acc.first_text_s
         if acc.chunks:
-            self.span.set_attribute(semconv.CHATBOT_RESPONSE_CHUNKS, acc.chunks)
+            timing[semconv.CHATBOT_RESPONSE_CHUNKS] = acc.chunks
+        if timing:
+            self.span.set_attributes(timing)
         result = acc.result
         estimated = False
         override = self._override

@@ -448,6 +448,7 @@ def test_context_manager_builds_its_spec_and_tracer_once(
         return real_get_tracer(name, *args, **kwargs)
 
     monkeypatch.setattr(_decorator, "Spec", CountingSpec)
+    monkeypatch.setattr(_decorator, "_SPECS", {})  # (other tests' stages are cached there)
     monkeypatch.setattr(provider, "get_tracer", get_tracer)
     stage = oc.traced_stage("generation", model="gpt-4o-mini", provider="openai")
     for tokens in (10, 20, 30):

@@ -27,6 +27,7 @@ import time
 import uuid
 import weakref
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -48,6 +49,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resou
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_chatbot import semconv
+from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
 from otel_chatbot.stats._snapshot import OTHER, CounterSeries, HistogramSeries
@@ -75,6 +77,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _DEFAULT_INTERVAL_MS = 15_000
+_BATCH = 256
+"""Spans buffered before ``record`` aggregates them (a read aggregates whatever is buffered first)."""
 _USAGE_KINDS = ("input_tokens", "output_tokens", "cache_read.input_tokens", "cache_write.input_tokens")
 _REASONING = "reasoning.output_tokens"
 _MAX_SERIES = 2000
@@ -249,6 +253,9 @@ class CallMetrics:
         self._scope = InstrumentationScope("otel_chatbot", __version__)
         self._start_ns = time.time_ns()
         self._lock = threading.Lock()
+        # Spans waiting to be aggregated: appended without the lock (a deque's append is atomic); whoever finds a
+        # batch waiting and gets the lock drains it, including what other threads append meanwhile.
+        self._pending: deque[tuple[Any, ...]] = deque()
         self._hists: dict[tuple[str, Labels], _Hist] = {}
         self._sums: dict[tuple[str, Labels], _Sum] = {}
         self._bundles: dict[tuple[Any, ...], _Bundle] = {}
@@ -285,10 +292,14 @@ class CallMetrics:
         stream: bool = False,
         foreign: bool = False,
     ) -> None:
-        """Record one finished span's measurements.
+        """Record one finished span's measurements (buffered: aggregated ``batch`` spans at a time, and before any
+        read, so a read never misses one).
+
+        Aggregating in batches keeps this code and its series in the CPU's caches: recorded one by one, between an
+        SDK span's start and end, each measurement costs two to three times as much.
 
         Args:
-            attributes: The span's attributes (after enrichment).
+            attributes: The span's attributes (after enrichment; an ended span's, so they no longer change).
             duration_s: The span's duration.
             stage: Its ``chatbot.stage`` (a stage span: the stage duration) or None.
             inference: It is the innermost inference span of its call (the inference duration).
@@ -296,6 +307,38 @@ class CallMetrics:
             foreign: Another instrumentation's span: its first chunk stands for the first token when it says no more.
             counted: It is the span the call's usage counts on (tokens, cost).
         """
+        pending = self._pending
+        pending.append((attributes, duration_s, stage, inference, counted, stream, foreign))
+        if len(pending) >= _BATCH and self._lock.acquire(blocking=False):
+            try:
+                self._drain()
+            finally:
+                self._lock.release()
+
+    def _drain(self) -> None:
+        """Aggregate every buffered span, in the order they ended (called with the lock held)."""
+        pop = self._pending.popleft
+        record = self._record
+        while True:
+            try:
+                item = pop()
+            except IndexError:
+                return
+            try:
+                record(*item)
+            except Exception:  # one bad span must not cost the rest of the batch
+                log_internal_error()
+
+    def _record(
+        self,
+        attributes: Mapping[str, Any],
+        duration_s: float,
+        stage: str | None,
+        inference: bool,
+        counted: bool,
+        stream: bool,
+        foreign: bool,
+    ) -> None:
         get = attributes.get
         key = (
             get(semconv.GEN_AI_OPERATION_NAME),
@@ -304,19 +347,18 @@ class CallMetrics:
             stage if stage is not None else get(semconv.CHATBOT_USAGE_STAGE),
             get(semconv.ERROR_TYPE),
         )
-        with self._lock:
-            bundle = self._bundles.get(key)
-            if bundle is None:
-                bundle = self._new_bundle(key)
-            hists = bundle.hists
-            if stage is not None:
-                (hists.get(_STAGE_DURATION) or self._hist(bundle, _STAGE_DURATION)).add(duration_s)
-            if inference:
-                (hists.get(_INFERENCE_DURATION) or self._hist(bundle, _INFERENCE_DURATION)).add(duration_s)
-            if stream:
-                self._record_stream(get, duration_s, bundle, foreign)
-            if counted:
-                self._record_usage(attributes, bundle.usage)
+        bundle = self._bundles.get(key)
+        if bundle is None:
+            bundle = self._new_bundle(key)
+        hists = bundle.hists
+        if stage is not None:
+            (hists.get(_STAGE_DURATION) or self._hist(bundle, _STAGE_DURATION)).add(duration_s)
+        if inference:
+            (hists.get(_INFERENCE_DURATION) or self._hist(bundle, _INFERENCE_DURATION)).add(duration_s)
+        if stream:
+            self._record_stream(get, duration_s, bundle, foreign)
+        if counted:
+            self._record_usage(attributes, bundle.usage)
 
     def _new_bundle(self, key: tuple[Any, ...]) -> _Bundle:
         """The series of one label set (called with the lock held); kept for the next span with the same labels."""
@@ -441,6 +483,7 @@ class CallMetrics:
 
     def _copy(self) -> tuple[list[tuple[str, Labels, _Hist]], list[tuple[str, Labels, float]]]:
         with self._lock:
+            self._drain()
             hists = []
             for (name, labels), h in self._hists.items():
                 copy = _Hist(h.bounds)
@@ -518,6 +561,7 @@ class CallMetrics:
     def after_fork(self, parent_id: str) -> None:
         """In a forked child: the parent's counts are the parent's; a new instance id unless the user set one."""
         self._lock = threading.Lock()
+        self._pending.clear()
         self._hists.clear()
         self._sums.clear()
         self._bundles.clear()
@@ -527,6 +571,7 @@ class CallMetrics:
 
     def _series_count(self, options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
+            self._drain()
             count = len(self._hists) + len(self._sums)
         yield Observation(count)
 

@@ -282,11 +282,15 @@ def _spec_for(stage: str, options: dict[str, Any]) -> Spec:
     ``with oc.traced_stage("retrieval", data_source="faq"):`` builds nothing per use that it could build once."""
     if options["tracer_provider"] is not None:  # (not kept: the cache would keep the provider alive)
         return Spec(stage, **options)
+    key = (stage, *options.values())
     try:
-        key = (stage, *(tuple(v.items()) if isinstance(v, Mapping) else v for v in options.values()))
         spec = _SPECS.get(key)
-    except TypeError:  # an unhashable attribute value: built per use
-        return Spec(stage, **options)
+    except TypeError:  # ``attributes`` given as a mapping: keyed by its items
+        try:
+            key = (stage, *(tuple(v.items()) if isinstance(v, Mapping) else v for v in options.values()))
+            spec = _SPECS.get(key)
+        except TypeError:  # an unhashable attribute value: built per use
+            return Spec(stage, **options)
     if spec is None:
         spec = Spec(stage, **options)
         if len(_SPECS) < _MAX_SPECS:

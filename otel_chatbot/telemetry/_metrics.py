@@ -6,13 +6,13 @@ derived from spans in the Collector.
 
 Why not the SDK's synchronous instruments: one ``Counter.add`` / ``Histogram.record`` costs 17-23 us on this project's
 2-core machines (``benchmarks/bench_embedded.py``; a whole decorated span costs ~45 us there), and a chat request
-records about ten measurements. ``record`` instead updates plain cumulative accumulators under one lock (about a
-microsecond per span), and the OpenTelemetry metrics SDK does the rest: its data model (``MetricsData``, cumulative
-``Sum`` and explicit-bucket ``Histogram`` points), its ``PeriodicExportingMetricReader`` thread and its OTLP metric
-exporter, every ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default 15 000). The resource has ``service.instance.id`` (a uuid
-per process), so several workers are several series that Prometheus sums. Nothing goes to the global MeterProvider:
-other instrumentations' own metrics, often under the conventions' older names, stay out of these series, so nothing
-is counted twice.
+records about ten measurements. ``record`` instead buffers the span and aggregates 256 at a time into plain cumulative
+accumulators under one lock (a few microseconds per span), and the OpenTelemetry metrics SDK does the rest: its data
+model (``MetricsData``, cumulative ``Sum`` and explicit-bucket ``Histogram`` points), its
+``PeriodicExportingMetricReader`` thread and its OTLP metric exporter, every ``OTEL_METRIC_EXPORT_INTERVAL`` ms (default
+15 000). The resource has ``service.instance.id`` (a uuid per process), so several workers are several series that
+Prometheus sums. Nothing goes to the global MeterProvider: other instrumentations' own metrics, often under the
+conventions' older names, stay out of these series, so nothing is counted twice.
 
 The embedded ``/metrics`` renders the same accumulators in-process (``series``), under the names the Collector's
 prometheus exporter gives them.

@@ -449,6 +449,24 @@ def _child(config: str, args: argparse.Namespace) -> dict[str, Any]:
     return {"config": config, "gc": gc_on, "peers": peers, "rows": rows, "objects": objects, "spans": spans}
 
 
+def _table_rows(results: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]) -> list[str]:
+    """One markdown row per benchmark row (in ORDER) present in any config: ``cell`` of each config, ``-`` if absent."""
+    lines = []
+    for name in ORDER:
+        cells = []
+        label = base = None
+        for result in results:
+            row = result["rows"].get(name)
+            if row is None:
+                cells.append(" - |")
+                continue
+            label, base = row["label"], row["base"]
+            cells.append(f" {cell(row)} |")
+        if label is not None:
+            lines.append(f"| {label} | {base} |" + "".join(cells))
+    return lines
+
+
 def _format(results: list[dict[str, Any]], args: argparse.Namespace, info: dict[str, str]) -> str:
     lines = [
         f"bench_peers: {args.rounds} interleaved rounds of {args.calls} calls ({args.streams} streams of {CHUNKS} "
@@ -457,34 +475,15 @@ def _format(results: list[dict[str, Any]], args: argparse.Namespace, info: dict[
         "",
     ]
     header = "| row | base |" + "".join(f" {r['config']} |" for r in results)
+    def ratio(row: dict[str, Any]) -> str:
+        extra = f", +{row['added_us_per_chunk']:.2f} us/chunk" if row["added_us_per_chunk"] is not None else ""
+        return f"{row['ratio']:.2f}x{extra}"
+
     lines += ["ratio to base (median of per-round ratios)", "", header, "|---|---|" + "---|" * len(results)]
-    for name in ORDER:
-        cells = []
-        label = base = None
-        for result in results:
-            row = result["rows"].get(name)
-            if row is None:
-                cells.append(" - |")
-                continue
-            label, base = row["label"], row["base"]
-            extra = f", +{row['added_us_per_chunk']:.2f} us/chunk" if row["added_us_per_chunk"] is not None else ""
-            cells.append(f" {row['ratio']:.2f}x{extra} |")
-        if label is not None:
-            lines.append(f"| {label} | {base} |" + "".join(cells))
+    lines += _table_rows(results, ratio)
     lines += ["", "us per call (per stream for stream rows): min / median", "", header]
     lines.append("|---|---|" + "---|" * len(results))
-    for name in ORDER:
-        cells = []
-        label = base = None
-        for result in results:
-            row = result["rows"].get(name)
-            if row is None:
-                cells.append(" - |")
-                continue
-            label, base = row["label"], row["base"]
-            cells.append(f" {row['min_us']:.2f} / {row['median_us']:.2f} |")
-        if label is not None:
-            lines.append(f"| {label} | {base} |" + "".join(cells))
+    lines += _table_rows(results, lambda row: f"{row['min_us']:.2f} / {row['median_us']:.2f}")
     lines += [
         "",
         "objects tracked by the GC in each child: " + ", ".join(f"{r['config']} {r['objects']}" for r in results),

@@ -293,14 +293,18 @@ def chunk_text(chunk: dict[str, Any], result: Extracted) -> str | None:
         return None
     if chunk.get("usage") is not None or chunk.get("stop_reason") is not None:
         return None
-    model, response_id = chunk.get("model"), chunk.get("id")
+    return text if _merge_ids(chunk.get("model"), chunk.get("id"), result) else None
+
+
+def _merge_ids(model: Any, response_id: Any, result: Extracted) -> bool:
+    """Note a fast-path chunk's model and id; False (nothing noted) when either is not a string or None."""
     if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
-        return None
+        return False
     if model:
         result.response_model = model
     if response_id:
         result.response_id = response_id
-    return text
+    return True
 
 
 def sdk_chunk_reader(cls: type) -> Any:
@@ -337,14 +341,7 @@ def sdk_chunk_reader(cls: type) -> Any:
         text = delta.content
         if type(text) is not str or not text or type(choice.index) is not int:
             return None
-        model, response_id = chunk.model, chunk.id
-        if (model is not None and type(model) is not str) or (response_id is not None and type(response_id) is not str):
-            return None
-        if model:
-            result.response_model = model
-        if response_id:
-            result.response_id = response_id
-        return text
+        return text if _merge_ids(chunk.model, chunk.id, result) else None
 
     return sdk_chunk_text
 

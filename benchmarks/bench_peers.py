@@ -475,6 +475,7 @@ def _format(results: list[dict[str, Any]], args: argparse.Namespace, info: dict[
         "",
     ]
     header = "| row | base |" + "".join(f" {r['config']} |" for r in results)
+
     def ratio(row: dict[str, Any]) -> str:
         extra = f", +{row['added_us_per_chunk']:.2f} us/chunk" if row["added_us_per_chunk"] is not None else ""
         return f"{row['ratio']:.2f}x{extra}"

@@ -7,6 +7,7 @@ Usage::
     otel-chatbot stack build|up|down|status
     otel-chatbot pricing MODEL [--provider P] [--input N --output N]
     otel-chatbot instrument -- uvicorn app:app
+    otel-chatbot --version
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
+
+from otel_chatbot._version import __version__
 
 # subcommand -> (module, help). Each module exposes ``add_arguments(parser)`` and ``run(args) -> int``. Only the
 # module of the subcommand being run is imported, so ``otel-chatbot --help`` stays fast and extras stay optional.
@@ -29,6 +32,7 @@ _SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 def _build_parser(wanted: str | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="otel-chatbot", description="OpenTelemetry monitoring for LLM chatbots.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in _SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)

@@ -21,6 +21,7 @@ from otel_chatbot import env
 from otel_chatbot._durations import parse_duration
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend._ledger import Ledger
+from otel_chatbot.spend._money import format_usd
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             f"{r.calls:,}",
             f"{r.input_tokens:,}",
             f"{r.output_tokens:,}",
-            f"${r.cost_usd:,.4f}" + ("*" if r.provider_cost_calls else ""),
+            format_usd(r.cost_usd) + ("*" if r.provider_cost_calls else ""),
         )
         for r in rows
     ]
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         f"{sum(r.calls for r in rows):,}",
         f"{sum(r.input_tokens for r in rows):,}",
         f"{sum(r.output_tokens for r in rows):,}",
-        f"${sum(r.cost_usd for r in rows):,.4f}",
+        format_usd(sum(r.cost_usd for r in rows)),
     )
     widths = [max(len(row[i]) for row in (header, *table, total)) for i in range(len(header))]
     print(f"usage by {args.by} over the last {args.since}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from otel_chatbot import semconv
 from otel_chatbot.errors import ConfigurationError
+from otel_chatbot.spend._money import format_usd
 from otel_chatbot.stats._snapshot import StageStats, StatsSnapshot
 
 __all__ = ["Recommendation", "Thresholds", "recommend"]
@@ -231,7 +232,7 @@ def _caches(snapshot: StatsSnapshot, t: Thresholds) -> list[Recommendation]:
                 stage=c.stage,
                 evidence=(
                     ("hits", f"{c.hits} of {c.lookups}"),
-                    ("saved so far", f"${c.saved_usd:.4f}"),
+                    ("saved so far", format_usd(c.saved_usd)),
                     ("threshold", _pct(t.cache_hit_rate)),
                 ),
                 trace_ids=stage.latency.slowest_trace_ids if stage else (),
@@ -257,8 +258,8 @@ def _model_cost(snapshot: StatsSnapshot, t: Thresholds) -> list[Recommendation]:
             impact=share * 0.5,
             stage=_GENERATION if gen else None,
             evidence=(
-                ("model USD", f"${top.cost_usd:.4f}"),
-                ("total USD", f"${total:.4f}"),
+                ("model USD", format_usd(top.cost_usd)),
+                ("total USD", format_usd(total)),
                 ("USD/request", f"${_per_request(snapshot, total):.5f}"),
             ),
             trace_ids=gen.latency.slowest_trace_ids if gen else (),

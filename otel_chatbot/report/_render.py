@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from otel_chatbot.report._recommendations import Recommendation, Thresholds, recommend
+from otel_chatbot.spend._money import format_usd
 from otel_chatbot.stats._snapshot import LatencyStats, StatsSnapshot, UsageStats
 
 __all__ = ["Format", "render", "report_dict"]
@@ -32,7 +33,7 @@ def _pct(value: float | None) -> str:
 
 
 def _usd(value: float) -> str:
-    return f"${value:,.4f}" if value < 100 else f"${value:,.2f}"
+    return format_usd(value)
 
 
 class _Doc:

@@ -39,6 +39,7 @@ from otel_chatbot._state import STATE
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError
 from otel_chatbot.spans._conversation import current_attributes
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+from otel_chatbot.spend._money import format_usd
 
 __all__ = ["Budget", "BudgetAlert", "BudgetGuard", "WebhookAlert", "check_budget", "log_alert"]
 
@@ -102,7 +103,7 @@ class BudgetAlert:
         """One line for people."""
         who = "" if self.key == GLOBAL_KEY else f" for {self.budget.per} {self.key}"
         return (
-            f"otel-chatbot budget '{self.budget.name}'{who}: ${self.spent_usd:.4f} spent in the last "
+            f"otel-chatbot budget '{self.budget.name}'{who}: {format_usd(self.spent_usd)} spent in the last "
             f"{self.budget.window} (limit ${self.budget.limit_usd:g})"
         )
 
@@ -247,7 +248,7 @@ class BudgetGuard:
                     )
             if budget.hard:
                 raise BudgetExceededError(
-                    f"budget '{budget.name}' is spent: ${spent:.4f} of ${budget.limit_usd:g} in the last "
+                    f"budget '{budget.name}' is spent: {format_usd(spent)} of ${budget.limit_usd:g} in the last "
                     f"{budget.window}" + ("" if key == GLOBAL_KEY else f" for {budget.per} {key}"),
                     key=key,
                     spent_usd=spent,

@@ -315,3 +315,12 @@ def test_first_chunk_column_only_when_it_differs_from_the_first_token() -> None:
     text = render(tb.snapshot())
     header = next(line for line in text.splitlines() if line.startswith("stage / model") and "TTFT" in line)
     assert "first chunk p50" in header and "first chunk p95" in header
+
+
+def test_cli_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from otel_chatbot import __version__
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"otel-chatbot {__version__}"

@@ -221,6 +221,7 @@ def configure(
     service_name: str | None = None,
     *,
     endpoint: str | None = None,
+    protocol: str | None = None,
     embedded: bool = True,
     capture_content: bool = False,
     prices: Mapping[str, Any] | None = None,
@@ -248,8 +249,9 @@ def configure(
 
     Args:
         service_name: ``service.name`` (default ``OTEL_SERVICE_NAME``, else ``unknown_service``).
-        endpoint: OTLP endpoint; gRPC or HTTP chosen from the URL (port 4318 or a path → HTTP) unless
-            ``OTEL_EXPORTER_OTLP_PROTOCOL`` says. Default: ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``; none → no OTLP.
+        endpoint: OTLP endpoint; gRPC or HTTP chosen from the URL (port 4318 or a path → HTTP) unless ``protocol``
+            or ``OTEL_EXPORTER_OTLP_PROTOCOL`` says. Default: ``OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT``; none → no OTLP.
+        protocol: ``grpc`` or ``http/protobuf``: the OTLP protocol, over ``OTEL_EXPORTER_OTLP_PROTOCOL`` and the URL.
         embedded: Install the in-process statistics (``report()``, ``/metrics``). Default True.
         capture_content: Record prompts and responses (also on with
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true``). Default off.
@@ -283,6 +285,7 @@ def configure(
     settings = _resolve(
         service_name,
         endpoint=endpoint,
+        protocol=protocol,
         embedded=embedded,
         capture_content=capture_content,
         prices=prices,
@@ -313,6 +316,7 @@ def _resolve(
     service_name: str | None,
     *,
     endpoint: str | None,
+    protocol: str | None,
     embedded: bool,
     capture_content: bool,
     prices: Mapping[str, Any] | None,
@@ -348,7 +352,7 @@ def _resolve(
         service_name=service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service",
         content=content,
         prices=pricing.PricingTable(overrides),
-        otlp=_otlp.target(endpoint),
+        otlp=_otlp.target(endpoint, protocol),
         headers=headers,
         export_timeout=export_timeout,
         embedded=embedded,

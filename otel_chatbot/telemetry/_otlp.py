@@ -47,11 +47,24 @@ def parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -
     )
 
 
-def target(endpoint: str | None) -> tuple[str, str] | None:
-    """(protocol, exporter URL) of the OTLP export asked for by ``endpoint`` or the environment; None: no OTLP."""
+_PROTOCOLS = ("grpc", "http/protobuf")
+
+
+def target(endpoint: str | None, protocol: str | None = None) -> tuple[str, str] | None:
+    """(protocol, exporter URL) of the OTLP export asked for by ``endpoint`` or the environment; None: no OTLP.
+
+    ``protocol`` (``configure(protocol=...)``) wins over ``OTEL_EXPORTER_OTLP_PROTOCOL``, which wins over the URL.
+
+    Raises:
+        ConfigurationError: ``protocol`` is neither ``grpc`` nor ``http/protobuf``, or the endpoint is no URL.
+    """
+    if protocol is not None:
+        if protocol.strip().lower() not in _PROTOCOLS:
+            raise ConfigurationError(f"protocol={protocol!r} is not an OTLP protocol; use 'grpc' or 'http/protobuf'.")
+        protocol = protocol.strip().lower()
     if endpoint is None and env.otlp_traces_endpoint() is None:
         return None
-    protocol = env.otlp_protocol(strict=True)
+    protocol = protocol or env.otlp_protocol(strict=True)
     url = endpoint or env.otlp_traces_endpoint()
     assert url is not None
     base = endpoint is None and not os.environ.get(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)

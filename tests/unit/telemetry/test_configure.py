@@ -323,3 +323,28 @@ def test_a_single_process_says_nothing_about_workers(caplog: pytest.LogCaptureFi
     caplog.set_level(logging.INFO, logger="otel_chatbot")
     oc.configure("bot").shutdown(timeout=3)
     assert not [r for r in caplog.records if "worker" in r.getMessage()]
+
+
+def test_protocol_argument_wins_over_the_environment_and_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from otel_chatbot.telemetry._otlp import target
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    assert target("http://h:4318") == ("grpc", "http://h:4318")  # the environment over the URL
+    assert target("http://h:4318", "http/protobuf") == ("http/protobuf", "http://h:4318/v1/traces")
+    assert target("http://h:4317", " HTTP/Protobuf ") == ("http/protobuf", "http://h:4317/v1/traces")
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_PROTOCOL")
+    tel = oc.configure("bot", endpoint=f"http://127.0.0.1:{free_port()}", protocol="http/protobuf", embedded=False)
+    try:
+        (accounting,) = tel._processors
+        assert isinstance(accounting, AccountingProcessor)
+        (batch,) = [p for p in accounting.downstream if isinstance(p, BatchSpanProcessor)]
+        exporter = batch._batch_processor._exporter
+        assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+    finally:
+        tel.shutdown(timeout=3)
+
+
+def test_bad_protocol_argument_names_itself_and_changes_nothing() -> None:
+    with pytest.raises(oc.ConfigurationError, match="protocol='http' is not an OTLP protocol"):
+        oc.configure("bot", endpoint="http://127.0.0.1:4318", protocol="http")
+    assert STATE.installed is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from otel_chatbot.spend._pricing import TokenUsage, compute_cost, default_table
+from otel_chatbot.spend._pricing import TokenUsage, compute_cost, default_table, similar_models
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +21,10 @@ def run(args: argparse.Namespace) -> int:
     price = default_table().lookup(args.model, args.provider)
     if price is None:
         print(f"unknown model {args.model!r}: no price (spans get chatbot.cost.unknown_model = true)")
+        similar = similar_models(args.model, args.provider)
+        if similar:
+            print("did you mean: " + ", ".join(similar) + "?")
+        print("to price it yourself: configure(prices={...}) or OTEL_CHATBOT_PRICES_FILE (docs/configuration.md)")
         return 1
     usage = TokenUsage(input_tokens=args.input, output_tokens=args.output, cache_read_tokens=args.cached)
     print(

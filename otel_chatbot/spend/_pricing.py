@@ -482,6 +482,23 @@ def _convert(gp_price: Any, version: str) -> ModelPrice | None:
     return _with_genai(price, gp_price)
 
 
+def similar_models(model: str, provider: str | None = None, limit: int = 3) -> list[str]:
+    """Known model ids that look like ``model`` (a typo, a missing date suffix), closest first: the did-you-mean of
+    an unknown model. The user's price overrides count as known."""
+    import difflib
+
+    from genai_prices import data_snapshot
+
+    names: set[str] = set(default_table().override_names())
+    for candidate in data_snapshot.get_snapshot().providers:
+        if provider is None or candidate.id == provider:
+            names.update(m.id for m in candidate.models)
+    wanted = model.lower()
+    by_prefix = sorted(n for n in names if n.lower().startswith(wanted) and n.lower() != wanted)
+    close = difflib.get_close_matches(wanted, sorted(names), n=limit, cutoff=0.6)
+    return list(dict.fromkeys([*close, *by_prefix]))[:limit]
+
+
 def _data_version(snapshot: Any) -> str:
     """``genai-prices==<version>``; a snapshot fetched by genai-prices' ``UpdatePrices`` adds its fetch time."""
     from genai_prices import __version__
@@ -519,6 +536,10 @@ class PricingTable:
         self._overrides = {k.lower(): v for k, v in (overrides or {}).items()}
         self._cache: dict[tuple[str, str | None], ModelPrice | None] = {}
         self._lock = threading.Lock()
+
+    def override_names(self) -> list[str]:
+        """The model names the user priced (lower-cased, as matched)."""
+        return list(self._overrides)
 
     def lookup(self, model: str, provider: str | None = None) -> ModelPrice | None:
         """The price of ``model`` (at ``provider``), or None when nobody knows it."""

@@ -456,3 +456,20 @@ def test_span_cost_of_every_reported_unit(
     )
     # The audio tokens / 1-hour writes and web searches cost more than the same totals as plain text would.
     assert expected > genai_prices.calc_price(totals, model, provider_id=provider).total_price
+
+
+def test_pricing_cli_suggests_known_models_for_a_typo(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pricing", "gpt4o-mini"]) == 1
+    out = capsys.readouterr().out
+    assert "did you mean: gpt-4o-mini" in out and "OTEL_CHATBOT_PRICES_FILE" in out
+    assert main(["pricing", "claude-sonet-4", "--provider", "anthropic"]) == 1
+    assert "did you mean: claude-sonnet-4" in capsys.readouterr().out
+    assert main(["pricing", "zzzz-qqqq-9"]) == 1
+    assert "did you mean" not in capsys.readouterr().out  # nothing close: no guess
+
+
+def test_similar_models_include_the_users_own_prices() -> None:
+    from otel_chatbot.spend import _pricing
+
+    oc.configure("bot", prices={"acme-chat-v2": {"input": 1.0, "output": 2.0}}, embedded=False)
+    assert "acme-chat-v2" in _pricing.similar_models("acme-chat-v3")

@@ -139,8 +139,12 @@ def check_free(addresses: Mapping[str, str]) -> None:
     for variable, address in addresses.items():
         host, port = split_address(address)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As the stack's Go binaries do when they listen: connections of an earlier run still in TIME-WAIT do not
+            # make the port busy; a socket that listens there does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
+                sock.listen(1)
             except OSError:
                 raise StackError(
                     f"port {port} ({address}) is already in use: stop what listens there "

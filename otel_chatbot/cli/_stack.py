@@ -80,6 +80,10 @@ def _print_urls(stack: RunningStack) -> None:
     print(f"  Jaeger UI / API     {stack.jaeger_url}")
     print(f"  Prometheus          {stack.prometheus_url}")
     print(f"  collector metrics   {stack.collector_metrics_url}")
+    print("  to send an app's telemetry here, run one of these in its shell:")
+    grpc, http = stack.collector_otlp_grpc_url, stack.collector_otlp_http_url
+    print(f"    export OTEL_EXPORTER_OTLP_ENDPOINT={grpc} OTEL_EXPORTER_OTLP_PROTOCOL=grpc")
+    print(f"    export OTEL_EXPORTER_OTLP_ENDPOINT={http} OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf")
 
 
 def _down(run_dir: Path) -> int:

@@ -42,6 +42,16 @@ def test_demo_runs_reports_every_stage_and_cleans_up() -> None:
         assert section in report
     assert "gpt-4o-mini" in report and "$" in report
     assert re.search(r"^system: cpu \d+% busy", report, re.MULTILINE)
+    # It keeps its dump and ledger, and the commands it prints to use them work.
+    next_steps = out.split("next, try")[1].split("demo finished")[0]
+    commands = [line.split() for line in next_steps.splitlines() if line.startswith("otel-chatbot ")]
+    assert [c[1] for c in commands] == ["report", "usage", "usage"]
+    for command in commands:
+        ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=os.environ)
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        assert "$" in ran.stdout, ran.stdout
+        if "--by" not in command or "model" in command:
+            assert "gpt-4o-mini" in ran.stdout, ran.stdout
     # Everything the demo started is stopped.
     urls = re.findall(r"at (http://127\.0\.0\.1:\d+)", out)
     assert len(urls) == 2

@@ -12,8 +12,9 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 from otel_chatbot._durations import parse_duration
 from otel_chatbot.errors import ConfigurationError
@@ -47,35 +48,87 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
 
 
-def _load(args: argparse.Namespace) -> StatsSnapshot:
-    chosen = [name for name in ("file", "url", "jaeger", "prometheus") if getattr(args, name)]
-    if len(chosen) != 1:
-        raise ConfigurationError("give exactly one source: FILE, --url, --jaeger or --prometheus")
+def _load(args: argparse.Namespace, since: float | None) -> StatsSnapshot:
     if args.file:
         return _sources.load_file(args.file)
     if args.url:
         return _sources.load_url(args.url)
-    since = parse_duration(args.since) if args.since else None
     if args.jaeger:
-        if not args.service:
-            raise ConfigurationError("--jaeger needs --service NAME")
         return _sources.load_jaeger(args.jaeger, service=args.service, since_s=since or 3600.0, limit=args.limit)
     return _sources.load_prometheus(args.prometheus, service=args.service, since_s=since)
+
+
+def _check(args: argparse.Namespace) -> float | None:
+    """The arguments' own mistakes (before anything is read); returns ``--since`` in seconds."""
+    chosen = [name for name in ("file", "url", "jaeger", "prometheus") if getattr(args, name)]
+    if len(chosen) != 1:
+        raise ConfigurationError("give exactly one source: FILE, --url, --jaeger or --prometheus")
+    if args.jaeger and not args.service:
+        raise ConfigurationError("--jaeger needs --service NAME")
+    for path in (args.file, args.baseline):
+        if path and path.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"{path} is a URL, not a file: use --url {path} for a running app's statistics, or --prometheus / "
+                "--jaeger URL for the stack"
+            )
+    return parse_duration(args.since) if args.since else None
+
+
+def _source(args: argparse.Namespace) -> str:
+    """What ``_load`` reads, in words, for error messages."""
+    if args.file:
+        return f"the file {args.file}"
+    if args.url:
+        return f"the app at {args.url}"
+    if args.jaeger:
+        return f"Jaeger at {args.jaeger}"
+    return f"Prometheus at {args.prometheus}"
+
+
+def _problem(what: str, exc: BaseException) -> str:
+    """One line: ``what`` could not be read, why in plain words, and what to do."""
+    if isinstance(exc, FileNotFoundError):
+        return f"{what}: no such file (Telemetry.dump(path) writes one; ./scripts/demo keeps .run/demo/stats.json)"
+    if isinstance(exc, HTTPError):
+        return f"{what} answered HTTP {exc.code} {exc.reason}: check the URL (a base URL, or an app's /metrics/latency)"
+    if isinstance(exc, URLError):
+        reason = exc.reason.strerror if isinstance(exc.reason, OSError) and exc.reason.strerror else exc.reason
+        return f"cannot reach {what} ({reason}): is it running, and is the URL right?"
+    if isinstance(exc, json.JSONDecodeError):
+        return (
+            f"{what} is not JSON (line {exc.lineno}, column {exc.colno}): give a file written by Telemetry.dump() or "
+            "report --format json"
+        )
+    if isinstance(exc, OSError):
+        return f"cannot read {what}: {exc.strerror or exc}"
+    if isinstance(exc, ValueError):  # our own readers' words (e.g. "not an otel-chatbot snapshot (format ...)")
+        return f"{what}: {exc}: give a file written by Telemetry.dump() or report --format json"
+    return (
+        f"{what} holds no statistics otel-chatbot can read (a {type(exc).__name__} in its data): give a file written "
+        "by Telemetry.dump() or report --format json, or the URL of an app, Jaeger or Prometheus"
+    )
+
+
+_UNREADABLE = (URLError, OSError, ValueError, KeyError, TypeError, AttributeError)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         thresholds = Thresholds.from_mapping(dict(_split(t) for t in args.threshold))
-        snapshot = _load(args)
-        baseline = _sources.load_file(args.baseline) if args.baseline else None
+        since = _check(args)
     except (ConfigurationError, ValueError) as exc:
         print(f"otel-chatbot report: {exc}", file=sys.stderr)
         return 2
-    except (URLError, OSError) as exc:
-        print(f"otel-chatbot report: cannot read the source: {exc}", file=sys.stderr)
-        return 1
-    except (KeyError, TypeError, AttributeError) as exc:
-        print(f"otel-chatbot report: the source's data has an unexpected shape ({exc!r})", file=sys.stderr)
+    what = _source(args)
+    try:
+        snapshot = _load(args, since)
+        what = f"the baseline file {args.baseline}"
+        baseline = _sources.load_file(args.baseline) if args.baseline else None
+    except ConfigurationError as exc:
+        print(f"otel-chatbot report: {exc}", file=sys.stderr)
+        return 2
+    except _UNREADABLE as exc:
+        print(f"otel-chatbot report: {_problem(what, exc)}", file=sys.stderr)
         return 1
     text = render(snapshot, args.format, thresholds=thresholds, baseline=baseline)
     if args.output:

@@ -184,23 +184,44 @@ def test_cli_baseline_markdown_output_file(tmp_path: Path, capsys: pytest.Captur
         (["report", "--jaeger", "http://127.0.0.1:9"], 2, "needs --service"),
         (["report", "--url", "http://127.0.0.1:9", "--threshold", "ttft"], 2, "NAME=VALUE"),
         (["report", "--prometheus", "http://127.0.0.1:9", "--since", "soon"], 2, "not a duration"),
-        (["report", "--url", "http://127.0.0.1:9"], 1, "cannot read the source"),
-        (["report", "/nonexistent/stats.json"], 1, "cannot read the source"),
+        (
+            ["report", "--url", "http://127.0.0.1:9"],
+            1,
+            "cannot reach the app at http://127.0.0.1:9 (Connection refused)",
+        ),
+        (["report", "--prometheus", "http://127.0.0.1:9"], 1, "cannot reach Prometheus at http://127.0.0.1:9"),
+        (["report", "/nonexistent/stats.json"], 1, "the file /nonexistent/stats.json: no such file"),
+        (["report", "http://127.0.0.1:9/metrics"], 2, "is a URL, not a file: use --url http://127.0.0.1:9/metrics"),
     ],
 )
 def test_cli_errors(argv: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == code
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not any(raw in err for raw in ("<urlopen", "Errno", "Error(", "Traceback"))  # words, never raw exceptions
+
+
+def test_cli_errors_name_the_file_and_say_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("[1, 2")
+    assert main(["report", str(bad)]) == 1
+    assert f"the file {bad} is not JSON (line 1, column 6): give a file written by Telemetry.dump()" in (
+        capsys.readouterr().err
+    )
+    good = tmp_path / "good.json"
+    good.write_text(render(busy_bot(), "json"), encoding="utf-8")
+    assert main(["report", str(good), "--baseline", str(tmp_path / "old.json")]) == 1
+    assert f"the baseline file {tmp_path / 'old.json'}: no such file" in capsys.readouterr().err
 
 
 def test_cli_rejects_files_of_another_shape(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     odd = tmp_path / "odd.json"
     odd.write_text('{"generation": {"count": 1}}')
     assert main(["report", str(odd)]) == 1
-    assert "unexpected shape" in capsys.readouterr().err
+    assert f"the file {odd} holds no statistics otel-chatbot can read" in capsys.readouterr().err
     odd.write_text('{"format": "something-else"}')
-    assert main(["report", str(odd)]) == 2
-    assert "not an otel-chatbot snapshot" in capsys.readouterr().err
+    assert main(["report", str(odd)]) == 1
+    assert f"the file {odd}: not an otel-chatbot snapshot (format 'something-else')" in capsys.readouterr().err
 
 
 def test_parse_duration() -> None:

@@ -38,7 +38,7 @@ def test_time_wait_connections_do_not_make_a_port_busy() -> None:
     (port,) = free_ports(1)
     _time_wait_on(port)
     assert "TIME-WAIT" in _states(port) and "LISTEN" not in _states(port)  # the case under test is real
-    check_free({"OTEL_CHATBOT_OTLP_GRPC": f"127.0.0.1:{port}"})
+    check_free({"OTEL_CHATBOT_COLLECTOR_OTLP_GRPC": f"127.0.0.1:{port}"})
 
 
 def test_a_listener_makes_a_port_busy() -> None:
@@ -47,5 +47,5 @@ def test_a_listener_makes_a_port_busy() -> None:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", port))
         listener.listen(1)
-        with pytest.raises(StackError, match=f"port {port} .* OTEL_CHATBOT_OTLP_GRPC=127.0.0.1:<free port>"):
-            check_free({"OTEL_CHATBOT_OTLP_GRPC": f"127.0.0.1:{port}"})
+        with pytest.raises(StackError, match=f"port {port} .* OTEL_CHATBOT_COLLECTOR_OTLP_GRPC=127.0.0.1:<free port>"):
+            check_free({"OTEL_CHATBOT_COLLECTOR_OTLP_GRPC": f"127.0.0.1:{port}"})

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from otel_chatbot import env
 
 logger = logging.getLogger("otel_chatbot")
+
+T = TypeVar("T")
 
 _MESSAGE = "internal error in otel_chatbot; your code is unaffected"
 
@@ -33,3 +36,17 @@ def handle_internal_errors() -> Iterator[None]:
         yield
     except Exception:
         log_internal_error()
+
+
+def drain_each(pop: Callable[[], T], handle: Callable[[T], object]) -> None:
+    """``handle`` every item ``pop`` gives until it raises ``IndexError`` (a deque's ``popleft``), in order; an item
+    whose handling fails is logged and the rest are still handled (one bad span never costs a whole batch)."""
+    while True:
+        try:
+            item = pop()
+        except IndexError:
+            return
+        try:
+            handle(item)
+        except Exception:
+            log_internal_error()

@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_chatbot import semconv
-from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._internal_errors import drain_each, log_internal_error
 from otel_chatbot._sdk import ended_span_fields, public_span_fields
 from otel_chatbot.stats._aggregator import Aggregator
 from otel_chatbot.stats._snapshot import StatsSnapshot
@@ -116,17 +116,7 @@ class StatsSpanProcessor(SpanProcessor):
 
     def _drain(self) -> None:
         # Called with self._lock held.
-        record = self._record
-        pop = self._buffer.popleft
-        while True:
-            try:
-                item = pop()
-            except IndexError:
-                return
-            try:
-                record(item)
-            except Exception:  # one bad span must not cost the rest of the batch
-                log_internal_error()
+        drain_each(self._buffer.popleft, self._record)
 
     def snapshot(self) -> StatsSnapshot:
         """An immutable snapshot of every span that has ended so far."""

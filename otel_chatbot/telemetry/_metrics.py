@@ -49,7 +49,7 @@ from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resou
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from otel_chatbot import semconv
-from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._internal_errors import drain_each
 from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
 from otel_chatbot.stats._snapshot import OTHER, CounterSeries, HistogramSeries
@@ -317,28 +317,11 @@ class CallMetrics:
 
     def _drain(self) -> None:
         """Aggregate every buffered span, in the order they ended (called with the lock held)."""
-        pop = self._pending.popleft
-        record = self._record
-        while True:
-            try:
-                item = pop()
-            except IndexError:
-                return
-            try:
-                record(*item)
-            except Exception:  # one bad span must not cost the rest of the batch
-                log_internal_error()
+        drain_each(self._pending.popleft, self._record)
 
-    def _record(
-        self,
-        attributes: Mapping[str, Any],
-        duration_s: float,
-        stage: str | None,
-        inference: bool,
-        counted: bool,
-        stream: bool,
-        foreign: bool,
-    ) -> None:
+    def _record(self, item: tuple[Any, ...]) -> None:
+        """One buffered span: ``record``'s arguments, in its order."""
+        attributes, duration_s, stage, inference, counted, stream, foreign = item
         get = attributes.get
         key = (
             get(semconv.GEN_AI_OPERATION_NAME),

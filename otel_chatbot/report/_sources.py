@@ -148,6 +148,8 @@ def _jaeger_record(
             end,
             attrs,
             feedback,
+            int(span["spanID"], 16),
+            int(parent, 16) if parent is not None else 0,
         ),
     )
 

@@ -151,6 +151,8 @@ class Aggregator:
         end_ns: int,
         attributes: Mapping[str, Any],
         feedback: Sequence[Mapping[str, Any]] = (),
+        span_id: int = 0,
+        parent_id: int = 0,
     ) -> None:
         """Add one finished span.
 
@@ -164,12 +166,16 @@ class Aggregator:
             end_ns: End, ns since the epoch.
             attributes: The span's attributes.
             feedback: Attributes of the span's ``chatbot.feedback`` events.
+            span_id: The span's id (an int; 0 when unknown).
+            parent_id: Its parent's span id (0 for none).
         """
-        self.record_item((trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback))
+        self.record_item(
+            (trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback, span_id, parent_id)
+        )
 
     def record_item(self, item: tuple[Any, ...]) -> None:
         """``record`` with its arguments in one tuple (the processor's buffer holds these; unpacking is cheaper)."""
-        trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback = item
+        trace_id, is_root, name, kind, status, start_ns, end_ns, attributes, feedback, span_id, parent_id = item
         dur_ns = end_ns - start_ns
         if dur_ns < 0:
             dur_ns = 0

@@ -35,7 +35,8 @@ __all__ = ["StatsSpanProcessor"]
 _KIND = {id(kind): f"SPAN_KIND_{kind.name}" for kind in SpanKind}
 _STATUS = {id(code): f"STATUS_CODE_{code.name}" for code in StatusCode}
 
-Item = tuple[int, bool, str, str, str, int, int, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+Item = tuple[int, bool, str, str, str, int, int, Mapping[str, Any], Sequence[Mapping[str, Any]], int, int]
+"""Trace id, is root, name, kind, status, start and end ns, attributes, feedback events, span id, parent span id."""
 _NO_EVENTS: tuple[Mapping[str, Any], ...] = ()
 _NO_ATTRIBUTES: Mapping[str, Any] = {}
 
@@ -103,6 +104,8 @@ class StatsSpanProcessor(SpanProcessor):
                 end,
                 attributes or _NO_ATTRIBUTES,
                 _feedback(events) if events else _NO_EVENTS,
+                context.span_id,
+                0 if parent is None else parent.span_id,
             )
             buffer = self._buffer
             buffer.append(item)

@@ -16,11 +16,12 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from otel_chatbot import env
 from otel_chatbot._durations import parse_duration
 from otel_chatbot.errors import ConfigurationError
-from otel_chatbot.spend._ledger import Ledger
+from otel_chatbot.spend._ledger import Ledger, display_target
 from otel_chatbot.spend._money import format_usd
 
 
@@ -42,14 +43,30 @@ def run(args: argparse.Namespace) -> int:
     try:
         since = time.time() - parse_duration(args.since)
         prune_before = time.time() - parse_duration(args.prune) if args.prune else None
-        ledger = Ledger.open(target)
-    except (ConfigurationError, ValueError) as exc:
+    except ValueError as exc:
         print(f"otel-chatbot usage: {exc}", file=sys.stderr)
         return 2
+    if "://" not in target and target != ":memory:" and not Path(target).expanduser().exists():
+        # Reading must not create an empty ledger at a mistyped path and then report zero spend.
+        print(
+            f"otel-chatbot usage: no usage ledger at {target}: an app writes one with configure(ledger=...) or "
+            f"{env.OTEL_CHATBOT_LEDGER} (./scripts/demo keeps .run/demo/usage.db)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        ledger = Ledger.open(target)
+    except ConfigurationError as exc:
+        print(f"otel-chatbot usage: {exc}", file=sys.stderr)
+        return 1
     try:
         if prune_before is not None:
             print(f"pruned {ledger.prune(older_than=prune_before)} rows older than {args.prune}", file=sys.stderr)
         rows = ledger.usage(args.by, since=since)
+    except Exception as exc:  # a file that is SQLite but not a ledger, a dropped connection...
+        reason = " ".join(str(exc).split())
+        print(f"otel-chatbot usage: cannot read the usage ledger {display_target(target)}: {reason}", file=sys.stderr)
+        return 1
     finally:
         ledger.close()
     if args.format == "json":

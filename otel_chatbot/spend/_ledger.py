@@ -19,15 +19,17 @@ import queue
 import sqlite3
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot.errors import ConfigurationError
 
-__all__ = ["Ledger", "LedgerEntry", "UsageRow"]
+__all__ = ["Ledger", "LedgerEntry", "UsageRow", "display_target"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +129,21 @@ _SCHEMA = f"""CREATE TABLE IF NOT EXISTS {_TABLE} (
     tenant TEXT, user_id TEXT, conversation TEXT, variant TEXT, cost_source TEXT, price_version TEXT)"""
 _INDEX = f"CREATE INDEX IF NOT EXISTS {_TABLE}_ts ON {_TABLE} (ts)"
 _INSERT = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+def display_target(target: str) -> str:
+    """A ledger path or URL as it may be shown in errors, logs and CLI output: a URL's password replaced by ``***``.
+
+    Example::
+
+        display_target("postgresql://bot:s3cret@db/usage")  # 'postgresql://bot:***@db/usage'
+    """
+    parts = urllib.parse.urlsplit(target)
+    if not parts.scheme or parts.password is None:
+        return target
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 class _SQLite(_Backend):
@@ -292,15 +309,37 @@ class Ledger:
             retention_s = parse_duration(retention) if isinstance(retention, str) else retention
         except ValueError as exc:
             raise ConfigurationError(f"ledger retention: {exc}") from None
+        shown = display_target(target)
+        scheme, sep, _ = target.partition("://")
+        if sep and scheme not in ("postgresql", "postgres"):
+            raise ConfigurationError(
+                f"cannot open the usage ledger {shown}: {scheme}:// is not supported; give a SQLite file path or a "
+                "postgresql:// URL"
+            )
+        if not sep and target != ":memory:":
+            path = Path(target).expanduser()
+            if path.is_dir():
+                raise ConfigurationError(
+                    f"cannot open the usage ledger {shown}: it is a folder; give a file path such as "
+                    f"{path / 'usage.db'}"
+                )
+            folder = path.parent
+            if not folder.is_dir():
+                raise ConfigurationError(
+                    f"cannot open the usage ledger {shown}: the folder {folder} does not exist; create it or choose "
+                    "another path"
+                )
         try:
-            if target.startswith(("postgresql://", "postgres://")):
+            if sep:
                 backend: _Backend = _Postgres(target)
             else:
-                backend = _SQLite(target)
+                backend = _SQLite(str(Path(target).expanduser()) if target != ":memory:" else target)
         except ConfigurationError:
             raise
         except Exception as exc:
-            raise ConfigurationError(f"cannot open the usage ledger {target!r}: {exc}") from exc
+            # One line (libpq's messages span several), and never the password a URL may carry.
+            reason = " ".join(str(exc).replace(target, shown).split())
+            raise ConfigurationError(f"cannot open the usage ledger {shown}: {reason}") from None
         return cls(backend, queue_size=queue_size, retention_s=retention_s)
 
     @property

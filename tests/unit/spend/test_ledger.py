@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_chatbot as oc
 from otel_chatbot.cli._main import main
 from otel_chatbot.errors import ConfigurationError
-from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry, display_target
 from tests._http import eventually
 from tests._postgres import postgres_server
 
@@ -371,3 +371,65 @@ def test_ledger_rows_record_cost_source_and_price_version(tmp_path: Path, capsys
     by_model = {r["key"]: r for r in json.loads(capsys.readouterr().out)}
     assert by_model["openai/gpt-4o-mini"]["provider_cost_calls"] == 1
     assert by_model["gpt-4o-mini"]["provider_cost_calls"] == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("mysql://bot@db/usage", "mysql:// is not supported; give a SQLite file path or a postgresql:// URL"),
+        ("{tmp}", "it is a folder; give a file path such as {tmp}/usage.db"),
+        ("{tmp}/missing/usage.db", "the folder {tmp}/missing does not exist"),
+        ("{tmp}/garbage.db", "file is not a database"),
+    ],
+)
+def test_open_errors_name_the_ledger_and_say_what_to_do(tmp_path: Path, target: str, expected: str) -> None:
+    (tmp_path / "garbage.db").write_text("not sqlite\n" * 100)
+    target = target.format(tmp=tmp_path)
+    with pytest.raises(ConfigurationError) as caught:
+        Ledger.open(target)
+    message = str(caught.value)
+    assert message.startswith(f"cannot open the usage ledger {target}: ")
+    assert expected.format(tmp=tmp_path) in message
+    assert "\n" not in message
+
+
+def test_a_postgres_password_never_appears_in_the_error() -> None:
+    # Port 1 on loopback refuses at once: libpq's two-line message must come out as one line, password masked.
+    target = "postgresql://bot:planted-s3cret@127.0.0.1:1/usage"
+    with pytest.raises(ConfigurationError) as caught:
+        Ledger.open(target)
+    message = str(caught.value)
+    assert "planted-s3cret" not in message
+    assert message.startswith("cannot open the usage ledger postgresql://bot:***@127.0.0.1:1/usage: ")
+    assert "\n" not in message
+    assert caught.value.__cause__ is None  # the original exception (with the URL) is not chained into tracebacks
+
+
+def test_display_target_masks_only_the_password() -> None:
+    assert display_target("postgresql://bot:pw@db:5432/usage?sslmode=require") == (
+        "postgresql://bot:***@db:5432/usage?sslmode=require"
+    )
+    assert display_target("postgresql://bot@db/usage") == "postgresql://bot@db/usage"
+    assert display_target("/var/lib/bot/usage.db") == "/var/lib/bot/usage.db"
+
+
+def test_usage_cli_does_not_create_a_ledger_at_a_mistyped_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "usgae.db"
+    assert main(["usage", "--ledger", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"otel-chatbot usage: no usage ledger at {missing}: ")
+    assert "configure(ledger=...)" in err
+    assert not missing.exists()
+
+
+def test_usage_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "garbage.db").write_text("not sqlite\n" * 100)
+    for target in (str(tmp_path / "garbage.db"), str(tmp_path), "postgresql://bot:planted-s3cret@127.0.0.1:1/u"):
+        assert main(["usage", "--ledger", target]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("otel-chatbot usage: cannot open the usage ledger ")
+        assert err.count("\n") == 1 and "Traceback" not in err and "planted-s3cret" not in err
+    assert main(["usage", "--ledger", str(tmp_path / "garbage.db"), "--since", "7x"]) == 2
+    assert "not a duration: '7x'" in capsys.readouterr().err

@@ -74,7 +74,7 @@ def _build() -> int:
     started = time.monotonic()
     binaries = ensure_all(_log, retry_release=True)
     print(f"otelcol-chatbot {versions.COLLECTOR_VERSION}: {binaries.collector}")
-    print(f"jaeger {jaeger_install(binaries.jaeger).describe()}: {binaries.jaeger}")
+    print(f"{jaeger_install(binaries.jaeger).describe()}: {binaries.jaeger}")
     print(f"prometheus {prometheus_version(binaries.prometheus)}: {binaries.prometheus}")
     print(f"configs {collector_dir()}")
     print(f"cache {cache_dir()}; ready in {time.monotonic() - started:.1f}s")

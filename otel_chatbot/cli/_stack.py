@@ -102,7 +102,7 @@ def _up(run_dir: Path) -> int:
 
 def _print_urls(stack: RunningStack) -> None:
     print(f"  app OTLP endpoint   {stack.collector_otlp_grpc_url} (gRPC), {stack.collector_otlp_http_url} (HTTP)")
-    print(f"  Jaeger UI / API     {stack.jaeger_url}")
+    print(f"  Jaeger              {stack.jaeger_url}")
     print(f"  Prometheus          {stack.prometheus_url}")
     print(f"  collector metrics   {stack.collector_metrics_url}")
     print("  to send an app's telemetry here, run one of these in its shell:")
@@ -117,7 +117,7 @@ def _print_jaeger(stack: RunningStack) -> None:
     answer = serves_ui(stack.jaeger_url)
     has_ui = install.ui if answer is None else answer
     placeholder = "" if has_ui else f": {stack.jaeger_url} shows a placeholder page, its APIs are complete"
-    print(f"  Jaeger              {install.describe()}{placeholder}")
+    print(f"  Jaeger binary       {install.describe()}{placeholder}")
     web_view = f"otel-chatbot ui --jaeger {stack.jaeger_url} --prometheus {stack.prometheus_url} --service NAME"
     if has_ui:
         print(f"  web view            {web_view}")

@@ -36,12 +36,11 @@ JAEGER_RELEASE_URL: Final = "https://github.com/jaegertracing/jaeger/releases/do
 ``<base>/v<version>/jaeger-<version>-<os>-<arch>.tar.gz``, holding ``jaeger-<version>-<os>-<arch>/jaeger``."""
 JAEGER_RELEASE_SHA256: Final[Mapping[str, str]] = MappingProxyType(
     {
-        # jaeger-2.20.0-linux-amd64.tar.gz, 58,367,331 bytes. The release's own checksum file
-        # (jaeger-2.20.0.sha256sum.txt, written by Jaeger's scripts/build/package-deploy.sh) could not be downloaded
-        # from this machine (no network to GitHub); this sum is the one three independent public projects pin for
-        # that asset (found with the search tool's code corpus: an install script with a 58,367,331-byte size pin,
-        # a deploy script and a write-up that checked it with `sha256sum -c`). Verify it against the release's
-        # checksum file when you can: docs/stack.md says how.
+        # jaeger-2.20.0-linux-amd64.tar.gz, 58,367,331 bytes. Jaeger lists its archives' sums in the release's
+        # jaeger-2.20.0.sha256sum.txt (written by its scripts/build/package-deploy.sh), which the machine this pin was
+        # made on could not download (no access to GitHub). The sum is the one three independent public projects pin
+        # for this asset: an installer that also pins its size, a deploy script that checks it with `sha256sum -c`,
+        # and a write-up that computed it from the downloaded archive. docs/stack.md shows how to check it.
         "linux-amd64": "c967368ba09be356089ef7e8aab2a76d170dc007ff6ccf7925c8167ede2900d7",
     }
 )

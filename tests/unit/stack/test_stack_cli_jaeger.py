@@ -87,13 +87,20 @@ def test_the_release_says_so_and_needs_no_pointers(
 
 
 def test_the_running_jaeger_is_asked_and_the_record_used_when_it_is_down(
-    tmp_path: Path, page: tuple[str, list[str]]
+    tmp_path: Path, page: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, body = page
     assert jaeger.serves_ui(url) is False
     body[0] = UI_PAGE
     assert jaeger.serves_ui(url) is True
     assert jaeger.serves_ui("http://127.0.0.1:1") is None  # nothing listens on port 1
+
+    body[0] = PLACEHOLDER  # the page wins over the record: a binary recorded as the release but serving no UI
+    _stack._print_jaeger(_running(tmp_path / "a", url, "release"))  # type: ignore[arg-type]
+    assert "shows a placeholder page" in capsys.readouterr().out
+    _stack._print_jaeger(_running(tmp_path / "b", "http://127.0.0.1:1", "release"))  # type: ignore[arg-type]
+    out = capsys.readouterr().out  # Jaeger down: the record says it
+    assert "release (UI)" in out and "placeholder" not in out and "docker compose" not in out
 
 
 def test_an_unreadable_pids_file_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,8 @@ file names one that is missing), each documented with its allowed values and def
 * zero code (``opentelemetry-instrument``, read by our distro): ``OTEL_CHATBOT_BUDGETS``, ``OTEL_CHATBOT_METRICS_PORT``,
   ``OTEL_CHATBOT_METRICS_HOST``, ``OTEL_CHATBOT_REPORT_FILE``;
 * ``otel-chatbot stack`` (where things live): ``OTEL_CHATBOT_CACHE``, ``OTEL_CHATBOT_STACK_RUN_DIR``,
-  ``OTEL_CHATBOT_COLLECTOR_DIR``, ``OTEL_CHATBOT_PROMETHEUS_BINARY``, ``OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL``;
+  ``OTEL_CHATBOT_COLLECTOR_DIR``, ``OTEL_CHATBOT_PROMETHEUS_BINARY``, ``OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL``,
+  ``OTEL_CHATBOT_JAEGER_RELEASE_URL``;
 * the stack's listening addresses (read by ``otel-chatbot stack`` and expanded by the configs in ``collector/``):
   ``OTEL_CHATBOT_COLLECTOR_OTLP_GRPC``, ``OTEL_CHATBOT_COLLECTOR_OTLP_HTTP``, ``OTEL_CHATBOT_COLLECTOR_PROMETHEUS``,
   ``OTEL_CHATBOT_COLLECTOR_HEALTH``, ``OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT``, ``OTEL_CHATBOT_JAEGER_OTLP_GRPC``,
@@ -110,6 +111,10 @@ OTEL_CHATBOT_PROMETHEUS_BINARY: Final = "OTEL_CHATBOT_PROMETHEUS_BINARY"
 OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL: Final = "OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL"
 """Scrape and rule-evaluation interval of the native stack's Prometheus, a Prometheus duration (default: ``5s``; the
 tests use ``1s``)."""
+OTEL_CHATBOT_JAEGER_RELEASE_URL: Final = "OTEL_CHATBOT_JAEGER_RELEASE_URL"
+"""Where ``otel-chatbot stack build`` downloads Jaeger's release archive from (its binary has the UI): a base URL under
+which ``v<version>/jaeger-<version>-<os>-<arch>.tar.gz`` is fetched and checked against the pinned sha256, or ``off``
+to always build Jaeger from source (default: ``https://github.com/jaegertracing/jaeger/releases/download``)."""
 
 # --- otel-chatbot stack: listening addresses (loopback only; also expanded by the configs in collector/) -------------
 OTEL_CHATBOT_COLLECTOR_OTLP_GRPC: Final = "OTEL_CHATBOT_COLLECTOR_OTLP_GRPC"

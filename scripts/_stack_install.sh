@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the native stack needs from Debian (Prometheus, when missing) and build or reuse its three binaries
-# (otelcol-chatbot, Jaeger v2, Prometheus found on PATH) in the cache outside the repository
+# (otelcol-chatbot; Jaeger v2, its release archive with the UI when it can be downloaded (sha256 pinned; offline, one
+# line, then built from source); Prometheus found on PATH) in the cache outside the repository
 # (${OTEL_CHATBOT_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/otel-chatbot}). Idempotent: seconds when warm.
 # Called by ./scripts/test and ./scripts/demo --stack with the virtualenv active.
 set -euo pipefail

@@ -195,15 +195,23 @@ def start_stack(
 
 
 def load_stack(run_dir: Path | None = None) -> RunningStack | None:
-    """The stack recorded in a run folder by :func:`start_stack`, or None."""
+    """The stack recorded in a run folder by :func:`start_stack`, or None.
+
+    Raises:
+        StackError: The record is unreadable (one line naming the file and what to do).
+    """
     run_dir = run_dir or default_run_dir()
     path = run_dir / STATE_FILE
     if not path.is_file():
         return None
-    state = json.loads(path.read_text())
-    binaries = Binaries(**{k: Path(v) for k, v in state["binaries"].items()})
+    try:
+        state = json.loads(path.read_text())
+        binaries = Binaries(**{k: Path(v) for k, v in state["binaries"].items()})
+        ports = StackPorts(**state["ports"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise runner.corrupt_state(path, exc) from None
     config_dir = Path(state["config_dir"]) if "config_dir" in state else collector_dir()
-    return RunningStack(ports=StackPorts(**state["ports"]), run_dir=run_dir, binaries=binaries, config_dir=config_dir)
+    return RunningStack(ports=ports, run_dir=run_dir, binaries=binaries, config_dir=config_dir)
 
 
 def stop_stack(run_dir: Path | None = None) -> list[str]:

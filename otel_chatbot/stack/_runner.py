@@ -70,7 +70,18 @@ def read_records(run_dir: Path) -> list[ProcessRecord]:
     path = run_dir / PIDS_FILE
     if not path.is_file():
         return []
-    return [ProcessRecord(**item) for item in json.loads(path.read_text())]
+    try:
+        return [ProcessRecord(**item) for item in json.loads(path.read_text())]
+    except (ValueError, TypeError) as exc:  # not JSON, or not our records
+        raise corrupt_state(path, exc) from None
+
+
+def corrupt_state(path: Path, exc: BaseException) -> StackError:
+    """A run-folder file that `otel-chatbot stack` cannot read: one line naming it and the way out."""
+    return StackError(
+        f"{path} is not a record that `otel-chatbot stack up` wrote ({type(exc).__name__}: {exc}); stop any "
+        "otelcol, jaeger or prometheus it started (ps -ef | grep -E 'otelcol|jaeger|prometheus'), then delete it"
+    )
 
 
 def _write_records(run_dir: Path, records: Sequence[ProcessRecord]) -> None:

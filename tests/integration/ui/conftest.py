@@ -19,11 +19,19 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Request, Response
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Request,
+    Response,
+    sync_playwright,
+)
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import sync_playwright
 
-from tests._http import eventually, get_json
+from tests._http import get_json
 from tests.integration.example.conftest import APP_KEY, ROOT, Process
 
 CHROMIUM = "/usr/bin/chromium"
@@ -41,7 +49,7 @@ CHROMIUM_FLAGS = (
 )
 MOUNT = "/otel-chatbot"
 PAGES = ("overview", "stages", "cost", "variants", "traces", "conversations", "recommendations")
-"""The pages reachable from the navigation (UI_CONTRACT section 2); a trace and a conversation have pages of their own."""
+"""The pages in the navigation (UI_CONTRACT section 2); a trace and a conversation have pages of their own."""
 SCREENSHOTS = ROOT / ".run" / "screenshots"
 README_IMAGE = ROOT / "docs" / "img" / "ui-overview.png"
 
@@ -100,7 +108,8 @@ def _traffic(url: str, tmp: Path) -> tuple[dict[str, Any], int]:
     assert load.returncode == 0, load.stdout + load.stderr
     extra = 0
     with httpx.Client(base_url=url, timeout=30) as client:
-        bad_key = client.post("/chat", json={"message": "hello"}, headers={"authorization": "Bearer not-a-key"})
+        body = {"message": "hello", "user_id": "user-x"}
+        bad_key = client.post("/chat", json=body, headers={"authorization": "Bearer not-a-key"})
         assert bad_key.status_code == 401, bad_key.text
         bad_body = client.post("/chat", json={"msg": 3}, headers={"authorization": f"Bearer {APP_KEY}"})
         assert bad_body.status_code in (400, 422), bad_body.text
@@ -185,7 +194,7 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
 @pytest.fixture
 def screenshots(request: pytest.FixtureRequest) -> Path:
     """``.run/screenshots/<test name>/`` (git-ignored), emptied; printed so a person can look."""
-    folder = SCREENSHOTS / request.node.name.replace("[", "-").replace("]", "")
+    folder: Path = SCREENSHOTS / request.node.name.replace("[", "-").replace("]", "")
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     print(f"screenshots: {folder}")
@@ -276,9 +285,14 @@ def open_page(
         raise AssertionError(f"{url}: {page_name} page never ready ({found}): {exc.message}") from None
     page.wait_for_timeout(300)  # let chart animations settle before the screenshot and the pixel check
     if screenshots is not None:
-        page.screenshot(path=str(screenshots / f"{shot or page_name}.png"), full_page=True)
+        save_screenshot(page, screenshots / f"{shot or page_name}.png")
     watch.check(url)
     return page, watch
+
+
+def save_screenshot(page: Page, path: Path) -> None:
+    """The whole page as PNG (written here: Playwright's own ``path=`` starts executor threads that outlive a test)."""
+    path.write_bytes(page.screenshot(full_page=True))
 
 
 def charts(page: Page) -> list[Chart]:
@@ -311,13 +325,3 @@ def waterfall(page: Page, trace_id: str) -> list[dict[str, Any]]:
         " depth: Number(r.dataset.depth)}))",
     )
     return rows
-
-
-def wait_listening(url: str) -> None:
-    def up() -> bool | None:
-        try:
-            return True if httpx.get(url, timeout=2).status_code == 200 else None
-        except httpx.HTTPError:
-            return None
-
-    assert eventually(up, timeout=30, interval=0.1), f"{url} did not answer"

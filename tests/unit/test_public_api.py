@@ -102,6 +102,7 @@ PUBLIC_API: dict[str, list[str]] = {
         "instrument_httpx",
     ],
     "otel_chatbot.cli": ["main"],
+    "otel_chatbot.ui": ["render_standalone", "view_document"],
     "otel_chatbot.stack": [
         "Binaries",
         "RunningStack",

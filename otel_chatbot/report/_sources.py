@@ -54,7 +54,7 @@ def from_latency_json(
             ),
             share=None if v.get("share") is None else float(v["share"]),
         )
-        for name, v in sorted(doc.items())
+        for name, v in doc.items()  # the document lists stages in request order
     )
     return StatsSnapshot(service_name=service, generated_at=time.time(), stages=stages, source=source)
 

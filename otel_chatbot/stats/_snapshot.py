@@ -97,12 +97,18 @@ class StageStats:
     stage: str
     latency: LatencyStats
     share: float | None
-    """Time in this stage ÷ time of the requests (root spans) containing stages; None before any request ended."""
+    """Time in this stage ÷ time of the requests (root spans) containing stages; None before any request ended.
+    The top-level stages' shares add up to at most 1 (stages overlapping within a request are scaled down to its
+    time); a nested stage's share is part of its parent's."""
     error_types: tuple[tuple[str, int], ...] = ()
     models: tuple[ModelLatency, ...] = ()
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    parent: str | None = None
+    """The stage whose spans enclose this stage's spans (the most frequent one); None: directly under the request."""
+    start_offset_ms: float | None = None
+    """Mean offset of the stage's first span in a request from the request's (root span's) start; None if unknown."""
 
 
 @dataclass(frozen=True)
@@ -299,6 +305,7 @@ class StatsSnapshot:
     spans: int = 0
     requests: LatencyStats | None = None
     stages: tuple[StageStats, ...] = ()
+    """In request order: the tree of stages (``StageStats.parent``) flattened depth-first, siblings by start offset."""
     streams: tuple[StreamStats, ...] = ()
     usage: UsageBreakdown = field(default_factory=UsageBreakdown)
     caches: tuple[CacheStats, ...] = ()

@@ -13,7 +13,7 @@ it reads the view document from ``<base>/api/view`` or, in a standalone file, fr
 
 from __future__ import annotations
 
-from otel_chatbot.ui._assets import render_index, render_standalone
+from otel_chatbot.ui._assets import render_standalone
 from otel_chatbot.ui._view import view_document
 
-__all__ = ["render_index", "render_standalone", "view_document"]
+__all__ = ["render_standalone", "view_document"]

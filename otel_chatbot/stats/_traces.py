@@ -1,0 +1,389 @@
+"""The bounded trace store and conversation store behind ``StatsSnapshot.traces`` and ``.conversations`` (no OTel
+imports), and the feed of the in-process history.
+
+Per span, ``TraceStore.record_item`` appends the processor's buffered item to its trace's pending list (one dict
+lookup and an append). The work happens when the trace's root ends: one pass over its spans counts them and their
+usage into the history, tells whether the trace ran a stage (only those are kept), and finds its conversation. Kept
+traces hold the raw items; they become ``TraceRecord``\\ s (JSON-safe attributes) when a snapshot asks.
+
+Bounds: ``max_pending_traces`` traces whose root has not ended (the oldest is dropped, its spans still counted in the
+history), ``max_spans_per_trace`` spans per trace (the rest counted in ``dropped_spans``), ``recent_traces`` +
+``slowest_traces`` kept traces, ``max_conversations`` conversations of ``max_turns`` turns each.
+
+Example::
+
+    store = TraceStore(history=History())
+    store.record_item(item)  # the processor's buffered tuple, one per finished span
+    traces, conversations = store.traces(), store.conversations()
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+import itertools
+import math
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from otel_chatbot import semconv
+from otel_chatbot.stats._history import History
+from otel_chatbot.stats._snapshot import ConversationRecord, SpanRecord, TraceRecord, TurnRecord
+
+__all__ = ["MAX_ATTRIBUTE_CHARS", "TraceStore"]
+
+MAX_ATTRIBUTE_CHARS = 1024
+"""Longer string attribute values are cut to this many characters followed by ``…``."""
+_MAX_LIST_ITEMS = 128
+_NANO = 1_000_000_000
+_ERROR = "STATUS_CODE_ERROR"
+_STAGE = semconv.CHATBOT_STAGE
+_USAGE_STAGE = semconv.CHATBOT_USAGE_STAGE
+_USAGE_DEFERRED = semconv.CHATBOT_USAGE_DEFERRED
+_INPUT_TOKENS = semconv.GEN_AI_USAGE_INPUT_TOKENS
+_OUTPUT_TOKENS = semconv.GEN_AI_USAGE_OUTPUT_TOKENS
+_COST = semconv.GEN_AI_USAGE_COST_AMOUNT
+_CONVERSATION = semconv.GEN_AI_CONVERSATION_ID
+_TTFT = semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN
+_TTFC = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
+_GENERATION = semconv.Stage.GENERATION.value
+
+Item = tuple[Any, ...]
+"""The processor's buffered span: trace id, is root, name, kind, status, start ns, end ns, attributes, feedback
+events, span id, parent span id."""
+
+
+@dataclasses.dataclass(slots=True)
+class _Kept:
+    """A finished trace that ran a stage, as raw items (converted at snapshot time)."""
+
+    trace_id: int
+    root: Item
+    spans: list[Item]
+    dropped: int
+    duration_ms: float
+    error: bool
+
+
+class _Conversation:
+    __slots__ = ("user", "tenant", "variant", "turns")
+
+    def __init__(self, max_turns: int) -> None:
+        self.user: str | None = None
+        self.tenant: str | None = None
+        self.variant: str | None = None
+        self.turns: deque[TurnRecord] = deque(maxlen=max_turns)
+
+
+class TraceStore:
+    """Pending spans per trace, the kept recent and slowest traces, the recent conversations; feeds ``history``.
+
+    Args:
+        history: Where spans, usage and requests are counted.
+        max_pending_traces: Traces whose root has not ended yet (the oldest is dropped beyond it).
+        recent_traces: Most recent finished traces kept (those that ran a stage).
+        slowest_traces: Slowest finished traces kept, by root duration.
+        max_spans_per_trace: Spans kept per trace, the root included.
+        max_conversations: Most recent conversations kept.
+        max_turns: Most recent turns kept per conversation.
+    """
+
+    def __init__(
+        self,
+        *,
+        history: History,
+        max_pending_traces: int = 10_000,
+        recent_traces: int = 50,
+        slowest_traces: int = 20,
+        max_spans_per_trace: int = 200,
+        max_conversations: int = 100,
+        max_turns: int = 200,
+    ) -> None:
+        _check("max_pending_traces", max_pending_traces, 1)
+        _check("recent_traces", recent_traces, 0)
+        _check("slowest_traces", slowest_traces, 0)
+        _check("max_spans_per_trace", max_spans_per_trace, 1)
+        _check("max_conversations", max_conversations, 0)
+        _check("max_turns", max_turns, 1)
+        self._history = history
+        self._interval_ns = history._interval_ns
+        self._max_pending = max_pending_traces
+        self._max_children = max_spans_per_trace - 1  # the root is kept apart from its trace's list
+        self._pending: OrderedDict[int, list[Item]] = OrderedDict()
+        self._dropped: dict[int, int] = {}  # trace id -> spans beyond max_spans_per_trace (pending traces only)
+        self._recent: deque[_Kept] = deque(maxlen=recent_traces)
+        self._max_slowest = slowest_traces
+        self._slowest: list[tuple[float, int, _Kept]] = []  # min-heap by root duration
+        self._seq = itertools.count()
+        self._records: dict[tuple[int, int], TraceRecord] = {}  # converted kept traces, by (trace id, root span id)
+        self._conversations: OrderedDict[str, _Conversation] = OrderedDict()
+        self._max_conversations = max_conversations
+        self._max_turns = max_turns
+        self.dropped_traces = 0
+        """Pending traces dropped because ``max_pending_traces`` newer ones were waiting for their root."""
+
+    # --- per span ---------------------------------------------------------------------------------------------------
+
+    def record_item(self, item: Item) -> None:
+        """Add one finished span (the processor's buffered tuple)."""
+        trace_id = item[0]
+        if item[1]:
+            self._finish(trace_id, item)
+            return
+        pending = self._pending
+        spans = pending.get(trace_id)
+        if spans is None:
+            spans = pending[trace_id] = []
+            if len(pending) > self._max_pending:
+                self._evict()
+        if len(spans) < self._max_children:
+            spans.append(item)
+        else:
+            self._dropped[trace_id] = self._dropped.get(trace_id, 0) + 1
+            self._account((item,))
+
+    def _evict(self) -> None:
+        trace_id, spans = self._pending.popitem(last=False)
+        self._dropped.pop(trace_id, None)
+        self.dropped_traces += 1
+        self._account(spans)
+
+    def _account(self, spans: Iterable[Item]) -> None:
+        """Count spans that will never reach a kept trace (dropped ones) in the history."""
+        slot_of = self._history.slot
+        for item in spans:
+            slot = slot_of(item[6])
+            if slot is None:
+                continue
+            slot.spans += 1
+            usage = _usage(item[7].get)
+            if usage is not None:
+                slot.input_tokens += usage[0]
+                slot.output_tokens += usage[1]
+                slot.cost_nusd += usage[2]
+
+    # --- at root end ------------------------------------------------------------------------------------------------
+
+    def _finish(self, trace_id: int, root: Item) -> None:
+        spans = self._pending.pop(trace_id, None) or []
+        dropped = self._dropped.pop(trace_id, 0) if self._dropped else 0
+        spans.append(root)
+        slot_of = self._history.slot
+        interval_ns = self._interval_ns
+        slot_index = -1
+        slot = None
+        has_stage = False
+        error = False
+        conversation = None
+        inp = out = nusd = 0
+        for item in spans:
+            end = item[6]
+            if end // interval_ns != slot_index:
+                slot_index = end // interval_ns
+                slot = slot_of(end)
+            get = item[7].get
+            if item[4] == _ERROR:
+                error = True
+            if conversation is None:
+                conversation = get(_CONVERSATION)
+            if get(_STAGE) is not None:
+                has_stage = True
+            elif get(_USAGE_STAGE) is None:
+                if slot is not None:
+                    slot.spans += 1
+                continue
+            usage = _usage(get)
+            if usage is not None:
+                inp += usage[0]
+                out += usage[1]
+                nusd += usage[2]
+                if slot is not None:
+                    slot.input_tokens += usage[0]
+                    slot.output_tokens += usage[1]
+                    slot.cost_nusd += usage[2]
+            if slot is not None:
+                slot.spans += 1
+        start_ns, end_ns = root[5], root[6]
+        duration_ms = max(end_ns - start_ns, 0) / 1e6
+        request_slot = slot_of(end_ns)
+        if request_slot is not None:
+            request_slot.requests += 1
+            if root[4] == _ERROR:
+                request_slot.errors += 1
+            request_slot.add_latency(duration_ms)
+        if has_stage:
+            self._keep(_Kept(trace_id, root, spans, dropped, duration_ms, error))
+        if conversation is not None and self._max_conversations:
+            self._add_turn(str(conversation), trace_id, root, spans, duration_ms, error, (inp, out, nusd))
+
+    def _keep(self, kept: _Kept) -> None:
+        if self._recent.maxlen:
+            self._recent.append(kept)
+        if not self._max_slowest:
+            return
+        entry = (kept.duration_ms, next(self._seq), kept)
+        if len(self._slowest) < self._max_slowest:
+            heapq.heappush(self._slowest, entry)
+        elif entry[0] > self._slowest[0][0]:
+            heapq.heapreplace(self._slowest, entry)
+
+    def _add_turn(
+        self,
+        conversation_id: str,
+        trace_id: int,
+        root: Item,
+        spans: Sequence[Item],
+        duration_ms: float,
+        error: bool,
+        usage: tuple[int, int, int],
+    ) -> None:
+        conv = self._conversations.get(conversation_id)
+        if conv is None:
+            conv = self._conversations[conversation_id] = _Conversation(self._max_turns)
+            if len(self._conversations) > self._max_conversations:
+                self._conversations.popitem(last=False)
+        else:
+            self._conversations.move_to_end(conversation_id)
+        ttft: float | None = None
+        model: str | None = None
+        for item in spans:
+            get = item[7].get
+            user, tenant, variant = get(semconv.USER_ID), get(semconv.CHATBOT_TENANT_ID), get(semconv.CHATBOT_VARIANT)
+            if user is not None:
+                conv.user = str(user)
+            if tenant is not None:
+                conv.tenant = str(tenant)
+            if variant is not None:
+                conv.variant = str(variant)
+            generation = get(_STAGE) == _GENERATION
+            first = get(_TTFT)
+            if first is None:
+                first = get(_TTFC)
+            if first is not None and (ttft is None or generation):
+                ttft = float(first) * 1000.0
+            name = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
+            if name is not None and (model is None or generation):
+                model = str(name)
+        inp, out, nusd = usage
+        conv.turns.append(
+            TurnRecord(
+                trace_id=f"{trace_id:032x}",
+                start=root[5] / _NANO,
+                latency_ms=duration_ms,
+                ttft_ms=ttft,
+                input_tokens=inp,
+                output_tokens=out,
+                cost_usd=nusd / _NANO,
+                model=model,
+                error=error,
+            )
+        )
+
+    # --- snapshot ---------------------------------------------------------------------------------------------------
+
+    def traces(self) -> tuple[TraceRecord, ...]:
+        """The kept recent and slowest traces, most recent first."""
+        reasons: dict[tuple[int, int], list[str]] = {}
+        kept: dict[tuple[int, int], _Kept] = {}
+        for _, _, k in sorted(self._slowest, key=lambda e: (-e[0], e[1])):
+            key = (k.trace_id, k.root[9])
+            kept[key] = k
+            reasons.setdefault(key, []).append("slowest")
+        for k in self._recent:
+            key = (k.trace_id, k.root[9])
+            kept[key] = k
+            reasons.setdefault(key, []).append("recent")
+        records = {key: self._records.get(key) or _trace_record(k) for key, k in kept.items()}
+        self._records = records
+        ordered = sorted(records.items(), key=lambda kv: -kv[1].start)
+        return tuple(dataclasses.replace(rec, reasons=tuple(reasons[key])) for key, rec in ordered)
+
+    def conversations(self) -> tuple[ConversationRecord, ...]:
+        """The kept conversations, most recent first, each with its turns oldest first."""
+        return tuple(
+            ConversationRecord(
+                conversation_id=cid,
+                user_id=conv.user,
+                tenant_id=conv.tenant,
+                variant=conv.variant,
+                turns=tuple(sorted(conv.turns, key=lambda t: t.start)),
+            )
+            for cid, conv in reversed(self._conversations.items())
+        )
+
+
+def _check(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _usage(get: Any) -> tuple[int, int, int] | None:
+    """Tokens and nano-USD of a span counted as a call, as ``Aggregator.record_item`` counts them (else None)."""
+    inp, out, cost = get(_INPUT_TOKENS), get(_OUTPUT_TOKENS), get(_COST)
+    if inp is None and out is None and cost is None:
+        return None
+    if get(_USAGE_DEFERRED):
+        return None
+    if get(_STAGE) is None and get(_USAGE_STAGE) is None:
+        return None
+    return int(inp or 0), int(out or 0), 0 if cost is None else round(float(cost) * _NANO)
+
+
+def _trace_record(kept: _Kept) -> TraceRecord:
+    spans = kept.spans
+    t0 = min(item[5] for item in spans)
+    parents = {item[9]: item[10] for item in spans}
+
+    def depth_of(span_id: int) -> int:
+        depth, seen = 0, {span_id}
+        parent = parents.get(span_id, 0)
+        while parent in parents and parent not in seen:  # a parent outside the kept spans ends the chain
+            seen.add(parent)
+            depth += 1
+            parent = parents[parent]
+        return depth
+
+    ordered = sorted(spans, key=lambda it: (it[5], depth_of(it[9])))
+    root = kept.root
+    return TraceRecord(
+        trace_id=f"{kept.trace_id:032x}",
+        root_name=str(root[2]),
+        start=root[5] / _NANO,
+        duration_ms=kept.duration_ms,
+        error=kept.error,
+        reasons=(),
+        spans=tuple(_span_record(item, t0) for item in ordered),
+        dropped_spans=kept.dropped,
+    )
+
+
+def _span_record(item: Item, t0: int) -> SpanRecord:
+    _, _, name, kind, status, start, end, attributes, _, span_id, parent_id = item
+    return SpanRecord(
+        span_id=f"{span_id:016x}",
+        parent_id=f"{parent_id:016x}" if parent_id else None,
+        name=str(name),
+        kind=str(kind),
+        status=str(status),
+        start_ms=(start - t0) / 1e6,
+        duration_ms=max(end - start, 0) / 1e6,
+        attributes=json_safe_attributes(attributes),
+    )
+
+
+def json_safe_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """Attribute values as JSON can carry them: str (cut to ``MAX_ATTRIBUTE_CHARS``), int, finite float, bool, lists."""
+    return {str(k): _json_safe(v) for k, v in attributes.items()}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ATTRIBUTE_CHARS else value[:MAX_ATTRIBUTE_CHARS] + "…"
+    if isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value[:_MAX_LIST_ITEMS]]
+    return _json_safe(str(value))

@@ -7,11 +7,13 @@ body), then the pages. ``example_dump`` stops the app so it writes its dump: the
 
 from __future__ import annotations
 
-import json
+import argparse
+import asyncio
+import io
 import os
 import shutil
-import subprocess
-import sys
+import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +33,8 @@ from playwright.sync_api import (
 )
 from playwright.sync_api import Error as PlaywrightError
 
+from examples.loadgen.load import Stats
+from examples.loadgen.load import run as run_load
 from tests._http import get_json
 from tests.integration.example.conftest import APP_KEY, ROOT, Process
 
@@ -58,9 +62,19 @@ README_IMAGE = ROOT / "docs" / "img" / "ui-overview.png"
 LLM_ARGS = (
     *("--ttft-ms", "80", "--ttft-sigma", "0.2", "--tokens-per-s", "300", "--tokens-per-s-sd", "30"),
     *("--output-tokens-median", "20", "--outlier-rate", "0.05", "--outlier-factor", "6"),
-    *("--error-500-rate", "0.06", "--seed", "11"),
+    *("--error-500-rate", "0.15", "--seed", "11"),
 )
-LOAD_ARGS = ("--turns", "36", "--concurrency", "4", "--stream-share", "0.5", "--feedback-share", "0.3", "--seed", "4")
+ROUNDS = 3
+HISTORY_INTERVAL_S = 10.0
+"""The history's interval in the example app (StatsSpanProcessor's default)."""
+LOAD: dict[str, Any] = {
+    "turns": 36,
+    "concurrency": 4,
+    "users": 12,
+    "stream_share": 0.5,
+    "feedback_share": 0.3,
+    "seed": 4,
+}
 
 
 @dataclass
@@ -70,8 +84,8 @@ class ExampleRun:
     app: Process
     url: str
     dump: Path
-    loadgen: dict[str, Any]
-    extra_errors: int
+    load: Stats
+    bad_requests: int
     stopped: bool = False
     stderr: str = field(default="", repr=False)
 
@@ -95,27 +109,27 @@ class ExampleRun:
             assert code == 0, self.stderr
 
 
-def _traffic(url: str, tmp: Path) -> tuple[dict[str, Any], int]:
-    """Real traffic: the load generator's conversations (JSON and streamed, several turns each), then bad requests."""
-    summary = tmp / "loadgen.json"
-    load = subprocess.run(
-        [sys.executable, "-m", "examples.loadgen", "--url", url, *LOAD_ARGS, "--json", str(summary)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert load.returncode == 0, load.stdout + load.stderr
-    extra = 0
+def _traffic(url: str) -> tuple[Stats, int]:
+    """Real traffic: the load generator's conversations (JSON and streamed, several turns each, feedback) in
+    ``ROUNDS`` rounds, each in an interval of the app's history of its own (so the overview's time series have several
+    points), then two bad requests (a rejected key, a bad body). In-process, so each turn's outcome is known."""
+    stats = Stats()
+    for round_ in range(ROUNDS):
+        if round_:  # into the next history interval (they start at multiples of the interval, as epoch seconds)
+            time.sleep(HISTORY_INTERVAL_S - time.time() % HISTORY_INTERVAL_S + 0.05)
+        load = {**LOAD, "turns": LOAD["turns"] // ROUNDS, "seed": LOAD["seed"] + round_}
+        args = argparse.Namespace(url=url, api_keys="demo-acme,demo-globex,demo-initech", timeout=60.0, **load)
+        done = asyncio.run(run_load(args, out=io.StringIO()))
+        stats.results += done.results
+        stats.trace_ids += done.trace_ids
+        stats.feedback += done.feedback
     with httpx.Client(base_url=url, timeout=30) as client:
         body = {"message": "hello", "user_id": "user-x"}
         bad_key = client.post("/chat", json=body, headers={"authorization": "Bearer not-a-key"})
         assert bad_key.status_code == 401, bad_key.text
         bad_body = client.post("/chat", json={"msg": 3}, headers={"authorization": f"Bearer {APP_KEY}"})
         assert bad_body.status_code in (400, 422), bad_body.text
-        extra += 2
-    result: dict[str, Any] = json.loads(summary.read_text())
-    return result, extra
+    return stats, 2
 
 
 @pytest.fixture(scope="package")
@@ -134,9 +148,11 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleRun
             env={"OPENAI_BASE_URL": base, "CHATBOT_DB": str(tmp / "memory.sqlite")},
         )
         url = f"http://127.0.0.1:{app.wait_port()}"
-        loadgen, extra = _traffic(url, tmp)
-        assert loadgen["requests"] == 36 and loadgen["errors"] >= 1, loadgen  # a few provider errors, not a broken run
-        run = ExampleRun(app=app, url=url, dump=dump, loadgen=loadgen, extra_errors=extra)
+        load, extra = _traffic(url)
+        statuses = Counter(r.status for r in load.results)
+        assert len(load.results) == LOAD["turns"] and statuses["200"] >= LOAD["turns"] * 0.6, statuses
+        assert len(statuses) > 1, f"no provider error in the run: {statuses}"
+        run = ExampleRun(app=app, url=url, dump=dump, load=load, bad_requests=extra)
         yield run
         run.stop()
     finally:
@@ -283,7 +299,6 @@ def open_page(
         )
         watch.check(f"{url} (never ready: {found})")
         raise AssertionError(f"{url}: {page_name} page never ready ({found}): {exc.message}") from None
-    page.wait_for_timeout(300)  # let chart animations settle before the screenshot and the pixel check
     if screenshots is not None:
         save_screenshot(page, screenshots / f"{shot or page_name}.png")
     watch.check(url)

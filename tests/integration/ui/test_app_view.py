@@ -110,6 +110,10 @@ def test_conversation_page_shows_its_turns(example_run: ExampleRun, context: Bro
     longest = max(conversations, key=lambda c: len(c["turns"]))
     assert len(longest["turns"]) >= 2, "the load generator's conversations have several turns"
     cid = longest["conversation_id"]
+    # A turn is one chat request (UI_CONTRACT section 1): one per trace, each one the load generator sent.
+    for conversation in conversations:
+        ids = [t["trace_id"] for t in conversation["turns"]]
+        assert len(ids) == len(set(ids)), f"one trace as several turns of {conversation['conversation_id']}: {ids}"
 
     listing, _ = open_page(context, f"{example_run.view_url}#/conversations", "conversations", None)
     assert listing.query_selector(f'a[href="#/conversation/{cid}"]'), f"the conversations page does not link {cid}"

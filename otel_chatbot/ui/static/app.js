@@ -32,6 +32,7 @@
   const num = (v) => typeof v === "number" && isFinite(v);
   function fmtMs(v) {
     if (!num(v)) return "–";
+    if (v === 0) return "0 ms";
     if (v >= 10000) return (v / 1000).toFixed(1) + " s";
     if (v >= 1000) return (v / 1000).toFixed(2) + " s";
     return v >= 10 ? Math.round(v).toLocaleString("en-US") + " ms" : v.toFixed(2) + " ms";

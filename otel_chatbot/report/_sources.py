@@ -27,7 +27,7 @@ from otel_chatbot.stats._snapshot import (
     UsageStats,
 )
 
-_KINDS = {
+KINDS = {
     "server": "SPAN_KIND_SERVER",
     "client": "SPAN_KIND_CLIENT",
     "producer": "SPAN_KIND_PRODUCER",
@@ -93,7 +93,7 @@ def _with_source(snap: StatsSnapshot, source: str) -> StatsSnapshot:
 # --- Jaeger ----------------------------------------------------------------------------------------------------------
 
 
-def _tag_value(tag: Mapping[str, Any]) -> Any:
+def tag_value(tag: Mapping[str, Any]) -> Any:
     value = tag.get("value")
     kind = str(tag.get("type", "string")).lower()
     if kind == "bool":
@@ -124,17 +124,17 @@ def _jaeger_record(
     span: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]], processes: Mapping[Any, Any], service: str
 ) -> tuple[int, bool, tuple[Any, ...]] | None:
     """One Jaeger span as ``(end, is_root, Aggregator.record arguments)``; None for another service's span."""
-    attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
+    attrs = {t["key"]: tag_value(t) for t in span.get("tags", [])}
     parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
     # The request's root: no parent, or a parent in another process (another service's span).
     is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
     status = str(attrs.pop("otel.status_code", "UNSET")).upper()
     if attrs.pop("error", False) is True:
         status = "ERROR"
-    kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
+    kind = KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
     feedback = []
     for log in span.get("logs", []):
-        fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
+        fields = {f["key"]: tag_value(f) for f in log.get("fields", [])}
         if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
             feedback.append(fields)
     start = int(span["startTime"]) * 1000
@@ -369,3 +369,10 @@ def _prometheus_usage(prom: _Prometheus, sel: str, label: str) -> tuple[UsageSta
         for key in keys
     )
     return tuple(sorted(rows, key=lambda u: (-u.cost_usd, -(u.input_tokens + u.output_tokens), u.key)))
+
+
+# --- the stack (Jaeger + Prometheus), for the web view: otel_chatbot/report/_stack_source.py --------------------------
+
+from otel_chatbot.report._stack_source import load_stack  # noqa: E402  (it reads this module's helpers)
+
+__all__ = ["load_file", "load_jaeger", "load_prometheus", "load_stack", "load_url"]

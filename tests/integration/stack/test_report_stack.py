@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from otel_chatbot.cli._main import main
+from otel_chatbot.report._sources import load_prometheus, load_stack
 from otel_chatbot.stack import RunningStack
 from otel_chatbot.stats._snapshot import StatsSnapshot
 from tests._http import eventually
@@ -94,3 +95,56 @@ def test_report_from_prometheus_has_tokens_spans_requests_and_streams(
     assert f"{found.spans:,} spans, {found.requests.count:,} requests" in text
     assert "Streaming" in text and "stream the response" not in text
     assert "Generation is" in text  # the rule that used to advise streaming to a streaming app
+
+
+def test_stack_source_fills_history_traces_and_conversations(stack: RunningStack, demo: StatsSnapshot) -> None:
+    assert demo.requests is not None
+
+    def complete() -> StatsSnapshot | None:  # Jaeger and Prometheus receive the data asynchronously
+        snap = load_stack(stack.jaeger_url, stack.prometheus_url, SERVICE, since_s=900)
+        ready = snap.requests and snap.requests.count == demo.requests.count  # type: ignore[union-attr]
+        return snap if ready and snap.usage.by_model and sum(p.cost_usd for p in snap.history) > 0 else None
+
+    snap = eventually(complete, timeout=120)
+    assert snap is not None
+    # Stages with their nesting and order, as the app itself saw them (same spans, same aggregator).
+    assert [(s.stage, s.parent) for s in snap.stages] == [(s.stage, s.parent) for s in demo.stages]
+    assert ("retrieval", "request_preparation") in [(s.stage, s.parent) for s in snap.stages]
+    assert sum(s.share or 0 for s in snap.stages if s.parent is None) <= 1.0
+    # Usage from the SDK counters: what the app counted.
+    assert [(u.key, u.input_tokens, u.output_tokens) for u in snap.usage.by_model] == [
+        (u.key, u.input_tokens, u.output_tokens) for u in demo.usage.by_model
+    ]
+    # History: query_range points, oldest first, with the traffic in them.
+    starts = [p.start for p in snap.history]
+    assert starts == sorted(starts) and len(starts) <= 360
+    # The whole run is inside the range: the intervals add up to the counters' totals (a series that appeared
+    # inside the range counts from zero, which increase() would miss for a run this short).
+    totals = load_prometheus(stack.prometheus_url, service=SERVICE)
+    assert totals.requests is not None
+    assert sum(p.requests for p in snap.history) == totals.requests.count
+    assert sum(p.spans for p in snap.history) == totals.spans == demo.spans
+    assert sum(p.input_tokens for p in snap.history) == sum(u.input_tokens for u in demo.usage.by_model) > 0
+    assert sum(p.output_tokens for p in snap.history) == sum(u.output_tokens for u in demo.usage.by_model)
+    assert sum(p.cost_usd for p in snap.history) == pytest.approx(demo.usage.total_cost_usd)
+    assert any(p.p95_ms for p in snap.history)
+    # Traces: the slowest request of the app is there, its spans in start order, its stage spans nested.
+    by_id = {t.trace_id: t for t in snap.traces}
+    slowest = by_id[demo.requests.slowest_trace_ids[0]]
+    assert "slowest" in slowest.reasons and slowest.root_name == "POST /chat"
+    assert [s.start_ms for s in slowest.spans] == sorted(s.start_ms for s in slowest.spans)
+    assert slowest.spans[0].parent_id is None and slowest.spans[0].kind == "SPAN_KIND_SERVER"
+    stages = [s.attributes.get("chatbot.stage") for s in slowest.spans]
+    assert {"request_parsing", "auth_validation", "request_preparation"} <= set(stages)
+    assert any("recent" in t.reasons for t in snap.traces)
+    # Conversations: every turn once, with the tokens and USD the app counted per conversation.
+    assert sum(len(c.turns) for c in snap.conversations) == demo.requests.count
+    want = {u.key: (u.input_tokens, u.output_tokens) for u in demo.usage.by_conversation}
+    got = {
+        c.conversation_id: (sum(t.input_tokens for t in c.turns), sum(t.output_tokens for t in c.turns))
+        for c in snap.conversations
+    }
+    assert {k: v for k, v in got.items() if v != (0, 0)} == want
+    turns = [t for c in snap.conversations for t in c.turns]
+    assert all(len(t.trace_id) == 32 and t.latency_ms > 0 for t in turns)
+    assert any(t.ttft_ms for t in turns) and any(t.model == "gpt-4o-mini" for t in turns)

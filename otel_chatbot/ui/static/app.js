@@ -87,6 +87,7 @@
    */
   function chart(name, xs, series, opts) {
     const o = opts || {};
+    if (!xs.some((_, i) => series.some((s) => num(s.values[i])))) return empty("no data yet for this chart");
     const div = h("div", { class: "chart", "data-chart": name });
     pending.push(() => drawChart(div, xs, series, o));
     return div;

@@ -347,11 +347,11 @@
     return out;
   }
 
-  function usageTable(rows) {
+  function usageTable(rows, link) {
     if (!rows.length) return empty();
     return table(
       [
-        ["key", (u) => u.key || "(none)"],
+        ["key", (u) => (link && link(u.key) ? h("a", { href: link(u.key) }, u.key) : u.key || "(none)")],
         ["calls", (u) => fmtInt(u.calls), "num"],
         ["input tokens", (u) => fmtInt(u.input_tokens), "num"],
         ["output tokens", (u) => fmtInt(u.output_tokens), "num"],
@@ -393,7 +393,11 @@
       );
     }
     const dims = [["model", "by_model"], ["provider", "by_provider"], ["stage", "by_stage"], ["tenant", "by_tenant"], ["variant", "by_variant"], ["top users", "by_user"], ["top conversations", "by_conversation"]];
-    for (const [title, key] of dims) out.push(panel("Per " + title, usageTable(arr(usage[key]))));
+    const kept = new Set(arr(snap.conversations).map((c) => c.conversation_id));
+    const toConversation = (id) => (kept.has(id) ? "#/conversation/" + encodeURIComponent(id) : null);
+    for (const [title, key] of dims) {
+      out.push(panel("Per " + title, usageTable(arr(usage[key]), key === "by_conversation" ? toConversation : null)));
+    }
     out.push(
       panel(
         "Caches",
@@ -696,6 +700,8 @@
   }
 
   window.addEventListener("hashchange", render);
+  const refresh = document.getElementById("refresh");
+  if (refresh) refresh.addEventListener("click", render);
   if (!location.hash) history.replaceState(null, "", "#/overview");
   render();
 })();

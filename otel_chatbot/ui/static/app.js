@@ -106,6 +106,7 @@
         width,
         height: o.height || 220,
         legend: { show: true },
+        padding: [12, cats && cats.length > 3 ? 64 : 16, 0, 0], // room for the last rotated category label
         scales: {
           x: cats ? { time: false, range: () => [-0.5, cats.length - 0.5] } : { time: true },
           y: bars ? { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } : {},
@@ -301,11 +302,12 @@
         ], { bars: true, categories: true, y: "ms", fmt: fmtMs }),
       ),
     );
+    const parts = breakdown(rows);
+    if (shareSum < 1) parts.push(["(outside stages)", 1 - shareSum]);
     grid.appendChild(
       panel(
-        "Request breakdown (top-level stages' share of request time)",
-        chart("stage_share", top.map((r) => r.s.stage).concat(shareSum < 1 ? ["(outside stages)"] : []),
-          [{ label: "share", values: top.map((r) => r.s.share).concat(shareSum < 1 ? [1 - shareSum] : []) }],
+        "Request breakdown: share of request time (a stage with nested stages is shown as them, plus its own rest)",
+        chart("stage_share", parts.map((p) => p[0]), [{ label: "share", values: parts.map((p) => p[1]) }],
           { bars: true, categories: true, y: "share", fmt: fmtPct }),
       ),
     );
@@ -345,6 +347,25 @@
       ),
     );
     return out;
+  }
+
+  /** [label, share] in request order: each top-level stage, or its direct children and the parent's own rest. */
+  function breakdown(rows) {
+    const parts = [];
+    rows.forEach((r, i) => {
+      if (r.d !== 0) return;
+      const kids = [];
+      for (let j = i + 1; j < rows.length && rows[j].d > 0; j++) if (rows[j].d === 1) kids.push(rows[j]);
+      const own = r.s.share || 0;
+      if (!kids.length) {
+        parts.push([r.s.stage, own]);
+        return;
+      }
+      for (const k of kids) parts.push([k.s.stage, k.s.share || 0]);
+      const rest = own - kids.reduce((a, k) => a + (k.s.share || 0), 0);
+      if (rest > 0.0005) parts.push([r.s.stage + " (rest)", rest]);
+    });
+    return parts;
   }
 
   function usageTable(rows, link) {

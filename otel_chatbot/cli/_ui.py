@@ -100,14 +100,11 @@ def _url_view(url: str) -> dict[str, Any]:
 
 
 def _stack_view(args: argparse.Namespace, since_s: float) -> dict[str, Any]:
-    load_stack = getattr(_sources, "load_stack", None)
-    if load_stack is not None:
-        snapshot = load_stack(
-            jaeger=args.jaeger, prometheus=args.prometheus, service=args.service, since_s=since_s, limit=args.limit
-        )
-    elif args.jaeger:  # until the combined stack loader exists: traces, stages and usage from Jaeger alone
+    if args.jaeger and args.prometheus:
+        snapshot = _sources.load_stack(args.jaeger, args.prometheus, args.service, since_s, limit=args.limit)
+    elif args.jaeger:  # traces, stages, conversations; no history (that needs Prometheus' range queries)
         snapshot = _sources.load_jaeger(args.jaeger, service=args.service, since_s=since_s, limit=args.limit)
-    else:
+    else:  # stages and usage only
         snapshot = _sources.load_prometheus(args.prometheus, service=args.service, since_s=since_s)
     return view_document(snapshot, source=_source(args))
 

@@ -32,6 +32,7 @@
   const num = (v) => typeof v === "number" && isFinite(v);
   function fmtMs(v) {
     if (!num(v)) return "–";
+    if (v === 0) return "0 ms";
     if (v >= 10000) return (v / 1000).toFixed(1) + " s";
     if (v >= 1000) return (v / 1000).toFixed(2) + " s";
     return v >= 10 ? Math.round(v).toLocaleString("en-US") + " ms" : v.toFixed(2) + " ms";
@@ -86,6 +87,7 @@
    */
   function chart(name, xs, series, opts) {
     const o = opts || {};
+    if (!xs.some((_, i) => series.some((s) => num(s.values[i])))) return empty("no data yet for this chart");
     const div = h("div", { class: "chart", "data-chart": name });
     pending.push(() => drawChart(div, xs, series, o));
     return div;
@@ -104,6 +106,7 @@
         width,
         height: o.height || 220,
         legend: { show: true },
+        padding: [12, cats && cats.length > 3 ? 64 : 16, 0, 0], // room for the last rotated category label
         scales: {
           x: cats ? { time: false, range: () => [-0.5, cats.length - 0.5] } : { time: true },
           y: bars ? { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } : {},
@@ -299,11 +302,12 @@
         ], { bars: true, categories: true, y: "ms", fmt: fmtMs }),
       ),
     );
+    const parts = breakdown(rows);
+    if (shareSum < 1) parts.push(["(outside stages)", 1 - shareSum]);
     grid.appendChild(
       panel(
-        "Request breakdown (top-level stages' share of request time)",
-        chart("stage_share", top.map((r) => r.s.stage).concat(shareSum < 1 ? ["(outside stages)"] : []),
-          [{ label: "share", values: top.map((r) => r.s.share).concat(shareSum < 1 ? [1 - shareSum] : []) }],
+        "Request breakdown: share of request time (a stage with nested stages is shown as them, plus its own rest)",
+        chart("stage_share", parts.map((p) => p[0]), [{ label: "share", values: parts.map((p) => p[1]) }],
           { bars: true, categories: true, y: "share", fmt: fmtPct }),
       ),
     );
@@ -345,11 +349,30 @@
     return out;
   }
 
-  function usageTable(rows) {
+  /** [label, share] in request order: each top-level stage, or its direct children and the parent's own rest. */
+  function breakdown(rows) {
+    const parts = [];
+    rows.forEach((r, i) => {
+      if (r.d !== 0) return;
+      const kids = [];
+      for (let j = i + 1; j < rows.length && rows[j].d > 0; j++) if (rows[j].d === 1) kids.push(rows[j]);
+      const own = r.s.share || 0;
+      if (!kids.length) {
+        parts.push([r.s.stage, own]);
+        return;
+      }
+      for (const k of kids) parts.push([k.s.stage, k.s.share || 0]);
+      const rest = own - kids.reduce((a, k) => a + (k.s.share || 0), 0);
+      if (rest > 0.0005) parts.push([r.s.stage + " (rest)", rest]);
+    });
+    return parts;
+  }
+
+  function usageTable(rows, link) {
     if (!rows.length) return empty();
     return table(
       [
-        ["key", (u) => u.key || "(none)"],
+        ["key", (u) => (link && link(u.key) ? h("a", { href: link(u.key) }, u.key) : u.key || "(none)")],
         ["calls", (u) => fmtInt(u.calls), "num"],
         ["input tokens", (u) => fmtInt(u.input_tokens), "num"],
         ["output tokens", (u) => fmtInt(u.output_tokens), "num"],
@@ -391,7 +414,11 @@
       );
     }
     const dims = [["model", "by_model"], ["provider", "by_provider"], ["stage", "by_stage"], ["tenant", "by_tenant"], ["variant", "by_variant"], ["top users", "by_user"], ["top conversations", "by_conversation"]];
-    for (const [title, key] of dims) out.push(panel("Per " + title, usageTable(arr(usage[key]))));
+    const kept = new Set(arr(snap.conversations).map((c) => c.conversation_id));
+    const toConversation = (id) => (kept.has(id) ? "#/conversation/" + encodeURIComponent(id) : null);
+    for (const [title, key] of dims) {
+      out.push(panel("Per " + title, usageTable(arr(usage[key]), key === "by_conversation" ? toConversation : null)));
+    }
     out.push(
       panel(
         "Caches",
@@ -694,6 +721,8 @@
   }
 
   window.addEventListener("hashchange", render);
+  const refresh = document.getElementById("refresh");
+  if (refresh) refresh.addEventListener("click", render);
   if (!location.hash) history.replaceState(null, "", "#/overview");
   render();
 })();

@@ -80,7 +80,7 @@ def test_url_reads_a_mounted_view_else_metrics_latency() -> None:
 
     with serve_json(bare) as url:
         doc = _url_view(url)
-    assert [s["stage"] for s in doc["snapshot"]["stages"]] == sorted(snap.latency_json())
+    assert {s["stage"] for s in doc["snapshot"]["stages"]} == set(snap.latency_json())
 
 
 def test_ui_serves_a_dump_file_from_a_real_process(tmp_path: Path) -> None:
@@ -148,3 +148,27 @@ def test_data_that_looks_like_markup_stays_data() -> None:
     assert data is not None
     assert "</script><script>alert" not in page  # the inline data element is not ended early
     assert json.loads(data.group(1))["snapshot"]["service_name"] == evil
+
+
+def test_the_stack_source_reads_jaeger_and_prometheus() -> None:
+    import argparse
+
+    from otel_chatbot.cli._ui import _stack_view
+
+    asked: list[str] = []
+
+    def stack(path: str, query: object, body: bytes) -> tuple[int, object]:
+        asked.append(path)
+        if path == "/api/traces":
+            return 200, {"data": []}
+        if path.startswith("/api/v1/query"):
+            return 200, {"status": "success", "data": {"resultType": "vector", "result": []}}
+        return 404, {}
+
+    with serve_json(stack) as url:
+        args = argparse.Namespace(file=None, url=None, jaeger=url, prometheus=url, service="bot", limit=10)
+        doc = _stack_view(args, 3600.0)
+    assert "/api/traces" in asked and "/api/v1/query_range" in asked
+    assert doc["source"] == f"Jaeger at {url} and Prometheus at {url}"
+    assert doc["snapshot"]["service_name"] == "bot"
+    assert json.loads(json.dumps(doc))["snapshot"]["history"] == []

@@ -24,7 +24,7 @@ import heapq
 import itertools
 import math
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_chatbot import semconv
@@ -48,22 +48,22 @@ _CONVERSATION = semconv.GEN_AI_CONVERSATION_ID
 _TTFT = semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN
 _TTFC = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 _GENERATION = semconv.Stage.GENERATION.value
+_USER_ID = semconv.USER_ID
+_TENANT_ID = semconv.CHATBOT_TENANT_ID
+_VARIANT = semconv.CHATBOT_VARIANT
 
 Item = tuple[Any, ...]
 """The processor's buffered span: trace id, is root, name, kind, status, start ns, end ns, attributes, feedback
 events, span id, parent span id."""
 
 
-@dataclasses.dataclass(slots=True)
-class _Kept:
-    """A finished trace that ran a stage, as raw items (converted at snapshot time)."""
+_Kept = tuple[float, int, Item, list[Item], int, bool]
+"""A finished trace that ran a stage: root duration ms, trace id, root item, its spans (root included), spans
+dropped, any span failed. Kept raw (converted when a snapshot asks)."""
 
-    trace_id: int
-    root: Item
-    spans: list[Item]
-    dropped: int
-    duration_ms: float
-    error: bool
+_Turn = tuple[int, Item, float, "Item | None", int, int, int, bool]
+"""A turn, raw: trace id, root item, latency ms, its generation call's item (or None), tokens in and out, nano-USD,
+error."""
 
 
 class _Conversation:
@@ -73,7 +73,7 @@ class _Conversation:
         self.user: str | None = None
         self.tenant: str | None = None
         self.variant: str | None = None
-        self.turns: deque[TurnRecord] = deque(maxlen=max_turns)
+        self.turns: deque[_Turn] = deque(maxlen=max_turns)
 
 
 class TraceStore:
@@ -173,39 +173,45 @@ class TraceStore:
         interval_ns = self._interval_ns
         slot_index = -1
         slot = None
-        has_stage = False
-        error = False
-        conversation = None
+        has_stage = error = False
+        conversation = tagged = call = None
         inp = out = nusd = 0
         for item in spans:
-            end = item[6]
-            if end // interval_ns != slot_index:
-                slot_index = end // interval_ns
-                slot = slot_of(end)
-            get = item[7].get
-            if item[4] == _ERROR:
-                error = True
-            if conversation is None:
-                conversation = get(_CONVERSATION)
-            if get(_STAGE) is not None:
-                has_stage = True
-            elif get(_USAGE_STAGE) is None:
-                if slot is not None:
-                    slot.spans += 1
-                continue
-            usage = _usage(get)
-            if usage is not None:
-                inp += usage[0]
-                out += usage[1]
-                nusd += usage[2]
-                if slot is not None:
-                    slot.input_tokens += usage[0]
-                    slot.output_tokens += usage[1]
-                    slot.cost_nusd += usage[2]
+            index = item[6] // interval_ns
+            if index != slot_index:
+                slot_index = index
+                slot = slot_of(item[6])
             if slot is not None:
                 slot.spans += 1
+            if item[4] == _ERROR:
+                error = True
+            get = item[7].get
+            if conversation is None and (conversation := get(_CONVERSATION)) is not None:
+                tagged = item
+            stage = get(_STAGE)
+            if stage is not None:
+                has_stage = True
+            elif get(_USAGE_STAGE) is None:
+                continue
+            # A call's usage, counted as Aggregator.record_item counts it: a stage span's, or an inner span's that
+            # names its stage (chatbot.usage.stage), unless deferred to such an inner span.
+            i, o, c = get(_INPUT_TOKENS), get(_OUTPUT_TOKENS), get(_COST)
+            if (i is None and o is None and c is None) or get(_USAGE_DEFERRED):
+                continue
+            i = int(i or 0)
+            o = int(o or 0)
+            c = 0 if c is None else round(float(c) * _NANO)
+            inp += i
+            out += o
+            nusd += c
+            if call is None or stage == _GENERATION:
+                call = item  # the turn's model and time to first token come from its generation call
+            if slot is not None:
+                slot.input_tokens += i
+                slot.output_tokens += o
+                slot.cost_nusd += c
         start_ns, end_ns = root[5], root[6]
-        duration_ms = max(end_ns - start_ns, 0) / 1e6
+        duration_ms = (end_ns - start_ns) / 1e6 if end_ns > start_ns else 0.0
         request_slot = slot_of(end_ns)
         if request_slot is not None:
             request_slot.requests += 1
@@ -213,72 +219,48 @@ class TraceStore:
                 request_slot.errors += 1
             request_slot.add_latency(duration_ms)
         if has_stage:
-            self._keep(_Kept(trace_id, root, spans, dropped, duration_ms, error))
+            self._keep((duration_ms, trace_id, root, spans, dropped, error))
         if conversation is not None and self._max_conversations:
-            self._add_turn(str(conversation), trace_id, root, spans, duration_ms, error, (inp, out, nusd))
+            conv = self._conversation(str(conversation))
+            if conv.user is None or conv.tenant is None or conv.variant is None:
+                self._who(conv, (root, tagged, call))
+            conv.turns.append((trace_id, root, duration_ms, call, inp, out, nusd, error))
 
     def _keep(self, kept: _Kept) -> None:
         if self._recent.maxlen:
             self._recent.append(kept)
         if not self._max_slowest:
             return
-        entry = (kept.duration_ms, next(self._seq), kept)
-        if len(self._slowest) < self._max_slowest:
-            heapq.heappush(self._slowest, entry)
-        elif entry[0] > self._slowest[0][0]:
-            heapq.heapreplace(self._slowest, entry)
+        slowest = self._slowest
+        if len(slowest) < self._max_slowest:
+            heapq.heappush(slowest, (kept[0], next(self._seq), kept))
+        elif kept[0] > slowest[0][0]:
+            heapq.heapreplace(slowest, (kept[0], next(self._seq), kept))
 
-    def _add_turn(
-        self,
-        conversation_id: str,
-        trace_id: int,
-        root: Item,
-        spans: Sequence[Item],
-        duration_ms: float,
-        error: bool,
-        usage: tuple[int, int, int],
-    ) -> None:
-        conv = self._conversations.get(conversation_id)
-        if conv is None:
-            conv = self._conversations[conversation_id] = _Conversation(self._max_turns)
-            if len(self._conversations) > self._max_conversations:
-                self._conversations.popitem(last=False)
-        else:
-            self._conversations.move_to_end(conversation_id)
-        ttft: float | None = None
-        model: str | None = None
-        for item in spans:
-            get = item[7].get
-            user, tenant, variant = get(semconv.USER_ID), get(semconv.CHATBOT_TENANT_ID), get(semconv.CHATBOT_VARIANT)
-            if user is not None:
+    @staticmethod
+    def _who(conv: _Conversation, sources: Iterable[Item | None]) -> None:
+        """Who is talking, first said by the request, the span that named the conversation or the generation call."""
+        for source in sources:
+            if source is None:
+                continue
+            get = source[7].get
+            if conv.user is None and (user := get(_USER_ID)) is not None:
                 conv.user = str(user)
-            if tenant is not None:
+            if conv.tenant is None and (tenant := get(_TENANT_ID)) is not None:
                 conv.tenant = str(tenant)
-            if variant is not None:
+            if conv.variant is None and (variant := get(_VARIANT)) is not None:
                 conv.variant = str(variant)
-            generation = get(_STAGE) == _GENERATION
-            first = get(_TTFT)
-            if first is None:
-                first = get(_TTFC)
-            if first is not None and (ttft is None or generation):
-                ttft = float(first) * 1000.0
-            name = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
-            if name is not None and (model is None or generation):
-                model = str(name)
-        inp, out, nusd = usage
-        conv.turns.append(
-            TurnRecord(
-                trace_id=f"{trace_id:032x}",
-                start=root[5] / _NANO,
-                latency_ms=duration_ms,
-                ttft_ms=ttft,
-                input_tokens=inp,
-                output_tokens=out,
-                cost_usd=nusd / _NANO,
-                model=model,
-                error=error,
-            )
-        )
+
+    def _conversation(self, conversation_id: str) -> _Conversation:
+        conversations = self._conversations
+        conv = conversations.get(conversation_id)
+        if conv is None:
+            conv = conversations[conversation_id] = _Conversation(self._max_turns)
+            if len(conversations) > self._max_conversations:
+                conversations.popitem(last=False)
+        else:
+            conversations.move_to_end(conversation_id)
+        return conv
 
     # --- snapshot ---------------------------------------------------------------------------------------------------
 
@@ -287,11 +269,11 @@ class TraceStore:
         reasons: dict[tuple[int, int], list[str]] = {}
         kept: dict[tuple[int, int], _Kept] = {}
         for _, _, k in sorted(self._slowest, key=lambda e: (-e[0], e[1])):
-            key = (k.trace_id, k.root[9])
+            key = (k[1], k[2][9])
             kept[key] = k
             reasons.setdefault(key, []).append("slowest")
         for k in self._recent:
-            key = (k.trace_id, k.root[9])
+            key = (k[1], k[2][9])
             kept[key] = k
             reasons.setdefault(key, []).append("recent")
         records = {key: self._records.get(key) or _trace_record(k) for key, k in kept.items()}
@@ -307,10 +289,34 @@ class TraceStore:
                 user_id=conv.user,
                 tenant_id=conv.tenant,
                 variant=conv.variant,
-                turns=tuple(sorted(conv.turns, key=lambda t: t.start)),
+                turns=tuple(sorted((_turn_record(t) for t in conv.turns), key=lambda t: t.start)),
             )
             for cid, conv in reversed(self._conversations.items())
         )
+
+
+def _turn_record(turn: _Turn) -> TurnRecord:
+    trace_id, root, latency_ms, call, inp, out, nusd, error = turn
+    ttft = model = None
+    if call is not None:
+        get = call[7].get
+        first = get(_TTFT)
+        if first is None:
+            first = get(_TTFC)
+        ttft = None if first is None else float(first) * 1000.0
+        name = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
+        model = None if name is None else str(name)
+    return TurnRecord(
+        trace_id=f"{trace_id:032x}",
+        start=root[5] / _NANO,
+        latency_ms=latency_ms,
+        ttft_ms=ttft,
+        input_tokens=inp,
+        output_tokens=out,
+        cost_usd=nusd / _NANO,
+        model=model,
+        error=error,
+    )
 
 
 def _check(name: str, value: int, minimum: int) -> None:
@@ -331,7 +337,7 @@ def _usage(get: Any) -> tuple[int, int, int] | None:
 
 
 def _trace_record(kept: _Kept) -> TraceRecord:
-    spans = kept.spans
+    duration_ms, trace_id, root, spans, dropped, error = kept
     t0 = min(item[5] for item in spans)
     parents = {item[9]: item[10] for item in spans}
 
@@ -345,16 +351,15 @@ def _trace_record(kept: _Kept) -> TraceRecord:
         return depth
 
     ordered = sorted(spans, key=lambda it: (it[5], depth_of(it[9])))
-    root = kept.root
     return TraceRecord(
-        trace_id=f"{kept.trace_id:032x}",
+        trace_id=f"{trace_id:032x}",
         root_name=str(root[2]),
         start=root[5] / _NANO,
-        duration_ms=kept.duration_ms,
-        error=kept.error,
+        duration_ms=duration_ms,
+        error=error,
         reasons=(),
         spans=tuple(_span_record(item, t0) for item in ordered),
-        dropped_spans=kept.dropped,
+        dropped_spans=dropped,
     )
 
 

@@ -118,9 +118,9 @@ def test_report_html_writes_one_self_contained_file(tmp_path: Path, capsys: pyte
     assert main(["report", str(dump(tmp_path)), "--html", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     page = out.read_text(encoding="utf-8")
-    # Nothing is loaded from elsewhere: no src/href to a URL, no <link>, no <script src>.
+    # Nothing is loaded from elsewhere: no src/href to a URL, no <link> but the empty data: icon, no <script src>.
     assert re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page) == []
-    assert "<link" not in page and "<script src" not in page
+    assert re.findall(r"<link[^>]*>", page) == ['<link rel="icon" href="data:,">'] and "<script src" not in page
     assert asset("vendor/uPlot.iife.min.js").decode() in page
     assert asset("app.js").decode() in page
     data = re.search(r'<script type="application/json" id="otel-chatbot-view">(.*?)</script>', page, re.S)

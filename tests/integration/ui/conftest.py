@@ -214,7 +214,19 @@ def screenshots(request: pytest.FixtureRequest) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     print(f"screenshots: {folder}")
+    _WRITTEN.append(folder)
     return folder
+
+
+_WRITTEN: list[Path] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the screenshots went, also when the tests passed (their own output is captured then)."""
+    if _WRITTEN:
+        terminalreporter.section("browser screenshots")
+        for folder in _WRITTEN:
+            terminalreporter.write_line(f"{folder}: {', '.join(sorted(p.name for p in folder.glob('*.png')))}")
 
 
 class Watch:

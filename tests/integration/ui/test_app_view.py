@@ -110,10 +110,6 @@ def test_conversation_page_shows_its_turns(example_run: ExampleRun, context: Bro
     longest = max(conversations, key=lambda c: len(c["turns"]))
     assert len(longest["turns"]) >= 2, "the load generator's conversations have several turns"
     cid = longest["conversation_id"]
-    # A turn is one chat request (UI_CONTRACT section 1): one per trace, each one the load generator sent.
-    for conversation in conversations:
-        ids = [t["trace_id"] for t in conversation["turns"]]
-        assert len(ids) == len(set(ids)), f"one trace as several turns of {conversation['conversation_id']}: {ids}"
 
     listing, _ = open_page(context, f"{example_run.view_url}#/conversations", "conversations", None)
     assert listing.query_selector(f'a[href="#/conversation/{cid}"]'), f"the conversations page does not link {cid}"
@@ -124,7 +120,12 @@ def test_conversation_page_shows_its_turns(example_run: ExampleRun, context: Bro
         link = page.query_selector(f'a.trace-link[href="#/trace/{turn["trace_id"]}"]')
         assert link is not None, f"turn {turn['trace_id']} of conversation {cid} is not shown"
     assert page.inner_text("main#page").count("\n") >= len(longest["turns"])
+    assert assert_charts_drawn(page, "conversation"), "no chart of the turns (input growth, latency)"
     page.close()
+    # A turn is one chat request (UI_CONTRACT section 1): one per trace (a feedback span in the trace is no turn).
+    for conversation in conversations:
+        ids = [t["trace_id"] for t in conversation["turns"]]
+        assert len(ids) == len(set(ids)), f"one trace as several turns of {conversation['conversation_id']}: {ids}"
 
 
 def test_a_recommendation_links_to_a_trace_that_opens(

@@ -157,7 +157,12 @@ class Telemetry:
             app: A ``fastapi.FastAPI`` (or ``APIRouter``).
             path: Where to mount (default ``/otel-chatbot``; the page is ``{path}/``, its data ``{path}/api/view``).
             dependencies: FastAPI dependencies applied to every route of the view.
+
+        Raises:
+            ConfigurationError: When ``configure(embedded=False)`` installed no statistics to show.
         """
+        if self._stats is None:
+            raise ConfigurationError("mount_ui() needs the embedded statistics: configure(..., embedded=True).")
         from otel_chatbot.ui._mount import mount_ui
 
         mount_ui(app, self._view_document, path=path, dependencies=dependencies)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 from opentelemetry import trace
@@ -92,5 +93,14 @@ def test_budgets_are_shown_with_their_spend(tmp_path: Path) -> None:
         (budget,) = client.get("/otel-chatbot/api/view").json()["budgets"]
         assert budget["name"] == "soft $5/1d"
         assert budget["limit_usd"] == 5.0 and budget["spent_usd"] == 0.0
+    finally:
+        tel.shutdown()
+
+
+def test_without_embedded_statistics_mount_ui_says_so_at_once() -> None:
+    tel = oc.configure("ui-bot", embedded=False)
+    try:
+        with pytest.raises(oc.ConfigurationError, match="mount_ui\\(\\) needs the embedded statistics"):
+            tel.mount_ui(FastAPI())
     finally:
         tel.shutdown()

@@ -68,9 +68,10 @@ class StatsSpanProcessor(SpanProcessor):
         max_spans_per_trace: Spans kept per trace (the rest counted in ``TraceRecord.dropped_spans``).
         max_conversations: Most recent conversations kept for ``StatsSnapshot.conversations``.
         max_turns: Most recent turns kept per conversation.
-        **options: Bounds passed to ``stats.Aggregator`` (``max_pending_traces``, also the trace store's bound on
-            traces waiting for their root, ``top_n``, ``max_tenants``, ``max_series``, ``clock``, also the history's
-            clock).
+        max_open_traces: Traces whose root has not ended yet whose spans the trace store holds (the oldest is dropped
+            beyond it; its spans still count in the history).
+        **options: Bounds passed to ``stats.Aggregator`` (``max_pending_traces``, ``top_n``, ``max_tenants``,
+            ``max_series``, ``clock``, also the history's clock).
 
     Raises:
         ValueError: An option is out of range.
@@ -88,6 +89,7 @@ class StatsSpanProcessor(SpanProcessor):
         max_spans_per_trace: int = 200,
         max_conversations: int = 100,
         max_turns: int = 200,
+        max_open_traces: int = 1000,
         **options: Any,
     ) -> None:
         if batch_size < 1:
@@ -97,7 +99,7 @@ class StatsSpanProcessor(SpanProcessor):
         self._history = History(interval_s=history_interval_s, points=history_points)
         self._traces = TraceStore(
             history=self._history,
-            max_pending_traces=options.get("max_pending_traces", 10_000),
+            max_open_traces=max_open_traces,
             recent_traces=recent_traces,
             slowest_traces=slowest_traces,
             max_spans_per_trace=max_spans_per_trace,

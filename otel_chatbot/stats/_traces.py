@@ -6,7 +6,7 @@ lookup and an append). The work happens when the trace's root ends: one pass ove
 usage into the history, tells whether the trace ran a stage (only those are kept), and finds its conversation. Kept
 traces hold the raw items; they become ``TraceRecord``\\ s (JSON-safe attributes) when a snapshot asks.
 
-Bounds: ``max_pending_traces`` traces whose root has not ended (the oldest is dropped, its spans still counted in the
+Bounds: ``max_open_traces`` traces whose root has not ended (the oldest is dropped, its spans still counted in the
 history), ``max_spans_per_trace`` spans per trace (the rest counted in ``dropped_spans``), ``recent_traces`` +
 ``slowest_traces`` kept traces, ``max_conversations`` conversations of ``max_turns`` turns each.
 
@@ -49,6 +49,8 @@ _TTFT = semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN
 _TTFC = semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK
 _GENERATION = semconv.Stage.GENERATION.value
 _USER_ID = semconv.USER_ID
+_REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
+_RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
 _TENANT_ID = semconv.CHATBOT_TENANT_ID
 _VARIANT = semconv.CHATBOT_VARIANT
 
@@ -61,9 +63,9 @@ _Kept = tuple[float, int, Item, list[Item], int, bool]
 """A finished trace that ran a stage: root duration ms, trace id, root item, its spans (root included), spans
 dropped, any span failed. Kept raw (converted when a snapshot asks)."""
 
-_Turn = tuple[int, Item, float, "Item | None", int, int, int, bool]
-"""A turn, raw: trace id, root item, latency ms, its generation call's item (or None), tokens in and out, nano-USD,
-error."""
+_Turn = tuple[int, int, float, Any, Any, int, int, int, bool]
+"""A turn, raw (no span attributes held): trace id, root start ns, latency ms, time to first token (s) and model as
+the generation call's attributes say, tokens in and out, nano-USD, error."""
 
 
 class _Conversation:
@@ -81,7 +83,8 @@ class TraceStore:
 
     Args:
         history: Where spans, usage and requests are counted.
-        max_pending_traces: Traces whose root has not ended yet (the oldest is dropped beyond it).
+        max_open_traces: Traces whose root has not ended yet, their spans held (the oldest is dropped beyond it, its
+            spans counted in the history).
         recent_traces: Most recent finished traces kept (those that ran a stage).
         slowest_traces: Slowest finished traces kept, by root duration.
         max_spans_per_trace: Spans kept per trace, the root included.
@@ -93,14 +96,14 @@ class TraceStore:
         self,
         *,
         history: History,
-        max_pending_traces: int = 10_000,
+        max_open_traces: int = 1000,
         recent_traces: int = 50,
         slowest_traces: int = 20,
         max_spans_per_trace: int = 200,
         max_conversations: int = 100,
         max_turns: int = 200,
     ) -> None:
-        _check("max_pending_traces", max_pending_traces, 1)
+        _check("max_open_traces", max_open_traces, 1)
         _check("recent_traces", recent_traces, 0)
         _check("slowest_traces", slowest_traces, 0)
         _check("max_spans_per_trace", max_spans_per_trace, 1)
@@ -108,7 +111,7 @@ class TraceStore:
         _check("max_turns", max_turns, 1)
         self._history = history
         self._interval_ns = history._interval_ns
-        self._max_pending = max_pending_traces
+        self._max_pending = max_open_traces
         self._max_children = max_spans_per_trace - 1  # the root is kept apart from its trace's list
         self._pending: OrderedDict[int, list[Item]] = OrderedDict()
         self._dropped: dict[int, int] = {}  # trace id -> spans beyond max_spans_per_trace (pending traces only)
@@ -121,7 +124,7 @@ class TraceStore:
         self._max_conversations = max_conversations
         self._max_turns = max_turns
         self.dropped_traces = 0
-        """Pending traces dropped because ``max_pending_traces`` newer ones were waiting for their root."""
+        """Open traces dropped because ``max_open_traces`` newer ones were waiting for their root."""
 
     # --- per span ---------------------------------------------------------------------------------------------------
 
@@ -224,7 +227,14 @@ class TraceStore:
             conv = self._conversation(str(conversation))
             if conv.user is None or conv.tenant is None or conv.variant is None:
                 self._who(conv, (root, tagged, call))
-            conv.turns.append((trace_id, root, duration_ms, call, inp, out, nusd, error))
+            ttft = model = None
+            if call is not None:  # its generation call: the model and the time to first token (s)
+                get = call[7].get
+                ttft = get(_TTFT)
+                if ttft is None:
+                    ttft = get(_TTFC)
+                model = get(_RESPONSE_MODEL) or get(_REQUEST_MODEL)
+            conv.turns.append((trace_id, start_ns, duration_ms, ttft, model, inp, out, nusd, error))
 
     def _keep(self, kept: _Kept) -> None:
         if self._recent.maxlen:
@@ -296,25 +306,16 @@ class TraceStore:
 
 
 def _turn_record(turn: _Turn) -> TurnRecord:
-    trace_id, root, latency_ms, call, inp, out, nusd, error = turn
-    ttft = model = None
-    if call is not None:
-        get = call[7].get
-        first = get(_TTFT)
-        if first is None:
-            first = get(_TTFC)
-        ttft = None if first is None else float(first) * 1000.0
-        name = get(semconv.GEN_AI_RESPONSE_MODEL) or get(semconv.GEN_AI_REQUEST_MODEL)
-        model = None if name is None else str(name)
+    trace_id, start_ns, latency_ms, ttft, model, inp, out, nusd, error = turn
     return TurnRecord(
         trace_id=f"{trace_id:032x}",
-        start=root[5] / _NANO,
+        start=start_ns / _NANO,
         latency_ms=latency_ms,
-        ttft_ms=ttft,
+        ttft_ms=None if ttft is None else float(ttft) * 1000.0,
         input_tokens=inp,
         output_tokens=out,
         cost_usd=nusd / _NANO,
-        model=model,
+        model=None if model is None else str(model),
         error=error,
     )
 

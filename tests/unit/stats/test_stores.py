@@ -259,7 +259,7 @@ def test_dump_and_load_carry_history_traces_and_conversations(tmp_path: Path) ->
 
 
 def test_bounds_hold_after_many_traces() -> None:
-    tb = TraceBuilder(max_pending_traces=50, recent_traces=5, slowest_traces=4, max_conversations=7, history_points=10)
+    tb = TraceBuilder(max_open_traces=50, recent_traces=5, slowest_traces=4, max_conversations=7, history_points=10)
     tracer = tb.tracer
     for i in range(3000):
         conv = {semconv.GEN_AI_CONVERSATION_ID: f"c{i}"}
@@ -287,6 +287,7 @@ def test_bounds_hold_after_many_traces() -> None:
         {"max_spans_per_trace": 0},
         {"max_conversations": -1},
         {"max_turns": 0},
+        {"max_open_traces": 0},
         {"recent_traces": 2.5},
     ],
 )

@@ -104,3 +104,19 @@ def test_without_embedded_statistics_mount_ui_says_so_at_once() -> None:
             tel.mount_ui(FastAPI())
     finally:
         tel.shutdown()
+
+
+def test_the_views_own_page_loads_are_not_counted_as_chat_traffic() -> None:
+    tel = oc.configure("ui-bot")
+    try:
+        app = FastAPI()
+        tel.mount_ui(app)
+        with oc.instrument_fastapi(app, tracer_provider=tel.tracer_provider):
+            client = TestClient(app)
+            for route in ROUTES:
+                assert client.get(route).status_code == 200
+            doc = client.get("/otel-chatbot/api/view").json()
+    finally:
+        tel.shutdown()
+    assert doc["snapshot"]["requests"] is None
+    assert sum(p["requests"] for p in doc["snapshot"]["history"]) == 0

@@ -208,7 +208,14 @@
     const daily = arr(doc.budgets).filter((b) => !b.per && num(b.limit_usd) && num(b.window_s));
     const tiles = [
       tile("requests", fmtInt(req ? req.count : 0)),
-      tile("error rate", req ? fmtPct(req.count ? req.errors / req.count : 0) : "–"),
+      // The history counts every request's errors (root spans with an error status); the snapshot's request
+      // latency does not carry them, so the rate comes from the history when there is one.
+      tile(
+        hist.length ? "error rate (history)" : "error rate",
+        hist.length
+          ? fmtPct(hist.reduce((a, p) => a + (p.errors || 0), 0) / Math.max(1, hist.reduce((a, p) => a + (p.requests || 0), 0)))
+          : req ? fmtPct(req.count ? req.errors / req.count : 0) : "–",
+      ),
       tile("latency p50 / p95 / p99", req ? `${fmtMs(req.p50_ms)} / ${fmtMs(req.p95_ms)} / ${fmtMs(req.p99_ms)}` : "–"),
       tile("spend", fmtUsd(total)),
       tile(

@@ -91,14 +91,17 @@ class _Request:
         *,
         error: str | None = None,
         kind: SpanKind = SpanKind.CLIENT,
-    ) -> None:
+        parent: trace.Span | None = None,
+    ) -> trace.Span:
+        """One finished stage span under the root (or under ``parent``); returned, to be a parent itself."""
         attrs = dict(attributes or stage_attrs(name))
         if error:
             attrs[semconv.ERROR_TYPE] = error
-        ctx = trace.set_span_in_context(self.root)
+        ctx = trace.set_span_in_context(parent or self.root)
         span = self.builder.tracer.start_span(
             name, context=ctx, kind=kind, attributes=attrs, start_time=self.start + round(offset_ms * MS)
         )
         if error:
             span.set_status(Status(StatusCode.ERROR, error))
         span.end(end_time=self.start + round((offset_ms + duration_ms) * MS))
+        return span

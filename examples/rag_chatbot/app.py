@@ -196,7 +196,8 @@ def create_app(
         settings: Configuration; from the environment when None.
         tracer_provider: For the FastAPI and httpx spans; the global provider when None.
         transport: httpx transport to the provider (e.g. ``httpx.MockTransport`` in tests).
-        telemetry: What ``oc.configure()`` returned; its ``/metrics`` and ``/metrics/latency`` endpoints are mounted.
+        telemetry: What ``oc.configure()`` returned; its ``/metrics``, ``/metrics/latency`` and the web view
+            (``/otel-chatbot/``) are mounted.
         instrument: Add the FastAPI and httpx instrumentation (False: the benchmark's uninstrumented baseline).
     """
     settings = settings or Settings.from_env()
@@ -312,6 +313,7 @@ def create_app(
         oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
     if telemetry is not None:
         telemetry.mount(app)
+        telemetry.mount_ui(app)  # the web view at /otel-chatbot/ (loopback demo; pass dependencies= to protect it)
     return app
 
 

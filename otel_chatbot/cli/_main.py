@@ -4,6 +4,7 @@ Usage::
 
     otel-chatbot report [--format table|json|markdown] [SOURCE...]
     otel-chatbot usage --by user|tenant|model --since 7d
+    otel-chatbot ui [FILE | --url APP_URL | --jaeger URL --prometheus URL --service NAME] [--port 8765]
     otel-chatbot stack build|up|down|status
     otel-chatbot pricing MODEL [--provider P] [--input N --output N]
     otel-chatbot instrument -- uvicorn app:app
@@ -24,6 +25,7 @@ from otel_chatbot._version import __version__
 _SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("otel_chatbot.cli._report", "print the bottleneck report (table, JSON or Markdown)"),
     "usage": ("otel_chatbot.cli._usage", "token and USD usage from the ledger"),
+    "ui": ("otel_chatbot.cli._ui", "serve the web view of latency, cost, traces and conversations"),
     "stack": ("otel_chatbot.cli._stack", "build, start, stop the native Collector / Jaeger / Prometheus stack"),
     "pricing": ("otel_chatbot.cli._pricing", "look up a model's price and the cost of a call"),
     "instrument": ("otel_chatbot.cli._instrument", "run a program under opentelemetry-instrument with our distro"),

@@ -19,7 +19,7 @@ from urllib.error import HTTPError, URLError
 from otel_chatbot._durations import parse_duration
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.report import _sources
-from otel_chatbot.report._recommendations import Thresholds
+from otel_chatbot.report._recommendations import Thresholds, recommend
 from otel_chatbot.report._render import render
 from otel_chatbot.stats._snapshot import StatsSnapshot
 
@@ -46,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="override a recommendation threshold (repeatable), e.g. ttft_p95_ms=500",
     )
     parser.add_argument("--output", "-o", metavar="FILE", help="write the report here instead of stdout")
+    parser.add_argument("--html", metavar="FILE", help="write the web view as one self-contained HTML file (offline)")
 
 
 def _load(args: argparse.Namespace, since: float | None) -> StatsSnapshot:
@@ -130,6 +131,10 @@ def run(args: argparse.Namespace) -> int:
     except _UNREADABLE as exc:
         print(f"otel-chatbot report: {_problem(what, exc)}", file=sys.stderr)
         return 1
+    if args.html:  # the web view (otel_chatbot/ui) with its data, scripts and charting library inlined
+        from otel_chatbot.ui._assets import write_standalone
+
+        return write_standalone(args.html, snapshot, recommend(snapshot, thresholds, baseline=baseline))
     text = render(snapshot, args.format, thresholds=thresholds, baseline=baseline)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:

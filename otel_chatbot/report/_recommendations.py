@@ -108,8 +108,11 @@ def _generation(snapshot: StatsSnapshot, t: Thresholds) -> list[Recommendation]:
     if gen is None or gen.share is None or gen.share <= t.generation_share or gen.latency.count < t.min_count:
         return []
     calls = gen.latency.count
+    # Advise streaming only when the source would show streams: a snapshot of every span (embedded, a dump, Jaeger)
+    # has span histograms; /metrics/latency and Prometheus without stream metrics say nothing either way.
+    streams_known = bool(snapshot.streams or snapshot.histograms)
     streamed = any(s.stage == _GENERATION for s in snapshot.streams)
-    advice = [] if streamed else ["stream the response so users see the first tokens early"]
+    advice = [] if streamed or not streams_known else ["stream the response so users see the first tokens early"]
     advice += [
         "try a faster or smaller model for simple turns",
         "shorten the prompt (fewer retrieved chunks, summarised history)",

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from otel_chatbot.report._recommendations import Recommendation, Thresholds, recommend
 from otel_chatbot.spend._money import format_usd
-from otel_chatbot.stats._snapshot import LatencyStats, StatsSnapshot, UsageStats
+from otel_chatbot.stats._snapshot import LatencyStats, StageStats, StatsSnapshot, UsageStats
 
 __all__ = ["Format", "render", "report_dict"]
 
@@ -128,10 +128,42 @@ def _summary(doc: _Doc, snapshot: StatsSnapshot) -> None:
     doc.text(summary)
 
 
+def stage_depths(stages: Sequence[StageStats]) -> list[int]:
+    """Each stage's depth in the stage tree (0: directly under the request), for stages in snapshot order."""
+    parents = {s.stage: s.parent for s in stages}
+    depths = []
+    for s in stages:
+        depth, parent, seen = 0, s.parent, {s.stage}
+        while parent is not None and parent in parents and parent not in seen:
+            seen.add(parent)
+            depth += 1
+            parent = parents[parent]
+        depths.append(depth)
+    return depths
+
+
 def _stage_latency(doc: _Doc, snapshot: StatsSnapshot) -> None:
     doc.heading("Latency per stage (ms)")
     header = ["stage", "count", "errors", "mean", "p50", "p95", "p99", "share"]
-    doc.table(header, [_latency_row(s.stage, s.latency, s.share) for s in snapshot.stages])
+    rows = []
+    # Request order; a nested stage is indented under its parent and its share, part of the parent's, is in brackets.
+    indent = "\u00a0\u00a0" if doc.markdown else "  "
+    for s, depth in zip(snapshot.stages, stage_depths(snapshot.stages), strict=True):
+        row = _latency_row(indent * depth + s.stage, s.latency, s.share)
+        if depth and s.share is not None:
+            row[-1] = f"({row[-1]})"
+        rows.append(row)
+    doc.table(header, rows)
+    top = [s.share for s in snapshot.stages if s.parent is None and s.share is not None]
+    if doc.markdown:
+        doc.text("")  # a line right under a Markdown table would be read as one more row
+    if any(s.parent is not None for s in snapshot.stages):
+        doc.text(f"Top-level stages: {_pct(sum(top))} of request time; (bracketed) shares are part of their parent's.")
+    elif sum(top) > 1.0005:
+        doc.text(
+            f"Shares add up to {_pct(sum(top))}: this source does not say which stages run inside which, so a nested "
+            "stage's time is also in its parent's."
+        )
     models = [_latency_row(f"{s.stage} / {m.model}", m.latency) for s in snapshot.stages for m in s.models]
     if models:
         doc.heading("Latency per stage and model (ms)")

@@ -7,6 +7,7 @@ percentiles carry bucket error) and usage from the apps' SDK metrics (every call
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -17,9 +18,16 @@ from typing import Any
 
 from otel_chatbot import semconv
 from otel_chatbot.stats._aggregator import Aggregator
-from otel_chatbot.stats._snapshot import LatencyStats, StageStats, StatsSnapshot, UsageBreakdown, UsageStats
+from otel_chatbot.stats._snapshot import (
+    LatencyStats,
+    StageStats,
+    StatsSnapshot,
+    StreamStats,
+    UsageBreakdown,
+    UsageStats,
+)
 
-_KINDS = {
+KINDS = {
     "server": "SPAN_KIND_SERVER",
     "client": "SPAN_KIND_CLIENT",
     "producer": "SPAN_KIND_PRODUCER",
@@ -54,7 +62,7 @@ def from_latency_json(
             ),
             share=None if v.get("share") is None else float(v["share"]),
         )
-        for name, v in sorted(doc.items())
+        for name, v in doc.items()  # the document lists stages in request order
     )
     return StatsSnapshot(service_name=service, generated_at=time.time(), stages=stages, source=source)
 
@@ -79,15 +87,13 @@ def load_file(path: str) -> StatsSnapshot:
 
 
 def _with_source(snap: StatsSnapshot, source: str) -> StatsSnapshot:
-    import dataclasses
-
     return dataclasses.replace(snap, source=source)
 
 
 # --- Jaeger ----------------------------------------------------------------------------------------------------------
 
 
-def _tag_value(tag: Mapping[str, Any]) -> Any:
+def tag_value(tag: Mapping[str, Any]) -> Any:
     value = tag.get("value")
     kind = str(tag.get("type", "string")).lower()
     if kind == "bool":
@@ -107,8 +113,9 @@ def aggregate_jaeger_traces(traces: Iterable[Mapping[str, Any]], service: str) -
         spans = list(trace_doc.get("spans", []))
         by_id = {s["spanID"]: s for s in spans}
         records = [r for span in spans if (r := _jaeger_record(span, by_id, processes, service)) is not None]
-        # Children before their root, as spans end in a live process.
-        for _, _, args in sorted(records, key=lambda r: (r[0], r[1])):
+        # Children before their root, as spans end in a live process (a child that ends in the same microsecond as
+        # its parent started later: it goes first, so the nesting walk finds the parent's link).
+        for _, _, args in sorted(records, key=lambda r: (r[0], r[1], -r[2][5])):
             agg.record(*args)
     return agg
 
@@ -117,17 +124,17 @@ def _jaeger_record(
     span: Mapping[str, Any], by_id: Mapping[Any, Mapping[str, Any]], processes: Mapping[Any, Any], service: str
 ) -> tuple[int, bool, tuple[Any, ...]] | None:
     """One Jaeger span as ``(end, is_root, Aggregator.record arguments)``; None for another service's span."""
-    attrs = {t["key"]: _tag_value(t) for t in span.get("tags", [])}
+    attrs = {t["key"]: tag_value(t) for t in span.get("tags", [])}
     parent = next((r["spanID"] for r in span.get("references", []) if r.get("refType") == "CHILD_OF"), None)
     # The request's root: no parent, or a parent in another process (another service's span).
     is_root = parent not in by_id or by_id[parent].get("processID") != span.get("processID")
     status = str(attrs.pop("otel.status_code", "UNSET")).upper()
     if attrs.pop("error", False) is True:
         status = "ERROR"
-    kind = _KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
+    kind = KINDS.get(str(attrs.pop("span.kind", "internal")), "SPAN_KIND_INTERNAL")
     feedback = []
     for log in span.get("logs", []):
-        fields = {f["key"]: _tag_value(f) for f in log.get("fields", [])}
+        fields = {f["key"]: tag_value(f) for f in log.get("fields", [])}
         if fields.pop("event", None) == semconv.CHATBOT_FEEDBACK_EVENT:
             feedback.append(fields)
     start = int(span["startTime"]) * 1000
@@ -212,19 +219,96 @@ def load_prometheus(
     """
     prom = _Prometheus(url, since_s, timeout)
     sel = f'service_name="{service}"' if service else ""
-    stages = _prometheus_stages(prom, sel)
     usage = UsageBreakdown(
         by_model=_prometheus_usage(prom, sel, "gen_ai_request_model"),
         by_provider=_prometheus_usage(prom, sel, "gen_ai_provider_name"),
         by_stage=_prometheus_usage(prom, sel, "chatbot_stage"),
     )
+    per_stage = {u.key: u for u in usage.by_stage}
+    stages = tuple(
+        dataclasses.replace(s, cost_usd=u.cost_usd, input_tokens=u.input_tokens, output_tokens=u.output_tokens)
+        if (u := per_stage.get(s.stage)) is not None
+        else s
+        for s in _prometheus_stages(prom, sel)
+    )
+    spans = sum(v for _, v in prom.query(prom.sum_by(semconv.METRIC_SPAN_CALLS, sel, "service_name")))
     return StatsSnapshot(
         service_name=service or "",
         generated_at=time.time(),
+        spans=round(spans),
+        requests=_prometheus_requests(prom, sel),
         stages=stages,
+        streams=_prometheus_streams(prom, sel),
         usage=usage,
         source=f"prometheus {url}",
     )
+
+
+def _prometheus_requests(prom: _Prometheus, sel: str) -> LatencyStats | None:
+    """Latency of the requests: the SERVER spans' span-metrics histogram (None when there is none)."""
+    root_sel = ",".join(x for x in (sel, 'span_kind="SPAN_KIND_SERVER"') if x)
+    duration = semconv.METRIC_SPAN_DURATION
+
+    def total(metric: str, extra: str = "") -> float:
+        return sum(v for _, v in prom.query(prom.sum_by(metric, root_sel + extra, "service_name")))
+
+    count = total(semconv.METRIC_SPAN_CALLS)
+    if not count:
+        return None
+    buckets = prom.sum_by(duration + "_bucket", root_sel, "le")
+    quantiles = {q: sum(v for _, v in prom.query(f"histogram_quantile({q}, {buckets})")) for q in (0.5, 0.95, 0.99)}
+    return LatencyStats(
+        count=round(count),
+        errors=round(total(semconv.METRIC_SPAN_CALLS, ',status_code="STATUS_CODE_ERROR"')),
+        mean_ms=total(duration + "_sum") / count,
+        min_ms=0.0,
+        max_ms=0.0,
+        p50_ms=quantiles[0.5],
+        p95_ms=quantiles[0.95],
+        p99_ms=quantiles[0.99],
+    )
+
+
+def _prometheus_streams(prom: _Prometheus, sel: str) -> tuple[StreamStats, ...]:
+    """Time to first token and first chunk per (stage, model) from the SDK's stream histograms (every stream, summed
+    over workers); output tokens/s = output tokens ÷ (inference seconds after the first chunk) of the same calls."""
+    by = "chatbot_stage, gen_ai_request_model"
+
+    def per_key(query: str) -> dict[tuple[str, str], float]:
+        return {(m.get("chatbot_stage", ""), m.get("gen_ai_request_model", "")): v for m, v in prom.query(query)}
+
+    def quantiles(metric: str) -> dict[float, dict[tuple[str, str], float]]:
+        buckets = prom.sum_by(metric + "_bucket", sel, by + ", le")
+        return {q: per_key(f"histogram_quantile({q}, {buckets})") for q in (0.5, 0.95, 0.99)}
+
+    ttft_n = per_key(prom.sum_by(semconv.METRIC_TTFT + "_count", sel, by))
+    ttfc_n = per_key(prom.sum_by(semconv.METRIC_TTFC + "_count", sel, by))
+    keys = sorted(k for k in set(ttft_n) | set(ttfc_n) if ttft_n.get(k) or ttfc_n.get(k))
+    if not keys:
+        return ()
+    ttft, ttfc = quantiles(semconv.METRIC_TTFT), quantiles(semconv.METRIC_TTFC)
+    ttfc_s = per_key(prom.sum_by(semconv.METRIC_TTFC + "_sum", sel, by))
+    infer_s = per_key(prom.sum_by(semconv.METRIC_INFERENCE_DURATION + "_sum", sel, by))
+    output = per_key(prom.sum_by(semconv.METRIC_OUTPUT_TOKENS, sel, by))
+    out = []
+    for key in keys:
+        first = ttft if ttft_n.get(key) else ttfc  # a stream without visible text: the first chunk stands for it
+        decode_s = infer_s.get(key, 0.0) - ttfc_s.get(key, 0.0)
+        out.append(
+            StreamStats(
+                stage=key[0],
+                model=key[1],
+                count=round(max(ttft_n.get(key, 0.0), ttfc_n.get(key, 0.0))),
+                ttft_p50_ms=first[0.5].get(key, 0.0) * 1000,
+                ttft_p95_ms=first[0.95].get(key, 0.0) * 1000,
+                ttft_p99_ms=first[0.99].get(key, 0.0) * 1000,
+                output_tokens_per_s=output[key] / decode_s if output.get(key) and decode_s > 0 else None,
+                ttfc_p50_ms=ttfc[0.5].get(key, 0.0) * 1000,
+                ttfc_p95_ms=ttfc[0.95].get(key, 0.0) * 1000,
+                ttfc_p99_ms=ttfc[0.99].get(key, 0.0) * 1000,
+            )
+        )
+    return tuple(out)
 
 
 def _prometheus_stages(prom: _Prometheus, sel: str) -> tuple[StageStats, ...]:
@@ -285,3 +369,10 @@ def _prometheus_usage(prom: _Prometheus, sel: str, label: str) -> tuple[UsageSta
         for key in keys
     )
     return tuple(sorted(rows, key=lambda u: (-u.cost_usd, -(u.input_tokens + u.output_tokens), u.key)))
+
+
+# --- the stack (Jaeger + Prometheus), for the web view: otel_chatbot/report/_stack_source.py --------------------------
+
+from otel_chatbot.report._stack_source import load_stack  # noqa: E402  (it reads this module's helpers)
+
+__all__ = ["load_file", "load_jaeger", "load_prometheus", "load_stack", "load_url"]

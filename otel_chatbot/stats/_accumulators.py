@@ -183,7 +183,18 @@ _MAX_FEEDBACK_VALUES = 32
 
 
 class StageAcc:
-    __slots__ = ("models", "error_types", "cache_lookups", "cache_hits", "share_ns")
+    __slots__ = (
+        "models",
+        "error_types",
+        "cache_lookups",
+        "cache_hits",
+        "top_ns",
+        "nested_ns",
+        "top_count",
+        "parents",
+        "offset_ns",
+        "offsets",
+    )
 
     def __init__(self) -> None:
         # Latency per model ("" when the span names none). The stage's own latency is their merge at snapshot time
@@ -192,7 +203,24 @@ class StageAcc:
         self.error_types: dict[str, int] = {}
         self.cache_lookups = 0
         self.cache_hits = 0
-        self.share_ns = 0
+        # Filled when a trace's root ends (Aggregator._settle): time of the spans directly under the request (scaled
+        # so a request's top-level stages never exceed its own time), time of the spans inside another stage, how
+        # many spans were directly under the request and how many inside each other stage, and the summed offsets
+        # of the stage's first span from its request's start, over ``offsets`` requests.
+        self.top_ns = 0.0
+        self.nested_ns = 0
+        self.top_count = 0
+        self.parents: dict[str, int] = {}
+        self.offset_ns = 0
+        self.offsets = 0
+
+    def parent(self) -> str | None:
+        """The enclosing stage seen most often (None: directly under the request); ties go to the request, then
+        to the first name in alphabetical order."""
+        if not self.parents:
+            return None
+        name, count = min(self.parents.items(), key=lambda kv: (-kv[1], kv[0]))
+        return name if count > self.top_count else None
 
 
 class Shape:
@@ -220,12 +248,22 @@ class StreamAcc:
 
 
 class Pending:
-    """Per-trace state kept until the trace's root span ends (the root ends last)."""
+    """Per-trace state kept until the trace's root span ends (the root ends last).
 
-    __slots__ = ("stage_ns", "variant")
+    ``spans`` holds each stage span as (span id, parent span id, stage, start ns, duration ns); the nesting is
+    resolved from them once, when the root ends. A stage's enclosing stage may sit above spans of other kinds (an
+    httpx CLIENT span, a framework's span): those end after the stage spans below them, so a span whose id is in
+    ``wanted`` (a parent of a span kept so far) has its parent kept in ``up``, and only those: memory stays at the
+    stage spans and their ancestors.
+    """
+
+    __slots__ = ("spans", "wanted", "up", "overflow", "variant")
 
     def __init__(self) -> None:
-        self.stage_ns: dict[str, int] = {}
+        self.spans: list[tuple[int, int, StageAcc, str, int, int]] = []  # id, parent id, stage, its name, start, ns
+        self.wanted: set[int] = set()
+        self.up: dict[int, int] = {}
+        self.overflow: dict[str, int] = {}  # stage -> ns of the spans beyond the ones kept (bounded memory)
         self.variant: str | None = None
 
 

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 import time
 from bisect import bisect_left
 from collections import OrderedDict
@@ -77,6 +78,8 @@ _USER_ID = semconv.USER_ID
 _CHATBOT_USAGE_STAGE = semconv.CHATBOT_USAGE_STAGE
 _CHATBOT_USAGE_DEFERRED = semconv.CHATBOT_USAGE_DEFERRED
 _MAX_ERROR_TYPES = 32
+_MAX_TRACE_SPANS = 1024  # stage spans kept per unfinished trace for the nesting (the rest count as top-level)
+_MAX_DEPTH = 64  # ancestors walked to find a stage span's enclosing stage (a guard against malformed parent links)
 
 
 class Aggregator:
@@ -205,11 +208,19 @@ class Aggregator:
         hist.sum += ms
         hist.count += 1
         if shape.stage is not None:
-            self._record_stage(shape, trace_id, ms, dur_ns, get)
-        elif (usage_stage := get(_CHATBOT_USAGE_STAGE)) is not None and not get(_CHATBOT_USAGE_DEFERRED):
-            self._record_inner_usage(str(usage_stage), model, provider, get)
+            self._record_stage(shape, trace_id, ms, start_ns, dur_ns, span_id, parent_id, get)
+        else:
+            if (usage_stage := get(_CHATBOT_USAGE_STAGE)) is not None and not get(_CHATBOT_USAGE_DEFERRED):
+                self._record_inner_usage(str(usage_stage), model, provider, get)
+            if not is_root:
+                # A span between a stage and its enclosing stage (it ends after the inner one): keep its parent link.
+                pending = self._pending.get(trace_id)
+                if pending is not None and span_id in pending.wanted:
+                    pending.up[span_id] = parent_id
+                    pending.wanted.add(parent_id)
         if is_root:
-            self._record_root(trace_id, ms)
+            # A root that is itself a stage span encloses the others: no span is "directly under the request" then.
+            self._record_root(trace_id, ms, start_ns, dur_ns, span_id if shape.stage is None else -1)
         for event in feedback:
             self._record_feedback(trace_id, attributes, event)
 
@@ -233,7 +244,17 @@ class Aggregator:
             self._shapes[key] = shape
         return shape
 
-    def _record_stage(self, shape: Shape, trace_id: int, ms: float, dur_ns: int, get: Callable[[str], Any]) -> None:
+    def _record_stage(
+        self,
+        shape: Shape,
+        trace_id: int,
+        ms: float,
+        start_ns: int,
+        dur_ns: int,
+        span_id: int,
+        parent_id: int,
+        get: Callable[[str], Any],
+    ) -> None:
         # Every stage span passes here, so the concerns every span has stay inline (latency, cache lookup, the trace's
         # stage time); each other concern is a method called only when the span has its attributes (errors, variant,
         # streaming, usage). A call costs ~0.1 us in CPython: splitting the common ones out would be measurable.
@@ -249,14 +270,18 @@ class Aggregator:
             st.cache_lookups += 1
             if hit:
                 st.cache_hits += 1
-        # The trace's time per stage, added to the stage shares when its root ends (_record_root).
+        # The trace's stage spans: shares, nesting and order are settled when its root ends (_settle).
         pending = self._pending.get(trace_id)
         if pending is None:
             pending = self._pending[trace_id] = Pending()
             if len(self._pending) > self._max_pending:
                 self._pending.popitem(last=False)  # oldest trace whose root never ended here
                 self.dropped_traces += 1
-        pending.stage_ns[stage] = pending.stage_ns.get(stage, 0) + dur_ns
+        if len(pending.spans) < _MAX_TRACE_SPANS:
+            pending.spans.append((span_id, parent_id, st, stage, start_ns, dur_ns))
+            pending.wanted.add(parent_id)
+        else:
+            pending.overflow[stage] = pending.overflow.get(stage, 0) + dur_ns
         variant = get(_CHATBOT_VARIANT)
         if variant is not None:
             variant = str(variant)
@@ -344,17 +369,61 @@ class Aggregator:
             None if cost is None else round(float(cost) * _NANO),
         )
 
-    def _record_root(self, trace_id: int, ms: float) -> None:
+    def _record_root(self, trace_id: int, ms: float, start_ns: int, dur_ns: int, root_id: int) -> None:
         pending = self._pending.pop(trace_id, None)
         if pending is None:
             return  # a request without stages (health checks, static files) says nothing about stage shares
         self._requests.add(ms, False, trace_id)
-        self._request_ns += round(ms * 1e6)
-        for stage, ns in pending.stage_ns.items():
-            self._stages[stage].share_ns += ns
+        self._request_ns += dur_ns
+        self._settle(pending, root_id, start_ns, dur_ns)
         if pending.variant is not None:
             self._variant(pending.variant).requests.add(ms, False, trace_id)
             _remember(self._variant_of_trace, trace_id, pending.variant, self._max_pending)
+
+    def _settle(self, pending: Pending, root_id: int, root_start_ns: int, root_ns: int) -> None:
+        """A finished request's stage spans into the stages' shares, enclosing stages and start offsets.
+
+        A stage span's enclosing stage is its nearest ancestor span of another stage, through spans of any kind;
+        a span inside a span of its own stage (recursion) adds no time, which its outer span already counts. The
+        spans directly under the request are scaled down together when they overlap beyond the request's time.
+        Spans whose parent is the root (``root_id``) need no walk: most of them.
+        """
+        top: list[tuple[StageAcc, int]] = []
+        top_ns = 0
+        first: dict[StageAcc, int] = {}
+        tree: tuple[dict[int, str], dict[int, int]] | None = None
+        for _, pid, st, stage, start, dur in pending.spans:
+            if pid == root_id or not pid:
+                st.top_count += 1
+                top.append((st, dur))
+                top_ns += dur
+            else:
+                if tree is None:
+                    tree = _tree(pending)
+                parent, inside_itself = _enclosing(pid, stage, *tree)
+                if parent is None:
+                    st.top_count += 1
+                else:
+                    st.parents[parent] = st.parents.get(parent, 0) + 1
+                if not inside_itself:
+                    if parent is None:
+                        top.append((st, dur))
+                        top_ns += dur
+                    else:
+                        st.nested_ns += dur
+            seen = first.get(st)
+            if seen is None or start < seen:
+                first[st] = start
+        for stage, ns in pending.overflow.items():  # beyond the spans kept per trace: counted as top-level
+            st = self._stages[stage]
+            top.append((st, ns))
+            top_ns += ns
+        scale = root_ns / top_ns if top_ns > root_ns else 1.0
+        for st, dur in top:
+            st.top_ns += dur * scale
+        for st, start in first.items():
+            st.offset_ns += start - root_start_ns
+            st.offsets += 1
 
     def _record_feedback(self, trace_id: int, attributes: Mapping[str, Any], event: Mapping[str, Any]) -> None:
         score = event.get(semconv.CHATBOT_FEEDBACK_SCORE)
@@ -383,7 +452,8 @@ class Aggregator:
         """Freeze the current state."""
         rollups = self._usage.rollups()
         stages = tuple(
-            self._stage_stats(name, st, rollups["stage"].get(name)) for name, st in sorted(self._stages.items())
+            self._stage_stats(name, self._stages[name], parent, rollups["stage"].get(name))
+            for name, parent in self._stage_tree()
         )
         return StatsSnapshot(
             service_name=self.service_name,
@@ -450,17 +520,53 @@ class Aggregator:
             if name
         )
 
-    def _stage_stats(self, name: str, st: StageAcc, usage: UsageAcc | None) -> StageStats:
+    def _stage_tree(self) -> list[tuple[str, str | None]]:
+        """(stage, enclosing stage) in request order: the tree of stages flattened depth-first, siblings by mean
+        start offset (stages not seen in a finished request last, by name)."""
+        parent = {name: st.parent() for name, st in self._stages.items()}
+        for name in parent:  # a cycle of "most often inside" (odd traces) is cut where it closes
+            seen = {name}
+            p = parent[name]
+            while p is not None:
+                if p in seen:
+                    parent[p] = None
+                    break
+                seen.add(p)
+                p = parent.get(p)
+        children: dict[str | None, list[str]] = {}
+        for name, p in parent.items():
+            children.setdefault(p, []).append(name)
+
+        def offset(name: str) -> tuple[float, str]:
+            st = self._stages[name]
+            return (st.offset_ns / st.offsets if st.offsets else math.inf), name
+
+        out: list[tuple[str, str | None]] = []
+
+        def visit(p: str | None) -> None:
+            for name in sorted(children.get(p, ()), key=offset):
+                out.append((name, p))
+                visit(name)
+
+        visit(None)
+        return out
+
+    def _stage_stats(self, name: str, st: StageAcc, parent: str | None, usage: UsageAcc | None) -> StageStats:
         usage = usage or UsageAcc()
+        # A top-level stage's share counts only its time directly under the request (scaled per request so the
+        # top-level shares add up to at most 1); a nested stage's counts all of its time.
+        share_ns = st.top_ns if parent is None else st.top_ns + st.nested_ns
         return StageStats(
             stage=name,
             latency=LatencyAcc.merged(st.models.values()).stats(),
-            share=st.share_ns / self._request_ns if self._request_ns else None,
+            share=share_ns / self._request_ns if self._request_ns else None,
             error_types=tuple(sorted(st.error_types.items(), key=lambda kv: (-kv[1], kv[0]))),
             models=tuple(ModelLatency(m, acc.stats()) for m, acc in sorted(st.models.items()) if m),
             cost_usd=usage.cost_nusd / _NANO,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
+            parent=parent,
+            start_offset_ms=st.offset_ns / st.offsets / 1e6 if st.offsets else None,
         )
 
     def _counters(self) -> tuple[CounterSeries, ...]:
@@ -483,3 +589,30 @@ def _remember(table: OrderedDict[Any, str], key: Any, value: str, limit: int) ->
     table.move_to_end(key)
     if len(table) > limit:
         table.popitem(last=False)
+
+
+def _tree(pending: Pending) -> tuple[dict[int, str], dict[int, int]]:
+    """The trace's stage of each stage span id, and the parent of each span id known (stage spans and their
+    non-stage ancestors)."""
+    stage_of: dict[int, str] = {}
+    links = pending.up
+    for sid, pid, _, stage, _, _ in pending.spans:
+        if sid:
+            stage_of[sid] = stage
+            links[sid] = pid
+    return stage_of, links
+
+
+def _enclosing(pid: int, stage: str, stage_of: Mapping[int, str], links: Mapping[int, int]) -> tuple[str | None, bool]:
+    """(nearest enclosing stage of another name or None, whether a span of ``stage`` itself is on the way)."""
+    inside_itself = False
+    for _ in range(_MAX_DEPTH):
+        if not pid:
+            break
+        enclosing = stage_of.get(pid)
+        if enclosing is not None:
+            if enclosing != stage:
+                return enclosing, inside_itself
+            inside_itself = True
+        pid = links.get(pid, 0)
+    return None, inside_itself

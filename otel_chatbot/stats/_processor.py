@@ -14,7 +14,9 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,7 +29,9 @@ from otel_chatbot import semconv
 from otel_chatbot._internal_errors import drain_each, log_internal_error
 from otel_chatbot._sdk import ended_span_fields, public_span_fields
 from otel_chatbot.stats._aggregator import Aggregator
+from otel_chatbot.stats._history import History
 from otel_chatbot.stats._snapshot import StatsSnapshot
+from otel_chatbot.stats._traces import TraceStore
 
 __all__ = ["StatsSpanProcessor"]
 
@@ -57,15 +61,58 @@ class StatsSpanProcessor(SpanProcessor):
         batch_size: Finished spans buffered before they are aggregated together (``snapshot()`` always drains the
             buffer first, so it never misses a span). Aggregating in batches keeps the aggregator's data hot in the
             CPU caches: it halves the per-span cost measured by ``benchmarks/bench_embedded.py``.
+        history_interval_s: Seconds per point of the in-process history (``StatsSnapshot.history``).
+        history_points: Points of the history (a ring: 360 x 10 s = the last hour).
+        recent_traces: Most recent traces kept whole for ``StatsSnapshot.traces`` (those that ran a stage).
+        slowest_traces: Slowest traces kept (by request duration).
+        max_spans_per_trace: Spans kept per trace (the rest counted in ``TraceRecord.dropped_spans``).
+        max_conversations: Most recent conversations kept for ``StatsSnapshot.conversations``.
+        max_turns: Most recent turns kept per conversation.
+        max_open_traces: Traces whose root has not ended yet whose spans the trace store holds (the oldest is dropped
+            beyond it; its spans still count in the history).
         **options: Bounds passed to ``stats.Aggregator`` (``max_pending_traces``, ``top_n``, ``max_tenants``,
-            ``max_series``, ``clock``).
+            ``max_series``, ``clock``, also the history's clock).
+
+    Raises:
+        ValueError: An option is out of range.
     """
 
-    def __init__(self, *, service_name: str, batch_size: int = 256, **options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        batch_size: int = 256,
+        history_interval_s: float = 10.0,
+        history_points: int = 360,
+        recent_traces: int = 50,
+        slowest_traces: int = 20,
+        max_spans_per_trace: int = 200,
+        max_conversations: int = 100,
+        max_turns: int = 200,
+        max_open_traces: int = 1000,
+        **options: Any,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self._aggregator = Aggregator(service_name=service_name, **options)
-        self._record = self._aggregator.record_item
+        self._clock = options.get("clock", time.time)
+        self._history = History(interval_s=history_interval_s, points=history_points)
+        self._traces = TraceStore(
+            history=self._history,
+            max_open_traces=max_open_traces,
+            recent_traces=recent_traces,
+            slowest_traces=slowest_traces,
+            max_spans_per_trace=max_spans_per_trace,
+            max_conversations=max_conversations,
+            max_turns=max_turns,
+        )
+        aggregate, store = self._aggregator.record_item, self._traces.record_item
+
+        def record(item: Item) -> None:
+            aggregate(item)
+            store(item)
+
+        self._record = record
         # on_end appends to a deque (atomic, no lock); whoever finds batch_size spans waiting and gets _lock drains
         # it in FIFO order, so spans are aggregated in the order they ended (a root after its stages) and no span is
         # lost: a drainer empties the deque, including what other threads append meanwhile.
@@ -125,7 +172,12 @@ class StatsSpanProcessor(SpanProcessor):
         """An immutable snapshot of every span that has ended so far."""
         with self._lock:
             self._drain()
-            return self._aggregator.snapshot()
+            return dataclasses.replace(
+                self._aggregator.snapshot(),
+                history=self._history.points(self._clock()),
+                traces=self._traces.traces(),
+                conversations=self._traces.conversations(),
+            )
 
     def shutdown(self) -> None:
         """Nothing to release: the statistics live in memory."""

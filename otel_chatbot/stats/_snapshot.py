@@ -23,12 +23,17 @@ __all__ = [
     "CacheStats",
     "CounterSeries",
     "FeedbackStats",
+    "ConversationRecord",
     "HistogramSeries",
+    "HistoryPoint",
     "LatencyStats",
     "ModelLatency",
+    "SpanRecord",
     "StageStats",
     "StatsSnapshot",
     "StreamStats",
+    "TraceRecord",
+    "TurnRecord",
     "UsageBreakdown",
     "UsageStats",
     "VariantStats",
@@ -92,12 +97,18 @@ class StageStats:
     stage: str
     latency: LatencyStats
     share: float | None
-    """Time in this stage ÷ time of the requests (root spans) containing stages; None before any request ended."""
+    """Time in this stage ÷ time of the requests (root spans) containing stages; None before any request ended.
+    The top-level stages' shares add up to at most 1 (stages overlapping within a request are scaled down to its
+    time); a nested stage's share is part of its parent's."""
     error_types: tuple[tuple[str, int], ...] = ()
     models: tuple[ModelLatency, ...] = ()
     cost_usd: float = 0.0
     input_tokens: int = 0
     output_tokens: int = 0
+    parent: str | None = None
+    """The stage whose spans enclose this stage's spans (the most frequent one); None: directly under the request."""
+    start_offset_ms: float | None = None
+    """Mean offset of the stage's first span in a request from the request's (root span's) start; None if unknown."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +212,91 @@ class CounterSeries:
 
 
 @dataclass(frozen=True)
+class HistoryPoint:
+    """One interval of the bounded in-process history (``StatsSnapshot.history``, oldest first).
+
+    ``requests`` and ``errors`` count root spans that ended in the interval; the percentiles are their latency
+    (None when none ended); usage is that of the calls (stage spans) that ended in it; ``spans`` counts every span.
+    """
+
+    start: float
+    """Epoch seconds at which the interval starts."""
+    interval_s: float
+    requests: int
+    errors: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    spans: int
+
+
+@dataclass(frozen=True)
+class SpanRecord:
+    """One span of a kept trace (``TraceRecord.spans``)."""
+
+    span_id: str
+    """16 lowercase hex characters."""
+    parent_id: str | None
+    name: str
+    kind: str
+    """``"SPAN_KIND_SERVER"``, ``"SPAN_KIND_INTERNAL"``..."""
+    status: str
+    """``"STATUS_CODE_UNSET"``, ``"STATUS_CODE_OK"`` or ``"STATUS_CODE_ERROR"``."""
+    start_ms: float
+    """Offset of this span's start from the start of the trace's first span."""
+    duration_ms: float
+    attributes: dict[str, Any] = field(default_factory=dict)
+    """JSON-safe values (str, int, float, bool or lists of them); long strings truncated."""
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    """A kept trace: one of the most recent or the slowest (by root duration) requests that ran a stage."""
+
+    trace_id: str
+    """32 lowercase hex characters, as Jaeger shows it."""
+    root_name: str
+    start: float
+    """Epoch seconds at which the root span started."""
+    duration_ms: float
+    error: bool
+    reasons: tuple[str, ...]
+    """A subset of ``("slowest", "recent")``."""
+    spans: tuple[SpanRecord, ...]
+    """By start time, a parent before its children on ties."""
+    dropped_spans: int = 0
+
+
+@dataclass(frozen=True)
+class TurnRecord:
+    """One request of a conversation; tokens and USD are its stage spans' usage, counted once."""
+
+    trace_id: str
+    start: float
+    latency_ms: float
+    ttft_ms: float | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    model: str | None
+    error: bool
+
+
+@dataclass(frozen=True)
+class ConversationRecord:
+    """One of the most recent conversations (``gen_ai.conversation.id``), its turns oldest first."""
+
+    conversation_id: str
+    user_id: str | None
+    tenant_id: str | None
+    variant: str | None
+    turns: tuple[TurnRecord, ...]
+
+
+@dataclass(frozen=True)
 class StatsSnapshot:
     """An immutable view of the embedded statistics at one moment (``Telemetry.report()``)."""
 
@@ -209,6 +305,7 @@ class StatsSnapshot:
     spans: int = 0
     requests: LatencyStats | None = None
     stages: tuple[StageStats, ...] = ()
+    """In request order: the tree of stages (``StageStats.parent``) flattened depth-first, siblings by start offset."""
     streams: tuple[StreamStats, ...] = ()
     usage: UsageBreakdown = field(default_factory=UsageBreakdown)
     caches: tuple[CacheStats, ...] = ()
@@ -217,6 +314,12 @@ class StatsSnapshot:
     histograms: tuple[HistogramSeries, ...] = ()
     counters: tuple[CounterSeries, ...] = ()
     source: str = "embedded"
+    history: tuple[HistoryPoint, ...] = ()
+    """The bounded in-process history, oldest first (default 10 s intervals x 360 points = 1 h)."""
+    traces: tuple[TraceRecord, ...] = ()
+    """The kept most recent and slowest traces."""
+    conversations: tuple[ConversationRecord, ...] = ()
+    """The most recent conversations, most recent first."""
 
     def stage(self, name: str) -> StageStats | None:
         """The stage called ``name``, if any span of it ended."""

@@ -146,6 +146,35 @@ class Telemetry:
 
         mount(app, self.report, path=path)
 
+    def mount_ui(self, app: Any, *, path: str = "/otel-chatbot", dependencies: Sequence[Any] | None = None) -> None:
+        """Serve the web view (latency, cost, traces, conversations; docs/ui.md) on a FastAPI app at ``path``.
+
+        Off unless called. Pass the app's own auth as ``dependencies`` so only its users see it::
+
+            tel.mount_ui(app, dependencies=[Depends(require_admin)])
+
+        Args:
+            app: A ``fastapi.FastAPI`` (or ``APIRouter``).
+            path: Where to mount (default ``/otel-chatbot``; the page is ``{path}/``, its data ``{path}/api/view``).
+            dependencies: FastAPI dependencies applied to every route of the view.
+
+        Raises:
+            ConfigurationError: When ``configure(embedded=False)`` installed no statistics to show.
+        """
+        if self._stats is None:
+            raise ConfigurationError("mount_ui() needs the embedded statistics: configure(..., embedded=True).")
+        from otel_chatbot.ui._mount import mount_ui
+
+        mount_ui(app, self._view_document, path=path, dependencies=dependencies)
+
+    def _view_document(self) -> dict[str, Any]:
+        """The web view's data: ``report()``, its recommendations and the budgets' spend per window (docs/ui.md)."""
+        from otel_chatbot.ui._view import budget_rows, view_document
+
+        return view_document(
+            self.report(), source=f"embedded {self.service_name}", budgets=budget_rows(STATE.budget_guard)
+        )
+
     def force_flush(self, timeout: float = 5.0) -> bool:
         """Export what is buffered; True when everything was flushed within ``timeout`` seconds."""
         return _bounded(lambda: all(p.force_flush(int(timeout * 1000)) for p in self._processors), timeout)

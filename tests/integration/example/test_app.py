@@ -237,3 +237,26 @@ def test_feedback_lands_in_the_rated_trace_with_its_variant(
     }
     (feedback_span,) = [s for s in span_exporter.get_finished_spans() if s.name == semconv.CHATBOT_FEEDBACK_EVENT]
     assert format(feedback_span.context.trace_id, "032x") == answer["trace_id"]
+
+
+def test_the_web_view_is_mounted_and_shows_the_apps_requests(llm_base_url: str) -> None:
+    import otel_chatbot as oc
+    from examples.rag_chatbot.app import create_app
+    from examples.rag_chatbot.settings import Settings
+
+    tel = oc.configure("rag-example")
+    try:
+        config = Settings(openai_base_url=llm_base_url, openai_api_key=PROVIDER_KEY)
+        app = create_app(config, tracer_provider=tel.tracer_provider, telemetry=tel)
+        with TestClient(app, headers={"authorization": f"Bearer {APP_KEY}"}) as client:
+            data = _chat(client, "How do I reset my password?")
+            page = client.get("/otel-chatbot/")
+            doc = client.get("/otel-chatbot/api/view").json()
+    finally:
+        tel.shutdown()
+    assert page.status_code == 200 and '<main id="page"' in page.text
+    assert doc["snapshot"]["requests"]["count"] == 1
+    stages = [s["stage"] for s in doc["snapshot"]["stages"]]
+    assert set(BREAKDOWN_STAGES) <= set(stages)
+    generation = next(s for s in doc["snapshot"]["stages"] if s["stage"] == "generation")
+    assert generation["latency"]["slowest_trace_ids"] == [data["trace_id"]]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
+import urllib.request
 from pathlib import Path
 
 from examples.rag_chatbot.app import BREAKDOWN_STAGES
@@ -37,7 +39,7 @@ def test_demo_runs_reports_every_stage_and_cleans_up() -> None:
     assert re.search(r"latency\s+p50 \d+ ms\s+p95 \d+ ms\s+p99 \d+ ms", load)
     report = out.split("== bottleneck report")[1]
     for stage in STAGES:
-        assert re.search(rf"^{stage}\s+\d+\s", report, re.MULTILINE), f"{stage} missing from the report:\n{report}"
+        assert re.search(rf"^\s*{stage}\s+\d+\s", report, re.MULTILINE), f"{stage} missing from the report:\n{report}"
     for section in ("Streaming", "Usage per model", "Caches", "Variants side by side", "Recommendations"):
         assert section in report
     assert "gpt-4o-mini" in report and "$" in report
@@ -45,7 +47,8 @@ def test_demo_runs_reports_every_stage_and_cleans_up() -> None:
     # It keeps its dump and ledger, and the commands it prints to use them work.
     next_steps = out.split("next, try")[1].split("demo finished")[0]
     commands = [line.split() for line in next_steps.splitlines() if line.startswith("otel-chatbot ")]
-    assert [c[1] for c in commands] == ["report", "usage", "usage"]
+    assert [c[1] for c in commands] == ["ui", "report", "usage", "usage"]
+    _check_the_web_view(commands.pop(0))
     for command in commands:
         ran = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, env=os.environ)
         assert ran.returncode == 0, ran.stdout + ran.stderr
@@ -96,3 +99,27 @@ def test_demo_with_a_rejected_key_shows_the_401_not_the_key(tmp_path: Path) -> N
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("rag_chatbot: LLM provider returned 401: Incorrect API key provided")
     assert key not in proc.stdout + proc.stderr
+
+
+def _check_the_web_view(command: list[str]) -> None:
+    """``otel-chatbot ui FILE`` (on a free port here) serves the demo's dump: its run's model and stages."""
+    proc = subprocess.Popen(
+        [*command, "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        match = re.search(r"at (http://127\.0\.0\.1:\d+/) ", line)
+        assert match, line
+        with urllib.request.urlopen(match.group(1) + "api/view", timeout=30) as response:
+            view = json.loads(response.read())
+        assert {s["stage"] for s in view["snapshot"]["stages"]} >= set(STAGES)
+        assert view["snapshot"]["traces"] and view["snapshot"]["history"]
+        with urllib.request.urlopen(match.group(1), timeout=30) as response:
+            assert b'<main id="page"' in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

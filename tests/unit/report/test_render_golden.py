@@ -50,8 +50,9 @@ def _builder() -> TraceBuilder:
 
 
 def _chatbot(*, gen_ms: float, cost: float, cache: bool = True) -> StatsSnapshot:
-    """Every section of the report: stages, models, streams, errors, usage tables with a "more" row, caches, the
-    provider prompt cache, variants, feedback with and without a variant, recommendations with trace ids."""
+    """Every section of the report: stages (two nested in generation), models, streams, errors, usage tables with
+    a "more" row, caches, the provider prompt cache, variants, feedback with and without a variant, recommendations
+    with trace ids."""
     tb = _builder()
     for i in range(24):
         conv = {semconv.GEN_AI_CONVERSATION_ID: f"c-{i % 12:02d}"}
@@ -79,7 +80,7 @@ def _chatbot(*, gen_ms: float, cost: float, cache: bool = True) -> StatsSnapshot
                 extra[semconv.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = 300 + i
             else:  # Claude thinks first: its first visible token comes 0.4 s after its first (thinking) chunk
                 extra[semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN] = 0.5 + i / 100
-            req.stage(
+            gen = req.stage(
                 "generation",
                 200,
                 gen_ms + 11 * i,
@@ -93,6 +94,9 @@ def _chatbot(*, gen_ms: float, cost: float, cache: bool = True) -> StatsSnapshot
                 ),
                 error="RateLimitError" if i == 9 else None,
             )
+            # The provider's time to the first byte and the stream after it, nested in generation (the example app).
+            req.stage("backend_ttfb", 201, 90 + i, parent=gen)
+            req.stage("stream_processing", 291 + i, gen_ms - 100, parent=gen)
             req.stage("memory_update", gen_ms + 250, 5 + i % 4, error="OperationalError" if i == 11 else None)
     for i, (score, conversation) in enumerate(((1.0, "c-01"), (-1.0, "c-02"), (1.0, "c-03"), (0.0, "unknown"))):
         start = T0 + (300_000 + i * 1000) * MS

@@ -174,3 +174,158 @@ def test_merged_equals_one_accumulator_over_all_values() -> None:
     merged, expected = LatencyAcc.merged(parts).stats(), whole.stats()
     assert merged.mean_ms == pytest.approx(expected.mean_ms)  # float sums in another order
     assert dataclasses.replace(merged, mean_ms=0.0) == dataclasses.replace(expected, mean_ms=0.0)
+
+
+# --- stage nesting, request order and shares -------------------------------------------------------------------------
+
+
+def _span(
+    agg: Aggregator,
+    trace: int,
+    span_id: int,
+    parent_id: int,
+    name: str,
+    start_ms: float,
+    end_ms: float,
+    stage: str | None = None,
+    *,
+    root: bool = False,
+) -> None:
+    agg.record(
+        trace_id=trace,
+        is_root=root,
+        name=name,
+        kind="SPAN_KIND_SERVER" if root else "SPAN_KIND_INTERNAL",
+        status="STATUS_CODE_UNSET",
+        start_ns=round(start_ms * 1e6),
+        end_ns=round(end_ms * 1e6),
+        attributes={semconv.CHATBOT_STAGE: stage} if stage else {},
+        span_id=span_id,
+        parent_id=parent_id,
+    )
+
+
+def _example_request(agg: Aggregator, trace: int, t0: float) -> None:
+    """The example app's trace (docs/example.md), spans in the order they end (children first): 100 ms."""
+    root, parse, auth, prep, retr, gen, ttfb, post, stream, mem = (trace * 100 + i for i in range(1, 11))
+    _span(agg, trace, parse, root, "request_parsing", t0, t0 + 2, "request_parsing")
+    _span(agg, trace, auth, root, "auth_validation", t0 + 2, t0 + 5, "auth_validation")
+    _span(agg, trace, retr, prep, "retrieval help-center", t0 + 6, t0 + 16, "retrieval")
+    _span(agg, trace, prep, root, "request_preparation", t0 + 5, t0 + 20, "request_preparation")
+    _span(agg, trace, post, ttfb, "POST", t0 + 21, t0 + 40)  # httpx CLIENT span: no stage
+    _span(agg, trace, ttfb, gen, "backend_ttfb", t0 + 21, t0 + 40, "backend_ttfb")
+    _span(agg, trace, stream, gen, "stream_processing", t0 + 40, t0 + 90, "stream_processing")
+    _span(agg, trace, gen, root, "chat gpt-4o-mini", t0 + 20, t0 + 91, "generation")
+    _span(agg, trace, mem, root, "update_memory", t0 + 91, t0 + 99, "memory_update")
+    _span(agg, trace, root, 0, "POST /chat", t0, t0 + 100, root=True)
+
+
+def test_stages_in_request_order_with_their_enclosing_stage() -> None:
+    agg = Aggregator(service_name="svc")
+    for trace in range(1, 4):
+        _example_request(agg, trace, trace * 1000.0)
+    stages = agg.snapshot().stages
+    assert [(s.stage, s.parent) for s in stages] == [
+        ("request_parsing", None),
+        ("auth_validation", None),
+        ("request_preparation", None),
+        ("retrieval", "request_preparation"),
+        ("generation", None),
+        ("backend_ttfb", "generation"),
+        ("stream_processing", "generation"),
+        ("memory_update", None),
+    ]
+    offsets = {s.stage: s.start_offset_ms for s in stages}
+    assert offsets == pytest.approx(
+        {
+            "request_parsing": 0.0,
+            "auth_validation": 2.0,
+            "request_preparation": 5.0,
+            "retrieval": 6.0,
+            "generation": 20.0,
+            "backend_ttfb": 21.0,
+            "stream_processing": 40.0,
+            "memory_update": 91.0,
+        }
+    )
+    shares = {s.stage: s.share for s in stages}
+    # Top-level: 2 + 3 + 15 + 71 + 8 = 99 ms of 100; nested stages are parts of their parents, counted once.
+    assert sum(s.share or 0 for s in stages if s.parent is None) == pytest.approx(0.99)
+    assert shares["generation"] == pytest.approx(0.71)
+    assert shares["stream_processing"] == pytest.approx(0.50)
+    assert shares["retrieval"] == pytest.approx(0.10)
+
+
+def test_walks_through_non_stage_spans_to_the_enclosing_stage() -> None:
+    agg = Aggregator(service_name="svc")
+    # generation > "http" (no stage) > "framework" (no stage) > tool: the tool's stage is inside generation.
+    _span(agg, 1, 5, 4, "tool", 10, 20, "tool_call")
+    _span(agg, 1, 4, 3, "framework", 9, 21)
+    _span(agg, 1, 3, 2, "http", 8, 22)
+    _span(agg, 1, 2, 1, "chat", 5, 30, "generation")
+    _span(agg, 1, 1, 0, "POST /chat", 0, 40, root=True)
+    tool = agg.snapshot().stage("tool_call")
+    assert tool is not None and tool.parent == "generation" and tool.share == pytest.approx(0.25)
+
+
+def test_top_level_shares_never_exceed_the_request_when_stages_overlap() -> None:
+    agg = Aggregator(service_name="svc")
+    # Two parallel retrievals of 80 ms and a 60 ms generation in a 100 ms request: 220 ms of stage time.
+    _span(agg, 1, 2, 1, "retrieval a", 0, 80, "retrieval")
+    _span(agg, 1, 3, 1, "retrieval b", 0, 80, "retrieval")
+    _span(agg, 1, 4, 1, "chat", 40, 100, "generation")
+    _span(agg, 1, 1, 0, "POST /chat", 0, 100, root=True)
+    snap = agg.snapshot()
+    shares = {s.stage: s.share for s in snap.stages}
+    assert sum(s for s in shares.values() if s is not None) == pytest.approx(1.0)
+    assert shares == pytest.approx({"retrieval": 160 / 220, "generation": 60 / 220})
+    assert [s.stage for s in snap.stages] == ["retrieval", "generation"]
+
+
+def test_a_stage_inside_itself_counts_its_time_once_and_the_most_frequent_parent_wins() -> None:
+    agg = Aggregator(service_name="svc")
+    # A recursive retrieval (30 ms inside 50 ms) under generation; then two requests where retrieval is top-level.
+    _span(agg, 1, 4, 3, "inner", 10, 40, "retrieval")
+    _span(agg, 1, 3, 2, "outer", 5, 55, "retrieval")
+    _span(agg, 1, 2, 1, "chat", 0, 90, "generation")
+    _span(agg, 1, 1, 0, "POST /chat", 0, 100, root=True)
+    snap = agg.snapshot()
+    retrieval = snap.stage("retrieval")
+    assert retrieval is not None and retrieval.parent == "generation" and retrieval.share == pytest.approx(0.5)
+    for trace in (2, 3):
+        _span(agg, trace, 2, 1, "r", 0, 20, "retrieval")
+        _span(agg, trace, 1, 0, "POST /chat", 0, 100, root=True)
+    snap = agg.snapshot()
+    retrieval = snap.stage("retrieval")
+    # Top-level in 2 spans, inside generation in 2: a tie goes to the request. Its share then counts only its
+    # top-level time (40 ms of 300), so the top-level shares still add up to <= 100%.
+    assert retrieval is not None and retrieval.parent is None and retrieval.share == pytest.approx(40 / 300)
+    assert sum(s.share or 0 for s in snap.stages if s.parent is None) <= 1.0
+
+
+def test_a_root_that_is_a_stage_encloses_the_others() -> None:
+    agg = Aggregator(service_name="svc")
+    _span(agg, 1, 2, 1, "retrieve", 0, 10, "retrieval")
+    agg.record(
+        trace_id=1,
+        is_root=True,
+        name="agent",
+        kind="SPAN_KIND_INTERNAL",
+        status="STATUS_CODE_UNSET",
+        start_ns=0,
+        end_ns=40_000_000,
+        attributes={semconv.CHATBOT_STAGE: "agent"},
+        span_id=1,
+    )
+    snap = agg.snapshot()
+    assert [(s.stage, s.parent, s.share) for s in snap.stages] == [("agent", None, 1.0), ("retrieval", "agent", 0.25)]
+
+
+def test_spans_without_ids_are_top_level_and_memory_per_trace_is_bounded() -> None:
+    agg = Aggregator(service_name="svc")
+    for i in range(2000):  # more stage spans than a trace keeps: the rest count as top-level time
+        _span(agg, 1, 0, 0, "step", i, i + 1, "step")
+    _span(agg, 1, 0, 0, "POST /chat", 0, 4000, root=True)
+    step = agg.snapshot().stage("step")
+    assert step is not None and step.parent is None and step.share == pytest.approx(0.5)
+    assert step.start_offset_ms == 0.0

@@ -53,6 +53,7 @@ _REQUEST_MODEL = semconv.GEN_AI_REQUEST_MODEL
 _RESPONSE_MODEL = semconv.GEN_AI_RESPONSE_MODEL
 _TENANT_ID = semconv.CHATBOT_TENANT_ID
 _VARIANT = semconv.CHATBOT_VARIANT
+_FEEDBACK = semconv.CHATBOT_FEEDBACK_EVENT
 
 Item = tuple[Any, ...]
 """The processor's buffered span: trace id, is root, name, kind, status, start ns, end ns, attributes, feedback
@@ -223,7 +224,9 @@ class TraceStore:
             request_slot.add_latency(duration_ms)
         if has_stage:
             self._keep((duration_ms, trace_id, root, spans, dropped, error))
-        if conversation is not None and self._max_conversations:
+        # A chatbot.feedback span (record_feedback's local root inside the rated trace, which carries its conversation
+        # id) is no turn of its own.
+        if conversation is not None and self._max_conversations and root[2] != _FEEDBACK:
             conv = self._conversation(str(conversation))
             if conv.user is None or conv.tenant is None or conv.variant is None:
                 self._who(conv, (root, tagged, call))

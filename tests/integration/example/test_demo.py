@@ -38,8 +38,16 @@ def test_demo_runs_reports_every_stage_and_cleans_up() -> None:
     assert "20 chat turns" in load
     assert re.search(r"latency\s+p50 \d+ ms\s+p95 \d+ ms\s+p99 \d+ ms", load)
     report = out.split("== bottleneck report")[1]
+    # Request order, the nested stages indented under their parent (docs/example.md's trace).
+    nested = {"retrieval", "backend_ttfb", "stream_processing"}
     for stage in STAGES:
-        assert re.search(rf"^\s*{stage}\s+\d+\s", report, re.MULTILINE), f"{stage} missing from the report:\n{report}"
+        indent = "  " if stage in nested else ""
+        assert re.search(rf"^{indent}{stage}\s+\d+\s", report, re.MULTILINE), (
+            f"{stage} missing from the report:\n{report}"
+        )
+    rows = [line.split()[0] for line in report.split("Latency per stage (ms)")[1].split("\n\n")[0].splitlines()[4:]]
+    assert rows[:3] == ["request_parsing", "auth_validation", "request_preparation"], rows
+    assert rows.index("backend_ttfb") == rows.index("generation") + 1, rows
     for section in ("Streaming", "Usage per model", "Caches", "Variants side by side", "Recommendations"):
         assert section in report
     assert "gpt-4o-mini" in report and "$" in report

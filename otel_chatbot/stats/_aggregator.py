@@ -220,7 +220,7 @@ class Aggregator:
                     pending.wanted.add(parent_id)
         if is_root:
             # A root that is itself a stage span encloses the others: no span is "directly under the request" then.
-            self._record_root(trace_id, ms, start_ns, dur_ns, span_id if shape.stage is None else -1)
+            self._record_root(trace_id, ms, start_ns, dur_ns, span_id if shape.stage is None else -1, shape.error)
         for event in feedback:
             self._record_feedback(trace_id, attributes, event)
 
@@ -369,15 +369,17 @@ class Aggregator:
             None if cost is None else round(float(cost) * _NANO),
         )
 
-    def _record_root(self, trace_id: int, ms: float, start_ns: int, dur_ns: int, root_id: int) -> None:
+    def _record_root(
+        self, trace_id: int, ms: float, start_ns: int, dur_ns: int, root_id: int, error: bool = False
+    ) -> None:
         pending = self._pending.pop(trace_id, None)
         if pending is None:
             return  # a request without stages (health checks, static files) says nothing about stage shares
-        self._requests.add(ms, False, trace_id)
+        self._requests.add(ms, error, trace_id)
         self._request_ns += dur_ns
         self._settle(pending, root_id, start_ns, dur_ns)
         if pending.variant is not None:
-            self._variant(pending.variant).requests.add(ms, False, trace_id)
+            self._variant(pending.variant).requests.add(ms, error, trace_id)
             _remember(self._variant_of_trace, trace_id, pending.variant, self._max_pending)
 
     def _settle(self, pending: Pending, root_id: int, root_start_ns: int, root_ns: int) -> None:

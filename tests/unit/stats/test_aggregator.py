@@ -329,3 +329,15 @@ def test_spans_without_ids_are_top_level_and_memory_per_trace_is_bounded() -> No
     step = agg.snapshot().stage("step")
     assert step is not None and step.parent is None and step.share == pytest.approx(0.5)
     assert step.start_offset_ms == 0.0
+
+
+def test_a_failed_request_counts_as_a_request_error_overall_and_in_its_variant() -> None:
+    agg = Aggregator(service_name="svc")
+    for trace_id, status in ((1, "STATUS_CODE_ERROR"), (2, "STATUS_CODE_UNSET"), (3, "STATUS_CODE_UNSET")):
+        _record(agg, trace_id, {semconv.CHATBOT_STAGE: "generation", semconv.CHATBOT_VARIANT: "b"})
+        _record(agg, trace_id, {}, root=True, ms=10.0, status=status, name="POST /chat")
+    snap = agg.snapshot()
+    assert snap.requests is not None
+    assert (snap.requests.count, snap.requests.errors) == (3, 1)
+    (variant,) = snap.variants
+    assert variant.requests is not None and (variant.requests.count, variant.requests.errors) == (3, 1)

@@ -1,12 +1,12 @@
 """Memory of the in-process history, trace store and conversation store (issue 11): flat whatever the span count.
 
-Run: python benchmarks/bench_history_memory.py [--requests 100000] [--spans-per-request 10]
+Run: python benchmarks/bench_history_memory.py [--requests 100000] [--spans-per-request 10] [--orphan-every 10]
 
 A real ``StatsSpanProcessor`` on a real ``TracerProvider`` gets ``requests`` requests of ``spans-per-request`` spans
 (a server root, stages, a priced generation with a new conversation every 3 requests, tool calls, a 4 KB string
 attribute that the trace store truncates). Requests start 50 ms apart in simulated time (the spans carry explicit
 timestamps), so 100,000 requests cover 83 minutes and the 1-hour history ring wraps. Every 10th trace's root never
-ends, so the pending-trace bound is exercised too.
+ends (``--orphan-every``; 0 = all end), so the open-trace bound is exercised too.
 
 After 10k, 100k and 1M spans it prints: the deep size of the stores (every object reachable from the history and the
 trace store, attribute mappings of kept spans included), the memory tracemalloc traces for the whole process since
@@ -62,7 +62,7 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def run(requests: int, per_request: int) -> None:
+def run(requests: int, per_request: int, orphan_every: int) -> None:
     processor = StatsSpanProcessor(service_name="bench", clock=lambda: (T0_NS + requests * STEP_MS * MS) / 1e9)
     provider = TracerProvider()
     provider.add_span_processor(processor)
@@ -99,7 +99,7 @@ def run(requests: int, per_request: int) -> None:
             duration = (1 + (i * 7 + j) % 40) * MS
             tracer.start_span(f"stage {j}", context=ctx, attributes=attrs, start_time=t).end(end_time=t + duration)
             t += duration
-        if i % 10 != 9:  # every 10th root never ends here
+        if not orphan_every or i % orphan_every != orphan_every - 1:  # every Nth root never ends here
             root.end(end_time=t + MS)
         spans += per_request
         if checkpoints and spans >= checkpoints[0]:
@@ -125,8 +125,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--spans-per-request", type=int, default=10)
+    parser.add_argument("--orphan-every", type=int, default=10)
     args = parser.parse_args()
-    run(args.requests, args.spans_per_request)
+    run(args.requests, args.spans_per_request, args.orphan_every)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Memory of the in-process history, trace store and conversation store (issue 11): flat whatever the span count.
 
 Run: python benchmarks/bench_history_memory.py [--requests 100000] [--spans-per-request 10] [--orphan-every 10]
+     python benchmarks/bench_history_memory.py --cost [--rounds 15]   # the stores' added CPU per span, A/B
 
 A real ``StatsSpanProcessor`` on a real ``TracerProvider`` gets ``requests`` requests of ``spans-per-request`` spans
 (a server root, stages, a priced generation with a new conversation every 3 requests, tool calls, a 4 KB string
@@ -22,6 +23,7 @@ import sys
 import time
 import tracemalloc
 import types
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -121,13 +123,60 @@ def run(requests: int, per_request: int, orphan_every: int) -> None:
     )
 
 
+def cost(requests: int, rounds: int) -> None:
+    """CPU per span of ``StatsSpanProcessor.on_end`` + aggregation over the same finished spans (bench_embedded's
+    4-span requests, a new conversation each), with the stores (as shipped) and without them (the drain calling only
+    the aggregator, as before issue 11); interleaved rounds in one process, best of each."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root, for benchmarks.*
+    from benchmarks.bench_embedded import request_fn
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    make_request = request_fn(provider)
+    for i in range(requests):
+        make_request(i)
+    finished = exporter.get_finished_spans()
+
+    def once(stores: bool) -> float:
+        processor = StatsSpanProcessor(service_name="bench")
+        if not stores:
+            processor._record = processor._aggregator.record_item
+        on_end = processor.on_end
+        gc.collect()
+        start = time.thread_time()
+        for span in finished:
+            on_end(span)
+        processor.force_flush()
+        return (time.thread_time() - start) / len(finished) * 1e6
+
+    once(False), once(True)
+    without, with_stores = [], []
+    for _ in range(rounds):
+        without.append(once(False))
+        with_stores.append(once(True))
+    a, b = min(without), min(with_stores)
+    print(
+        f"on_end + aggregation per span, {len(finished):,} spans, best of {rounds}: without the stores {a:.2f} us, "
+        f"with them {b:.2f} us: the stores add {b - a:.2f} us per span"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--spans-per-request", type=int, default=10)
     parser.add_argument("--orphan-every", type=int, default=10)
+    parser.add_argument("--cost", action="store_true", help="measure the added CPU per span instead")
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    run(args.requests, args.spans_per_request, args.orphan_every)
+    if args.cost:
+        cost(5000, args.rounds)
+    else:
+        run(args.requests, args.spans_per_request, args.orphan_every)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """Memory of the in-process history, trace store and conversation store (issue 11): flat whatever the span count.
 
-Run: python benchmarks/bench_history_memory.py [--requests 100000] [--spans-per-request 10]
+Run: python benchmarks/bench_history_memory.py [--requests 100000] [--spans-per-request 10] [--orphan-every 10]
+     python benchmarks/bench_history_memory.py --cost [--rounds 15]   # the stores' added CPU per span, A/B
 
 A real ``StatsSpanProcessor`` on a real ``TracerProvider`` gets ``requests`` requests of ``spans-per-request`` spans
 (a server root, stages, a priced generation with a new conversation every 3 requests, tool calls, a 4 KB string
 attribute that the trace store truncates). Requests start 50 ms apart in simulated time (the spans carry explicit
 timestamps), so 100,000 requests cover 83 minutes and the 1-hour history ring wraps. Every 10th trace's root never
-ends, so the pending-trace bound is exercised too.
+ends (``--orphan-every``; 0 = all end), so the open-trace bound is exercised too.
 
 After 10k, 100k and 1M spans it prints: the deep size of the stores (every object reachable from the history and the
 trace store, attribute mappings of kept spans included), the memory tracemalloc traces for the whole process since
@@ -22,6 +23,7 @@ import sys
 import time
 import tracemalloc
 import types
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -62,7 +64,7 @@ def rss_mib() -> float:
     return float("nan")
 
 
-def run(requests: int, per_request: int) -> None:
+def run(requests: int, per_request: int, orphan_every: int) -> None:
     processor = StatsSpanProcessor(service_name="bench", clock=lambda: (T0_NS + requests * STEP_MS * MS) / 1e9)
     provider = TracerProvider()
     provider.add_span_processor(processor)
@@ -99,7 +101,7 @@ def run(requests: int, per_request: int) -> None:
             duration = (1 + (i * 7 + j) % 40) * MS
             tracer.start_span(f"stage {j}", context=ctx, attributes=attrs, start_time=t).end(end_time=t + duration)
             t += duration
-        if i % 10 != 9:  # every 10th root never ends here
+        if not orphan_every or i % orphan_every != orphan_every - 1:  # every Nth root never ends here
             root.end(end_time=t + MS)
         spans += per_request
         if checkpoints and spans >= checkpoints[0]:
@@ -121,12 +123,60 @@ def run(requests: int, per_request: int) -> None:
     )
 
 
+def cost(requests: int, rounds: int) -> None:
+    """CPU per span of ``StatsSpanProcessor.on_end`` + aggregation over the same finished spans (bench_embedded's
+    4-span requests, a new conversation each), with the stores (as shipped) and without them (the drain calling only
+    the aggregator, as before issue 11); interleaved rounds in one process, best of each."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: the repo root, for benchmarks.*
+    from benchmarks.bench_embedded import request_fn
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    make_request = request_fn(provider)
+    for i in range(requests):
+        make_request(i)
+    finished = exporter.get_finished_spans()
+
+    def once(stores: bool) -> float:
+        processor = StatsSpanProcessor(service_name="bench")
+        if not stores:
+            processor._record = processor._aggregator.record_item
+        on_end = processor.on_end
+        gc.collect()
+        start = time.thread_time()
+        for span in finished:
+            on_end(span)
+        processor.force_flush()
+        return (time.thread_time() - start) / len(finished) * 1e6
+
+    once(False), once(True)
+    without, with_stores = [], []
+    for _ in range(rounds):
+        without.append(once(False))
+        with_stores.append(once(True))
+    a, b = min(without), min(with_stores)
+    print(
+        f"on_end + aggregation per span, {len(finished):,} spans, best of {rounds}: without the stores {a:.2f} us, "
+        f"with them {b:.2f} us: the stores add {b - a:.2f} us per span"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--spans-per-request", type=int, default=10)
+    parser.add_argument("--orphan-every", type=int, default=10)
+    parser.add_argument("--cost", action="store_true", help="measure the added CPU per span instead")
+    parser.add_argument("--rounds", type=int, default=15)
     args = parser.parse_args()
-    run(args.requests, args.spans_per_request)
+    if args.cost:
+        cost(5000, args.rounds)
+    else:
+        run(args.requests, args.spans_per_request, args.orphan_every)
 
 
 if __name__ == "__main__":

@@ -175,18 +175,24 @@ class TraceStore:
         spans.append(root)
         slot_of = self._history.slot
         interval_ns = self._interval_ns
-        slot_index = -1
-        slot = None
+        start_ns, end_ns = root[5], root[6]
+        # Nearly always every span ended within its root's interval: one slot for all, counted at once.
+        slot = slot_of(end_ns)
+        same = start_ns // interval_ns == end_ns // interval_ns
+        if same and slot is not None:
+            slot.spans += len(spans)
+        slot_index = end_ns // interval_ns
         has_stage = error = False
         conversation = tagged = call = None
         inp = out = nusd = 0
         for item in spans:
-            index = item[6] // interval_ns
-            if index != slot_index:
-                slot_index = index
-                slot = slot_of(item[6])
-            if slot is not None:
-                slot.spans += 1
+            if not same:
+                index = item[6] // interval_ns
+                if index != slot_index:
+                    slot_index = index
+                    slot = slot_of(item[6])
+                if slot is not None:
+                    slot.spans += 1
             if item[4] == _ERROR:
                 error = True
             get = item[7].get
@@ -214,21 +220,19 @@ class TraceStore:
                 slot.input_tokens += i
                 slot.output_tokens += o
                 slot.cost_nusd += c
-        start_ns, end_ns = root[5], root[6]
         duration_ms = (end_ns - start_ns) / 1e6 if end_ns > start_ns else 0.0
-        request_slot = slot_of(end_ns)
-        if request_slot is not None:
-            request_slot.requests += 1
+        if slot is not None:  # the root is the last item: slot is the interval it ended in
+            slot.requests += 1
             if root[4] == _ERROR:
-                request_slot.errors += 1
-            request_slot.add_latency(duration_ms)
+                slot.errors += 1
+            slot.add_latency(duration_ms)
         if has_stage:
             self._keep((duration_ms, trace_id, root, spans, dropped, error))
         # A chatbot.feedback span (record_feedback's local root inside the rated trace, which carries its conversation
         # id) is no turn of its own.
         if conversation is not None and self._max_conversations and root[2] != _FEEDBACK:
             conv = self._conversation(str(conversation))
-            if conv.user is None or conv.tenant is None or conv.variant is None:
+            if not conv.turns:
                 self._who(conv, (root, tagged, call))
             ttft = model = None
             if call is not None:  # its generation call: the model and the time to first token (s)
@@ -240,19 +244,17 @@ class TraceStore:
             conv.turns.append((trace_id, start_ns, duration_ms, ttft, model, inp, out, nusd, error))
 
     def _keep(self, kept: _Kept) -> None:
-        if self._recent.maxlen:
-            self._recent.append(kept)
-        if not self._max_slowest:
-            return
+        self._recent.append(kept)  # maxlen=0 keeps nothing
         slowest = self._slowest
         if len(slowest) < self._max_slowest:
             heapq.heappush(slowest, (kept[0], next(self._seq), kept))
-        elif kept[0] > slowest[0][0]:
+        elif slowest and kept[0] > slowest[0][0]:
             heapq.heapreplace(slowest, (kept[0], next(self._seq), kept))
 
     @staticmethod
     def _who(conv: _Conversation, sources: Iterable[Item | None]) -> None:
-        """Who is talking, first said by the request, the span that named the conversation or the generation call."""
+        """Who is talking, as the conversation's first turn says: its request, the span that named the conversation or
+        its generation call."""
         for source in sources:
             if source is None:
                 continue

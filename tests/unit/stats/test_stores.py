@@ -303,3 +303,14 @@ def test_stores_can_be_turned_off() -> None:
         req.stage("generation", 0, 5, generation_attrs())
     snap = tb.snapshot()
     assert snap.traces == () and snap.conversations == () and snap.history[-1].requests == 1
+
+
+def test_spans_of_a_request_across_an_interval_boundary_land_where_they_ended() -> None:
+    tb = TraceBuilder(clock=clock_at(15), history_interval_s=10.0)
+    with tb.request(50, start_ms=9_980) as req:  # ends at 10.03 s
+        req.stage("generation", 0, 10, generation_attrs(inp=5, out=1, cost=0.25))  # ends at 9.99 s
+        req.stage("retrieval", 30, 15, stage_attrs("retrieval"))  # ends at 10.025 s
+    first, second = tb.snapshot().history
+    assert (first.spans, first.requests, first.input_tokens, first.cost_usd) == (1, 0, 5, 0.25)
+    assert (second.spans, second.requests, second.input_tokens, second.cost_usd) == (2, 1, 0, 0.0)
+    assert second.p50_ms == pytest.approx(50.0)

@@ -215,8 +215,9 @@ class CounterSeries:
 class HistoryPoint:
     """One interval of the bounded in-process history (``StatsSnapshot.history``, oldest first).
 
-    ``requests`` and ``errors`` count root spans that ended in the interval; the percentiles are their latency
-    (None when none ended); usage is that of the calls (stage spans) that ended in it; ``spans`` counts every span.
+    ``requests`` and ``errors`` count the root spans that ended in the interval whose trace ran a stage (as
+    ``StatsSnapshot.requests`` does); the percentiles are their latency (None when none ended); usage is that of the
+    calls (stage spans) that ended in it; ``spans`` counts every span.
     """
 
     start: float

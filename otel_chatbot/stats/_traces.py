@@ -221,7 +221,9 @@ class TraceStore:
                 slot.output_tokens += o
                 slot.cost_nusd += c
         duration_ms = (end_ns - start_ns) / 1e6 if end_ns > start_ns else 0.0
-        if slot is not None:  # the root is the last item: slot is the interval it ended in
+        # A request is a root whose trace ran a stage, as in snapshot.requests: health checks, the view's own reads and
+        # feedback posts would otherwise pull the interval's percentiles down and its rate up.
+        if slot is not None and has_stage:  # the root is the last item: slot is the interval it ended in
             slot.requests += 1
             if root[4] == _ERROR:
                 slot.errors += 1

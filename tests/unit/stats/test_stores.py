@@ -314,3 +314,22 @@ def test_spans_of_a_request_across_an_interval_boundary_land_where_they_ended() 
     assert (first.spans, first.requests, first.input_tokens, first.cost_usd) == (1, 0, 5, 0.25)
     assert (second.spans, second.requests, second.input_tokens, second.cost_usd) == (2, 1, 0, 0.0)
     assert second.p50_ms == pytest.approx(50.0)
+
+
+def test_history_requests_are_those_that_ran_a_stage_as_in_the_request_statistics() -> None:
+    tb = TraceBuilder(clock=clock_at(5), history_interval_s=10.0)
+    for i in range(3):
+        with tb.request(200, start_ms=i * 300) as req:
+            req.stage("generation", 0, 150, generation_attrs(inp=10, out=2, cost=0.001))
+    # A health check and a feedback post: root spans of their own, with no stage.
+    for i in range(5):
+        with tb.request(1, start_ms=1000 + i * 10, name="GET /healthz"):
+            pass
+    with tb.request(2, start_ms=1100, name="POST /feedback") as req:
+        req.root.set_status(trace.Status(trace.StatusCode.ERROR))
+    snap = tb.snapshot()
+    (point,) = snap.history
+    assert snap.requests is not None and snap.requests.count == 3
+    assert (point.requests, point.errors) == (3, 0)
+    assert point.p50_ms == pytest.approx(200, rel=0.03)  # not pulled down by the 1 ms health checks
+    assert point.spans == 3 * 2 + 6  # every span still counts as a span

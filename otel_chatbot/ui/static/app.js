@@ -98,7 +98,10 @@
   function drawChart(div, xs, series, o) {
     return new Promise((resolve) => {
       const cats = o.categories ? xs : null;
-      const x = cats ? cats.map((_, i) => i) : xs;
+      // One time point has no span of its own (uPlot would stretch the axis over years): an empty minute either side.
+      const lone = !cats && xs.length === 1;
+      const x = cats ? cats.map((_, i) => i) : lone ? [xs[0] - 60, xs[0], xs[0] + 60] : xs;
+      if (lone) series = series.map((s) => ({ ...s, values: [null, s.values[0], null] }));
       const points = x.filter((_, i) => series.some((s) => num(s.values[i]))).length;
       const width = Math.max(320, Math.floor(div.getBoundingClientRect().width || div.parentNode.clientWidth || 640));
       const bars = o.bars ? uPlot.paths.bars({ size: [0.6, 80], gap: 1 }) : null;
@@ -109,7 +112,10 @@
         padding: [12, cats && cats.length > 3 ? 64 : 16, 0, 0], // room for the last rotated category label
         scales: {
           x: cats ? { time: false, range: () => [-0.5, cats.length - 0.5] } : { time: true },
-          y: bars ? { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] } : {},
+          y: bars
+            ? { range: (u, min, max) => [0, max > 0 ? max * 1.1 : 1] }
+            : // A flat series (one point, or all 0) gets 0..2x its value, not uPlot's 0..100 (an error rate of 0 read 10000%).
+              { range: (u, min, max) => (max > min ? uPlot.rangeNum(min, max, 0.1, true) : [Math.min(0, min), max > 0 ? max * 2 : 1]) },
         },
         axes: [
           cats
@@ -149,7 +155,7 @@
         },
       };
       const data = [x, ...series.map((s) => s.values.map((v) => (num(v) ? v : null)))];
-      new uPlot(opts, data, div);
+      div.uplot = new uPlot(opts, data, div); // its scales, for the browser tests
     });
   }
 

@@ -61,9 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"rag_chatbot: {exc}", file=sys.stderr)
             return 3
 
-    tel = oc.configure(SERVICE_NAME)
+    service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME  # as in asgi.py
+    tel = oc.configure(service)
     with missing_extra("rag_chatbot"):  # bm25s and the system-metrics instrumentation load here
-        system = SystemMetrics(SERVICE_NAME, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        system = SystemMetrics(service, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
         app = create_app(settings, tracer_provider=tel.tracer_provider, telemetry=tel)
 
     @app.get("/system")

@@ -24,7 +24,8 @@ from tests._http import eventually
 pytestmark = pytest.mark.stack
 
 ROOT = Path(__file__).resolve().parents[3]
-SERVICE = "rag-chatbot"
+SERVICE = "rag-chatbot-report-test"
+"""Its own service name: other tests send the example's traffic to the same stack as ``rag-chatbot``."""
 TURNS = 12
 
 
@@ -37,6 +38,7 @@ def demo(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Stats
         **stack.environ(),
         "OTEL_CHATBOT_STACK_RUN_DIR": str(stack.run_dir),
         "CHATBOT_DEMO_DIR": str(keep),
+        "OTEL_SERVICE_NAME": SERVICE,
     }
     proc = subprocess.run(
         [str(ROOT / "scripts" / "demo"), "--stack", "--turns", str(TURNS), "--concurrency", "2", "--fast"],

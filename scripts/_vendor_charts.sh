@@ -2,7 +2,7 @@
 # Re-fetch the charting library the web view vendors (uPlot, MIT) from npm and verify it against the pinned sums.
 # Usage: scripts/_vendor_charts.sh          # verify the vendored files match the pinned release
 #        scripts/_vendor_charts.sh --write  # (re)write otel_chatbot/ui/static/vendor/ from the pinned release
-# To move to a newer release: change VERSION and the sums below and in tests/unit/test_ui_vendor.py together.
+# To move to a newer release: change VERSION and the sums below and in tests/unit/ui/test_vendor.py together.
 set -euo pipefail
 VERSION=1.6.32
 TARBALL_SHA256=4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d

@@ -26,7 +26,7 @@ from otel_chatbot.stats._snapshot import StatsSnapshot
 from otel_chatbot.ui._server import UIServer, ViewError
 from otel_chatbot.ui._view import VIEW_FORMAT, view_document
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK = ("127.0.0.1", "localhost")  # the stdlib server listens on IPv4 only
 _MOUNT = "/otel-chatbot"
 
 
@@ -91,6 +91,8 @@ def _url_view(url: str) -> dict[str, Any]:
         except HTTPError as exc:
             if exc.code != 404:
                 raise
+            continue
+        except ValueError:  # a page that is not JSON (the app's own route at that path): try the next candidate
             continue
         if isinstance(doc, dict) and isinstance(doc.get("snapshot"), dict):
             StatsSnapshot.from_dict(doc["snapshot"])  # raises ValueError on something else

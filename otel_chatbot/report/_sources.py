@@ -177,7 +177,7 @@ def load_jaeger(url: str, *, service: str, since_s: float, limit: int = 1000, ti
 def _prom_query(url: str, query: str, timeout: float) -> list[tuple[dict[str, str], float]]:
     doc = fetch_json(f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}", timeout)
     if doc.get("status") != "success":
-        raise RuntimeError(f"Prometheus query failed: {doc.get('error')}")
+        raise ValueError(f"Prometheus query failed: {doc.get('error')}")
     out = []
     for item in doc["data"]["result"]:
         value = float(item["value"][1])

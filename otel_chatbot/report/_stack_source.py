@@ -152,7 +152,7 @@ def _range(url: str, query: str, start: float, end: float, step: float, timeout:
     params = urllib.parse.urlencode({"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": step})
     doc = _sources.fetch_json(f"{url.rstrip('/')}/api/v1/query_range?{params}", timeout)
     if doc.get("status") != "success":
-        raise RuntimeError(f"Prometheus query failed: {doc.get('error')}")
+        raise ValueError(f"Prometheus query failed: {doc.get('error')}")
     result: list[dict[str, Any]] = doc["data"]["result"]
     return result
 

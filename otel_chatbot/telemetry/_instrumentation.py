@@ -36,7 +36,7 @@ __all__ = ["DEFAULT_EXCLUDED_URLS", "SANITIZED_HEADERS", "Uninstrumenter", "inst
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_EXCLUDED_URLS: Final[tuple[str, ...]] = ("/health", "/healthz", "/ready", "/metrics", "/otel-chatbot")
+DEFAULT_EXCLUDED_URLS: Final[tuple[str, ...]] = ("/health", "/healthz", "/ready", "/metrics", "/otel-chatbot(/|$|\\?)")
 """URL regexes (``re.search`` on the full URL) that get no server span: probes, scrapes and the web view
 (``Telemetry.mount_ui``'s default path) are not chat traffic."""
 

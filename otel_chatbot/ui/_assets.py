@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -68,7 +69,7 @@ def render_index(base: str = "") -> str:
 
 def _inline_script(text: str) -> str:
     # A "</script" inside would end the element early; "<\/" means the same in JavaScript strings and JSON.
-    return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+    return re.sub("</(script)", r"<\\/\1", text, flags=re.IGNORECASE).replace("<!--", "<\\!--")
 
 
 def render_standalone(document: dict[str, Any]) -> str:

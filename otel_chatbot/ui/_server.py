@@ -53,7 +53,7 @@ class UIServer:
         Raises:
             OSError: The address cannot be bound (e.g. the port is in use).
         """
-        server = ThreadingHTTPServer((host, port), _handler(view))
+        server = ThreadingHTTPServer((host, port), _handler(view, loopback=host in _LOOPBACK_NAMES))
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, args=(0.25,), name="otel-chatbot-ui", daemon=True)
         thread.start()
@@ -71,9 +71,18 @@ class UIServer:
         self._thread.join(5)
 
 
-def _handler(view: Callable[[], dict[str, Any]]) -> type[BaseHTTPRequestHandler]:
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+def _handler(view: Callable[[], dict[str, Any]], *, loopback: bool = True) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if loopback and not self._local_host():
+                # DNS rebinding: a web page whose name now resolves to 127.0.0.1 must not read the view's data.
+                self._send(
+                    403, "text/plain; charset=utf-8", b"forbidden: open the web view as 127.0.0.1 or localhost\n"
+                )
+                return
             path = self.path.split("?", 1)[0].split("#", 1)[0]
             if path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", render_index("").encode("utf-8"))
@@ -86,6 +95,11 @@ def _handler(view: Callable[[], dict[str, Any]]) -> type[BaseHTTPRequestHandler]
                 self._send(
                     404, "text/plain; charset=utf-8", b"not found: the web view is at /, its data at /api/view\n"
                 )
+
+        def _local_host(self) -> bool:
+            host = (self.headers.get("Host") or "").strip().lower()
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            return name in _LOOPBACK_NAMES
 
         def _view(self) -> None:
             try:

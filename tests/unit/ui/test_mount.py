@@ -120,3 +120,21 @@ def test_the_views_own_page_loads_are_not_counted_as_chat_traffic() -> None:
         tel.shutdown()
     assert doc["snapshot"]["requests"] is None
     assert sum(p["requests"] for p in doc["snapshot"]["history"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("url", "excluded"),
+    [
+        ("http://127.0.0.1:8000/otel-chatbot", True),
+        ("http://127.0.0.1:8000/otel-chatbot/", True),
+        ("http://127.0.0.1:8000/otel-chatbot/api/view", True),
+        ("http://127.0.0.1:8000/otel-chatbot?x=1", True),
+        ("http://127.0.0.1:8000/otel-chatbot-feedback", False),  # a user's own route keeps its server span
+        ("http://127.0.0.1:8000/chat", False),
+    ],
+)
+def test_the_view_default_exclusion_matches_only_the_view(url: str, excluded: bool) -> None:
+    """The contrib instrumentations re.search each excluded-URL regex in the full URL."""
+    from otel_chatbot.telemetry import DEFAULT_EXCLUDED_URLS
+
+    assert any(re.search(pattern, url) for pattern in DEFAULT_EXCLUDED_URLS) is excluded

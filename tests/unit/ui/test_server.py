@@ -100,3 +100,23 @@ def test_a_source_that_cannot_be_read_answers_502_with_its_words() -> None:
 def test_every_served_asset_exists_in_the_package() -> None:
     for name in ASSETS:
         assert asset(name), name
+
+
+@pytest.mark.parametrize(
+    ("host", "status"),
+    [("localhost:{port}", 200), ("127.0.0.1:{port}", 200), ("LOCALHOST", 200), ("rebound.example:{port}", 403)],
+)
+def test_a_loopback_server_answers_only_loopback_host_names(
+    served: tuple[UIServer, list[int]], host: str, status: int
+) -> None:
+    """DNS rebinding: a page on rebound.example (now resolving to 127.0.0.1) must not read the view's data."""
+    server, calls = served
+    before = len(calls)
+    request = urllib.request.Request(f"{server.url}api/view", headers={"Host": host.format(port=server.port)})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            got = answer.status
+    except HTTPError as exc:
+        got = exc.code
+    assert got == status
+    assert len(calls) == before + (status == 200)  # a refused request never builds the view

@@ -313,7 +313,8 @@ def create_app(
         oc.instrument_httpx(bot.llm.http, tracer_provider=tracer_provider)
     if telemetry is not None:
         telemetry.mount(app)
-        telemetry.mount_ui(app)  # the web view at /otel-chatbot/ (loopback demo; pass dependencies= to protect it)
+        if telemetry.stats is not None:  # the web view at /otel-chatbot/ (loopback demo; dependencies= protect it)
+            telemetry.mount_ui(app)  # it reads the embedded statistics: none with configure(embedded=False)
     return app
 
 

@@ -707,7 +707,12 @@
   async function render() {
     const match = /^#\/([a-z]+)(?:\/(.*))?$/.exec(location.hash);
     const name = match && PAGES[match[1]] ? match[1] : "overview";
-    const arg = match && match[2] ? decodeURIComponent(match[2]) : null;
+    let arg = match && match[2] ? match[2] : null;
+    try {
+      arg = arg === null ? null : decodeURIComponent(arg);
+    } catch (err) {
+      // A malformed %-escape in a hand-edited link: use it as typed (the page then says it knows no such id).
+    }
     const mine = ++generation;
     main.setAttribute("data-page", name);
     main.setAttribute("data-ready", "false");
@@ -726,10 +731,19 @@
     const src = document.getElementById("source");
     if (src) src.textContent = `${doc.source || ""} · ${fmtTime(doc.generated_at)}`;
     pending = [];
-    main.replaceChildren(...PAGES[name](doc, arg).flat());
-    const draws = pending.map((f) => f());
-    pending = [];
-    await Promise.all(draws);
+    try {
+      main.replaceChildren(...PAGES[name](doc, arg).flat());
+      const draws = pending.map((f) => f());
+      pending = [];
+      await Promise.all(draws);
+    } catch (err) {
+      // Data this page cannot show (a field of an unexpected type): say so instead of staying on "Loading...".
+      pending = [];
+      if (mine !== generation) return;
+      main.replaceChildren(h("p", { class: "error" }, `cannot show this page: ${err.message}`));
+      main.setAttribute("data-error", "true");
+      console.warn("otel-chatbot ui:", err);
+    }
     if (mine === generation) main.setAttribute("data-ready", "true");
   }
 

@@ -49,3 +49,19 @@ def test_one_history_interval_gets_a_readable_axis(context: BrowserContext, tmp_
         assert low < when < high and high - low <= 600, f"{name}: x axis {low}..{high} around {when}"
     assert scales["error_rate"]["y"] == [0, 1], scales["error_rate"]  # 0-100%
     page.close()
+
+
+def test_a_malformed_trace_link_shows_a_message_not_a_stuck_page(
+    context: BrowserContext, tmp_path: Path, screenshots: Path
+) -> None:
+    stats = StatsSpanProcessor(service_name="bad-link")
+    provider = TracerProvider()
+    provider.add_span_processor(stats)
+    with provider.get_tracer(__name__).start_as_current_span("POST /chat"):
+        pass
+    page_file = tmp_path / "view.html"
+    page_file.write_text(render_standalone(view_document(stats.snapshot())), encoding="utf-8")
+    # "%E0%A4%A" is a broken %-escape: decodeURIComponent throws on it.
+    page, _ = open_page(context, f"{page_file.as_uri()}#/trace/%E0%A4%A", "trace", screenshots, shot="bad-link")
+    assert "is not among the 0 kept traces" in page.inner_text("main#page")
+    page.close()

@@ -19,7 +19,6 @@ import queue
 import sqlite3
 import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any, Literal, NamedTuple
 
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._redact import display_text, display_url, url_password
 from otel_chatbot.errors import ConfigurationError
 
 __all__ = ["Ledger", "LedgerEntry", "UsageRow", "display_target"]
@@ -132,18 +132,13 @@ _INSERT = f"INSERT INTO {_TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' 
 
 
 def display_target(target: str) -> str:
-    """A ledger path or URL as it may be shown in errors, logs and CLI output: a URL's password replaced by ``***``.
+    """A ledger path or URL as it may be shown in errors, logs and CLI output: :func:`otel_chatbot._redact.display_url`.
 
     Example::
 
         display_target("postgresql://bot:s3cret@db/usage")  # 'postgresql://bot:***@db/usage'
     """
-    parts = urllib.parse.urlsplit(target)
-    if not parts.scheme or parts.password is None:
-        return target
-    user = parts.username or ""
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return display_url(target)
 
 
 class _SQLite(_Backend):
@@ -338,7 +333,7 @@ class Ledger:
             raise
         except Exception as exc:
             # One line (libpq's messages span several), and never the password a URL may carry.
-            reason = " ".join(str(exc).replace(target, shown).split())
+            reason = " ".join(display_text(str(exc).replace(target, shown), *url_password(target)).split())
             raise ConfigurationError(f"cannot open the usage ledger {shown}: {reason}") from None
         return cls(backend, queue_size=queue_size, retention_s=retention_s)
 

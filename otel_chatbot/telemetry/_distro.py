@@ -12,7 +12,8 @@
    and the app runs with no instrumentation;
 3. every ``opentelemetry_instrumentor`` entry point not in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``, through the
    distro's ``load_instrumentor``: ours passes the FastAPI and httpx instrumentors the arguments
-   ``instrument_fastapi()``/``instrument_httpx()`` give them (no per-message ASGI spans, query-string keys scrubbed).
+   ``instrument_fastapi()``/``instrument_httpx()`` give them (no per-message ASGI spans, secret query values
+   scrubbed from server and client spans).
 
 With opentelemetry-distro installed as well, which distro comes first is up to the installation order: set
 ``OTEL_PYTHON_DISTRO=otel_chatbot`` (``otel-chatbot instrument`` does). Its configurator is skipped once ours is
@@ -56,7 +57,13 @@ class OtelChatbotConfigurator(_BaseConfigurator):
 def _instrumentor_arguments(name: str) -> dict[str, Any]:
     """The arguments our own helpers give the contrib instrumentor of entry point ``name`` (none for the others)."""
     if name == "fastapi":
-        return {"exclude_spans": ["receive", "send"]}  # not one span per streamed chunk
+        from otel_chatbot.telemetry._instrumentation import sanitize_fields, scrub_server_span
+
+        return {
+            "exclude_spans": ["receive", "send"],  # not one span per streamed chunk
+            "server_request_hook": scrub_server_span,  # secret query values out of the server span
+            "http_capture_headers_sanitize_fields": sanitize_fields(),
+        }
     if name == "httpx":
         from otel_chatbot.telemetry._instrumentation import _async_scrub_url, _scrub_url
 

@@ -11,19 +11,25 @@ Example::
 Both functions are idempotent (a second call logs a warning and changes nothing) and reversible: they return an
 :class:`Uninstrumenter`, which is also a context manager. Request and response headers and bodies are never
 captured unless you opt in through the contrib instrumentors' own environment variables
-(``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``); even then ``Authorization``, cookies and API-key headers are
-sanitized.
+(``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_*``); even then ``Authorization``, cookies, API-key and token headers
+are sanitized (:data:`SANITIZED_HEADERS` is added to any ``..._SANITIZE_FIELDS`` list of yours). The values of
+secret query keys (``?api_key=``, ``?token=``, ``?sig=``: ``otel_chatbot._redact.is_secret_key``) are replaced by
+``[REDACTED]`` in the URL attributes of server and client spans (``url.full``, ``url.query``, ``http.url``,
+``http.target``). URL paths are kept as they are.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
+from otel_chatbot import env
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._redact import scrub_query, scrub_url
 from otel_chatbot._sdk import instrumented_by_opentelemetry
 from otel_chatbot.spans._content import scrub_secrets
 
@@ -47,8 +53,16 @@ SANITIZED_HEADERS: Final[tuple[str, ...]] = (
     "set-cookie",
     "x-api-key",
     "api-key",
+    "apikey",
+    "token",
+    "secret",
+    "password",
+    "credential",
+    "signature",
+    "session",
 )
-"""Headers replaced by ``[REDACTED]`` should anyone opt in to header capture."""
+"""Header-name regexes (``re.search``, case-insensitive) whose values are replaced by ``[REDACTED]`` should anyone
+opt in to header capture; always added to ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS``."""
 
 # Module -> the extra that installs it, for the one-line error a missing extra gives.
 _EXTRAS: Final = {
@@ -151,8 +165,9 @@ def instrument_fastapi(
         tracer_provider=tracer_provider,
         excluded_urls=_excluded(excluded_urls),
         # Header capture stays governed by the contrib's opt-in env variables; if enabled, secrets are masked.
-        http_capture_headers_sanitize_fields=list(SANITIZED_HEADERS),
+        http_capture_headers_sanitize_fields=sanitize_fields(),
         exclude_spans=None if capture_asgi_events else ["receive", "send"],
+        server_request_hook=scrub_server_span,
     )
     # Starlette builds its middleware stack on the first request: rebuild it if the app is already serving.
     if getattr(app, "middleware_stack", None) is not None:
@@ -189,6 +204,8 @@ def instrument_httpx(
     """
     contrib: Any = _import("opentelemetry.instrumentation.httpx")
     instrumentor_cls = contrib.HTTPXClientInstrumentor
+    # httpx reads its sanitize list from the environment only: make sure ours is in it should header capture be on.
+    os.environ[env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS] = ",".join(sanitize_fields())
     if client is not None:
         if instrumentor_cls().is_instrumented_by_opentelemetry:
             # Every client is already traced: instrumenting this one too would give each request two spans.
@@ -215,17 +232,45 @@ def instrument_httpx(
     return Uninstrumenter(instrumentor.uninstrument, "httpx (all clients)")
 
 
-_URL_ATTRIBUTES = ("url.full", "http.url")
+_URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
+
+
+def sanitize_fields() -> list[str]:
+    """:data:`SANITIZED_HEADERS` plus the user's ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS``.
+
+    The contrib instrumentors take the argument *instead of* the variable: without this union a user's list would
+    drop ours, or ours theirs.
+    """
+    raw = os.environ.get(env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, "")
+    fields = list(SANITIZED_HEADERS)
+    fields += [f.strip() for f in raw.split(",") if f.strip() and f.strip() not in fields]
+    return fields
+
+
+def _scrub_attributes(span: Any) -> None:
+    attributes = getattr(span, "attributes", None) or {}
+    for key in _URL_ATTRIBUTES:
+        value = attributes.get(key)
+        if isinstance(value, str) and (clean := scrub_secrets(scrub_url(value))) != value:
+            span.set_attribute(key, clean)
+    query = attributes.get("url.query")
+    if isinstance(query, str) and (clean := scrub_secrets(scrub_query(query))) != query:
+        span.set_attribute("url.query", clean)
+
+
+def scrub_server_span(span: Any, scope: Any) -> None:
+    """The ASGI ``server_request_hook``: it runs once the server span holds the request's URL attributes (the
+    middleware sets them at start, then calls the hook), so secret query values never leave the process."""
+    try:
+        _scrub_attributes(span)
+    except Exception:
+        log_internal_error()
 
 
 def _scrub_url(span: Any, request: Any) -> None:
     """Keys in query strings (Gemini's ``?key=``, signed URLs) never reach a span: scrub the URL attributes."""
     try:
-        attributes = getattr(span, "attributes", None) or {}
-        for key in _URL_ATTRIBUTES:
-            value = attributes.get(key)
-            if isinstance(value, str) and (clean := scrub_secrets(value)) != value:
-                span.set_attribute(key, clean)
+        _scrub_attributes(span)
     except Exception:
         log_internal_error()
 

@@ -26,7 +26,7 @@ from otel_chatbot import env
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend._budgets import Budget
 from otel_chatbot.telemetry._configure import Telemetry, configure
-from otel_chatbot.telemetry._instrumentation import DEFAULT_EXCLUDED_URLS, SANITIZED_HEADERS
+from otel_chatbot.telemetry._instrumentation import DEFAULT_EXCLUDED_URLS, sanitize_fields
 
 if TYPE_CHECKING:
     from otel_chatbot.stats._server import MetricsServer
@@ -86,11 +86,12 @@ def instrumentation_defaults() -> None:
     """Give the contrib instrumentations ``instrument_fastapi()``'s defaults; variables already set win.
 
     Set before the instrumentors load (they read these at import), so health checks and ``/metrics`` get no server
-    span and, should anyone switch header capture on, secrets are masked. Also makes our configurator the one that
-    runs when another (opentelemetry-distro's) is installed too, unless ``OTEL_PYTHON_CONFIGURATOR`` says otherwise.
+    span and, should anyone switch header capture on, secrets are masked (our sanitize list is added to yours).
+    Also makes our configurator the one that runs when another (opentelemetry-distro's) is installed too, unless
+    ``OTEL_PYTHON_CONFIGURATOR`` says otherwise.
     """
     os.environ.setdefault(env.OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, ",".join(DEFAULT_EXCLUDED_URLS))
-    os.environ.setdefault(env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, ",".join(SANITIZED_HEADERS))
+    os.environ[env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS] = ",".join(sanitize_fields())
     os.environ.setdefault(env.OTEL_PYTHON_CONFIGURATOR, ENTRY_POINT)
 
 

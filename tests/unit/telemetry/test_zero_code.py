@@ -21,7 +21,7 @@ from otel_chatbot.spend import Budget
 from otel_chatbot.stats._exposition import CONTENT_TYPE
 from otel_chatbot.stats._server import MetricsServer
 from otel_chatbot.telemetry import _distro, _zero_code
-from otel_chatbot.telemetry._instrumentation import _async_scrub_url, _scrub_url
+from otel_chatbot.telemetry._instrumentation import SANITIZED_HEADERS, _async_scrub_url, _scrub_url, scrub_server_span
 
 
 def test_budgets_from_the_environment_format() -> None:
@@ -143,10 +143,15 @@ def test_the_distro_sets_defaults_without_overriding_the_user(monkeypatch: pytes
     monkeypatch.setenv(env.OTEL_PYTHON_FASTAPI_EXCLUDED_URLS, "/mine")
     _distro.OtelChatbotDistro().configure()
     assert os.environ[env.OTEL_PYTHON_FASTAPI_EXCLUDED_URLS] == "/mine"
-    assert os.environ[env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS] == (
-        "authorization,proxy-authorization,cookie,set-cookie,x-api-key,api-key"
-    )
+    assert os.environ[env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS] == ",".join(SANITIZED_HEADERS)
     assert os.environ[env.OTEL_PYTHON_CONFIGURATOR] == "otel_chatbot"
+
+
+def test_the_distro_adds_our_sanitized_headers_to_the_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS, "x-internal, authorization")
+    _distro.OtelChatbotDistro().configure()
+    fields = os.environ[env.OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS].split(",")
+    assert fields == [*SANITIZED_HEADERS, "x-internal"]
 
 
 class _EntryPoint:
@@ -161,7 +166,15 @@ class _EntryPoint:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("fastapi", {"exclude_spans": ["receive", "send"], "skip_dep_check": True}),
+        (
+            "fastapi",
+            {
+                "exclude_spans": ["receive", "send"],
+                "server_request_hook": scrub_server_span,
+                "http_capture_headers_sanitize_fields": list(SANITIZED_HEADERS),
+                "skip_dep_check": True,
+            },
+        ),
         ("httpx", {"request_hook": _scrub_url, "async_request_hook": _async_scrub_url, "skip_dep_check": True}),
         ("openai", {"skip_dep_check": True}),
     ],

@@ -1,0 +1,182 @@
+"""Secrets out of URLs and messages: passwords masked for display, secret query values scrubbed from spans.
+
+Two uses, two markers:
+
+- :func:`display_url` / :func:`display_text`: what errors, logs and CLI output may show. A URL's password becomes
+  ``***`` (``postgresql://bot:***@db/usage``) and so do the values of secret query keys
+  (``https://hooks.example/x?token=***``).
+- :func:`scrub_url` / :func:`scrub_query`: what span attributes may carry (``url.full``, ``url.query``,
+  ``http.url``, ``http.target``). Secret query values become ``[REDACTED]``, the marker the content scrubber and the
+  header sanitizer use, and a URL's user:password is dropped.
+
+A query key is secret when, lower-cased with ``-``, ``_`` and ``.`` removed, it is one of :data:`SECRET_QUERY_KEYS`
+or ends with one of :data:`SECRET_QUERY_KEY_SUFFIXES` (``api_key``, ``X-Amz-Signature``, ``client_secret``,
+``refresh_token``...). Nothing here raises: a string that is not a URL comes back unchanged, or masked by pattern.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import Final
+
+__all__ = [
+    "SECRET_QUERY_KEYS",
+    "SECRET_QUERY_KEY_SUFFIXES",
+    "display_text",
+    "display_url",
+    "is_secret_key",
+    "scrub_query",
+    "scrub_url",
+    "url_password",
+]
+
+SECRET_QUERY_KEYS: Final[frozenset[str]] = frozenset(
+    {"key", "sig", "code", "auth", "pwd", "pass", "jwt", "session", "sessionid", "sid", "otp", "ticket", "hmac"}
+)
+"""Query keys (normalised: lower case, no ``-``/``_``/``.``) whose values are secrets."""
+
+SECRET_QUERY_KEY_SUFFIXES: Final[tuple[str, ...]] = (
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "signature",
+    "apikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "accesskeyid",
+    "subscriptionkey",
+    "credential",
+    "credentials",
+    "authorization",
+)
+"""Normalised query keys ending with one of these are secret too (``access_token``, ``X-Goog-Signature``...)."""
+
+_MASK: Final = "***"
+_REDACTED: Final = "[REDACTED]"
+_NORMALISE = str.maketrans("", "", "-_.")
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_USERINFO = re.compile(r"(//[^/?#@\s:]*):[^/?#@\s]*@")
+_PASSWORD_PAIR = re.compile(r"(?i)\b(password|passwd|pwd)(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;,]+)")
+
+
+def is_secret_key(name: str) -> bool:
+    """True when a query key names a secret (``api_key``, ``token``, ``X-Amz-Signature``; case-insensitive)."""
+    try:
+        normalised = urllib.parse.unquote(name).strip().lower().translate(_NORMALISE)
+    except Exception:
+        normalised = name.lower().translate(_NORMALISE)
+    return normalised in SECRET_QUERY_KEYS or normalised.endswith(SECRET_QUERY_KEY_SUFFIXES)
+
+
+def _replace_values(query: str, marker: str) -> str:
+    if not query:
+        return query
+    pairs = query.split("&")
+    changed = False
+    for i, pair in enumerate(pairs):
+        name, sep, value = pair.partition("=")
+        if sep and value and is_secret_key(name):
+            pairs[i] = f"{name}={marker}"
+            changed = True
+    return "&".join(pairs) if changed else query
+
+
+def scrub_query(query: str) -> str:
+    """A raw query string with the values of secret keys replaced by ``[REDACTED]``; the other pairs are kept.
+
+    Example::
+
+        scrub_query("q=hi&api_key=abc")  # 'q=hi&api_key=[REDACTED]'
+    """
+    try:
+        return _replace_values(query, _REDACTED)
+    except Exception:
+        return _REDACTED
+
+
+def _split_query(url: str) -> tuple[str, str]:
+    """(up to and including ``?``, the rest) of a URL or a request target. A ``#fragment`` stays in the query part:
+    an unquoted value may hold a ``#``, and a fragment after a secret value is masked with it."""
+    head, sep, query = url.partition("?")
+    return head + sep, query
+
+
+def scrub_url(url: str) -> str:
+    """A URL (or ``/path?query`` target) fit for a span attribute: secret query values ``[REDACTED]``, no password.
+
+    Example::
+
+        scrub_url("https://u:pw@h/v1?key=AIza...&alt=sse")  # 'https://u@h/v1?key=[REDACTED]&alt=sse'
+    """
+    try:
+        head, query = _split_query(url)
+        return _USERINFO.sub(r"\1@", head) + _replace_values(query, _REDACTED)
+    except Exception:
+        return _REDACTED
+
+
+def display_url(url: str) -> str:
+    """A URL, DSN or path as errors, logs and CLI output may show it: its password and secret query values ``***``.
+
+    Anything that is not a URL (a file path, ``:memory:``) comes back unchanged.
+
+    Example::
+
+        display_url("postgresql://bot:s3cret@db/usage")  # 'postgresql://bot:***@db/usage'
+        display_url("https://hooks.example/alert?token=abc")  # 'https://hooks.example/alert?token=***'
+    """
+    try:
+        return _display_url(url)
+    except Exception:
+        return _USERINFO.sub(rf"\1:{_MASK}@", url)
+
+
+def _display_url(url: str) -> str:
+    if "://" not in url and "@" not in url and "?" not in url:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:{_MASK}@{host}" if colon else netloc
+    query = _replace_values(parts.query, _MASK)
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def display_text(text: str, *secrets: str | None) -> str:
+    """``text`` (an error message, a driver's exception) with every URL in it passed through :func:`display_url`,
+    ``password=...`` pairs masked, and each of ``secrets`` (e.g. the password of the URL the caller used, raw and
+    percent-decoded) replaced by ``***``.
+
+    Example::
+
+        display_text(
+            'connection to "postgresql://u:pw@h/db" failed'
+        )  # 'connection to "postgresql://u:***@h/db" failed'
+    """
+    try:
+        for secret in secrets:
+            if secret and len(secret) >= 3:
+                text = text.replace(secret, _MASK)
+        text = _URL_IN_TEXT.sub(lambda m: display_url(m.group(0)), text)
+        return _PASSWORD_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}", text)
+    except Exception:
+        return "(message withheld: it may contain a secret)"
+
+
+def url_password(url: str) -> list[str]:
+    """The password in ``url``, as written and percent-decoded (for :func:`display_text`); [] when none."""
+    try:
+        userinfo = urllib.parse.urlsplit(url).netloc.rpartition("@")[0]
+    except Exception:
+        return []
+    _, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return []
+    return list({password, urllib.parse.unquote(password)})

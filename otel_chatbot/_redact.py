@@ -23,6 +23,7 @@ from typing import Final
 __all__ = [
     "SECRET_QUERY_KEYS",
     "SECRET_QUERY_KEY_SUFFIXES",
+    "display_origin",
     "display_text",
     "display_url",
     "is_secret_key",
@@ -58,7 +59,6 @@ _MASK: Final = "***"
 _REDACTED: Final = "[REDACTED]"
 _NORMALISE = str.maketrans("", "", "-_.")
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-_USERINFO = re.compile(r"(//[^/?#@\s:]*):[^/?#@\s]*@")
 _PASSWORD_PAIR = re.compile(r"(?i)\b(password|passwd|pwd)(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;,]+)")
 
 
@@ -97,13 +97,6 @@ def scrub_query(query: str) -> str:
         return _REDACTED
 
 
-def _split_query(url: str) -> tuple[str, str]:
-    """(up to and including ``?``, the rest) of a URL or a request target. A ``#fragment`` stays in the query part:
-    an unquoted value may hold a ``#``, and a fragment after a secret value is masked with it."""
-    head, sep, query = url.partition("?")
-    return head + sep, query
-
-
 def scrub_url(url: str) -> str:
     """A URL (or ``/path?query`` target) fit for a span attribute: secret query values ``[REDACTED]``, no password.
 
@@ -112,8 +105,11 @@ def scrub_url(url: str) -> str:
         scrub_url("https://u:pw@h/v1?key=AIza...&alt=sse")  # 'https://u@h/v1?key=[REDACTED]&alt=sse'
     """
     try:
-        head, query = _split_query(url)
-        return _USERINFO.sub(r"\1@", head) + _replace_values(query, _REDACTED)
+        head, netloc, rest = _split_netloc(url)
+        userinfo, at, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}@{host}" if at else netloc
+        path, sep, query = rest.partition("?")
+        return head + netloc + path + sep + _replace_values(query, _REDACTED)
     except Exception:
         return _REDACTED
 
@@ -121,7 +117,8 @@ def scrub_url(url: str) -> str:
 def display_url(url: str) -> str:
     """A URL, DSN or path as errors, logs and CLI output may show it: its password and secret query values ``***``.
 
-    Anything that is not a URL (a file path, ``:memory:``) comes back unchanged.
+    Anything that is not a URL (a file path, ``:memory:``) comes back unchanged; so does a URL without secrets. A
+    URL too malformed to parse still has whatever sits between ``user:`` and the last ``@`` masked.
 
     Example::
 
@@ -129,24 +126,36 @@ def display_url(url: str) -> str:
         display_url("https://hooks.example/alert?token=abc")  # 'https://hooks.example/alert?token=***'
     """
     try:
-        return _display_url(url)
-    except Exception:
-        return _USERINFO.sub(rf"\1:{_MASK}@", url)
-
-
-def _display_url(url: str) -> str:
-    if "://" not in url and "@" not in url and "?" not in url:
-        return url
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
+        head, netloc, rest = _split_netloc(url)
+        userinfo, at, host = netloc.rpartition("@")
         user, colon, _password = userinfo.partition(":")
-        netloc = f"{user}:{_MASK}@{host}" if colon else netloc
-    query = _replace_values(parts.query, _MASK)
-    if netloc == parts.netloc and query == parts.query:
-        return url
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+        if at and colon:
+            netloc = f"{user}:{_MASK}@{host}"
+        path, sep, query = rest.partition("?")
+        return head + netloc + path + sep + _replace_values(query, _MASK)
+    except Exception:
+        return "(a URL withheld: it may contain a secret)"
+
+
+def display_origin(url: str) -> str:
+    """Only the scheme and host of a URL whose path may itself be a secret (a Slack webhook): ``https://h/***``."""
+    head, netloc, rest = _split_netloc(url)
+    if not head:
+        return _MASK
+    host = netloc.rpartition("@")[2]
+    return f"{head}{host}/{_MASK}" if rest.strip("/") else f"{head}{host}"
+
+
+def _split_netloc(url: str) -> tuple[str, str, str]:
+    """(``scheme://``, ``user:password@host:port``, the rest) without urllib, which rejects malformed hosts."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme or any(c in scheme for c in "/?#@ "):
+        userinfo, at, _ = url.rpartition("@")
+        if not at or "/" in userinfo or ":" not in userinfo:
+            return "", "", url
+        scheme, sep, rest = "", "", url  # user:password@host without a scheme
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    return scheme + sep, rest[:end], rest[end:]
 
 
 def display_text(text: str, *secrets: str | None) -> str:
@@ -173,10 +182,10 @@ def display_text(text: str, *secrets: str | None) -> str:
 def url_password(url: str) -> list[str]:
     """The password in ``url``, as written and percent-decoded (for :func:`display_text`); [] when none."""
     try:
-        userinfo = urllib.parse.urlsplit(url).netloc.rpartition("@")[0]
+        userinfo = _split_netloc(url)[1].rpartition("@")[0]
+        _, colon, password = userinfo.partition(":")
+        if not colon or not password:
+            return []
+        return sorted({password, urllib.parse.unquote(password)}, key=len, reverse=True)
     except Exception:
         return []
-    _, colon, password = userinfo.partition(":")
-    if not colon or not password:
-        return []
-    return list({password, urllib.parse.unquote(password)})

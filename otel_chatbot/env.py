@@ -33,6 +33,7 @@ import logging
 import os
 from typing import Final
 
+from otel_chatbot._redact import display_url
 from otel_chatbot.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -179,7 +180,7 @@ _FALSE = frozenset({"false", "0", "no", "off", "no_content", ""})
 
 
 def _invalid(name: str, value: str, valid: str, default: object, *, strict: bool) -> None:
-    message = f"{name}={value!r} is not valid; use one of {valid}"
+    message = f"{name}={display_url(value)!r} is not valid; use one of {valid}"
     if strict:
         raise ConfigurationError(message + ".")
     logger.warning("%s; using the default %r", message, default)

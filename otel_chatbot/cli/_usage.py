@@ -20,6 +20,7 @@ from pathlib import Path
 
 from otel_chatbot import env
 from otel_chatbot._durations import parse_duration
+from otel_chatbot._redact import display_text, url_password
 from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend._ledger import Ledger, display_target
 from otel_chatbot.spend._money import format_usd
@@ -49,7 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if "://" not in target and target != ":memory:" and not Path(target).expanduser().exists():
         # Reading must not create an empty ledger at a mistyped path and then report zero spend.
         print(
-            f"otel-chatbot usage: no usage ledger at {target}: an app writes one with configure(ledger=...) or "
+            f"otel-chatbot usage: no usage ledger at {display_target(target)}: an app writes one with "
+            "configure(ledger=...) or "
             f"{env.OTEL_CHATBOT_LEDGER} (./scripts/demo keeps .run/demo/usage.db)",
             file=sys.stderr,
         )
@@ -64,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"pruned {ledger.prune(older_than=prune_before)} rows older than {args.prune}", file=sys.stderr)
         rows = ledger.usage(args.by, since=since)
     except Exception as exc:  # a file that is SQLite but not a ledger, a dropped connection...
-        reason = " ".join(str(exc).split())
+        reason = " ".join(display_text(str(exc), *url_password(target)).split())
         print(f"otel-chatbot usage: cannot read the usage ledger {display_target(target)}: {reason}", file=sys.stderr)
         return 1
     finally:

@@ -25,6 +25,7 @@ import json
 import logging
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from opentelemetry import trace
 from otel_chatbot import semconv
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._redact import display_origin, display_text
 from otel_chatbot._state import STATE
 from otel_chatbot.errors import BudgetExceededError, ConfigurationError
 from otel_chatbot.spans._conversation import current_attributes
@@ -130,6 +132,9 @@ class WebhookAlert:
         self.url = url
         self.timeout = timeout
 
+    def __repr__(self) -> str:
+        return f"WebhookAlert({display_origin(self.url)!r}, timeout={self.timeout})"
+
     def payload(self, alert: BudgetAlert) -> dict[str, Any]:
         """The JSON body."""
         return {
@@ -156,7 +161,8 @@ class WebhookAlert:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read()
         except Exception as exc:
-            logger.warning("otel_chatbot: budget webhook %s failed: %s", self.url, exc)
+            reason = display_text(str(exc), self.url, urllib.parse.urlsplit(self.url).path)
+            logger.warning("otel_chatbot: budget webhook %s failed: %s", display_origin(self.url), reason)
 
 
 class BudgetGuard:

@@ -215,7 +215,11 @@ class _Postgres(_Backend):
 
     def _connect(self) -> Any:
         # Bounded: a stalled server must not hang the writer thread or a budget check for long.
-        return self._psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        try:
+            return self._psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+        except self._psycopg.Error as exc:
+            # The driver's message may quote the URL or the password: the same error class, masked, no chain.
+            raise type(exc)(display_text(str(exc), *url_password(self.url))) from None
 
     def _with_connection(self, work: Callable[[Any], Any]) -> Any:
         """Run ``work(conn)`` under the lock; after a lost connection (server restart), reconnect once and retry."""

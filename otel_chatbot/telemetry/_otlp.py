@@ -12,6 +12,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from otel_chatbot import env
+from otel_chatbot._redact import display_url
 from otel_chatbot.errors import ConfigurationError
 
 __all__ = ["exporter", "metric_exporter", "parse_endpoint", "target"]
@@ -30,7 +31,7 @@ def parse_endpoint(endpoint: str, protocol: str | None, *, base: bool = False) -
         port = -1
     if parsed.scheme not in ("http", "https", "grpc") or not parsed.hostname or port == -1:
         raise ConfigurationError(
-            f"the OTLP endpoint {endpoint!r} is not a valid URL; use e.g. http://127.0.0.1:4317 (gRPC) or "
+            f"the OTLP endpoint {display_url(endpoint)!r} is not a valid URL; use e.g. http://127.0.0.1:4317 (gRPC) or "
             "http://127.0.0.1:4318 (HTTP)."
         )
     if protocol is None:

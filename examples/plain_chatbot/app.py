@@ -24,6 +24,7 @@ import hmac
 import json
 import math
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -37,7 +38,7 @@ from examples.rag_chatbot.index import BM25Index, Hit, load_corpus
 from examples.rag_chatbot.memory import MemoryStore
 from examples.rag_chatbot.prompts import VARIANTS, build_messages, pick_variant
 from examples.rag_chatbot.schema import ChatRequest
-from examples.rag_chatbot.settings import Settings
+from examples.rag_chatbot.settings import Settings, SettingsError
 
 EMBEDDINGS_MODEL = os.environ.get("CHATBOT_EMBEDDINGS_MODEL", "text-embedding-3-small")
 CANDIDATES = 8
@@ -162,4 +163,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def _app_or_exit() -> FastAPI:
+    """The app, or one line naming the mistaken variable and exit code 2 (uvicorn would print a traceback)."""
+    try:
+        return create_app()
+    except SettingsError as exc:
+        print(f"plain_chatbot: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+app = _app_or_exit()

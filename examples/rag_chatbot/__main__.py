@@ -1,7 +1,8 @@
 """``python -m examples.rag_chatbot [--port 0 --port-file F]``: the chatbot under uvicorn, with telemetry.
 
 The provider is ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` (checked once at start-up: an unreachable provider or a
-rejected key is one line and exit code 3). Spans go to the embedded statistics and, when
+rejected key is one line and exit code 3; a configuration mistake is one line naming the variable and exit code 2).
+Spans go to the embedded statistics and, when
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, to the Collector.
 """
 
@@ -23,7 +24,7 @@ with missing_extra("rag_chatbot"):
     from examples._serve import serve
     from examples.rag_chatbot.app import create_app
     from examples.rag_chatbot.llm import LLMClient, ProviderError
-    from examples.rag_chatbot.settings import Settings
+    from examples.rag_chatbot.settings import Settings, SettingsError
     from examples.rag_chatbot.system import SystemMetrics
 
 SERVICE_NAME = "rag-chatbot"
@@ -49,9 +50,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="rag_chatbot: %(message)s")
 
+    # A configuration mistake is one line naming the setting and exit code 2, never a traceback.
     try:
         settings = Settings.from_env()
-    except ValueError as exc:
+    except SettingsError as exc:
+        print(f"rag_chatbot: {exc}", file=sys.stderr)
+        return 2
+    service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME  # as in asgi.py
+    try:
+        tel = oc.configure(service)  # OTEL_* variables, OTEL_CHATBOT_LEDGER: ConfigurationError names them
+    except oc.ConfigurationError as exc:
         print(f"rag_chatbot: {exc}", file=sys.stderr)
         return 2
     if not args.no_preflight:
@@ -59,10 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_preflight(settings))
         except ProviderError as exc:
             print(f"rag_chatbot: {exc}", file=sys.stderr)
+            tel.shutdown(timeout=5.0)
             return 3
-
-    service = os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME  # as in asgi.py
-    tel = oc.configure(service)
     with missing_extra("rag_chatbot"):  # bm25s and the system-metrics instrumentation load here
         system = SystemMetrics(service, os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"))
         app = create_app(settings, tracer_provider=tel.tracer_provider, telemetry=tel)

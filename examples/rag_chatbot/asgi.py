@@ -21,21 +21,30 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 import otel_chatbot as oc
 from examples.rag_chatbot.app import create_app
-from examples.rag_chatbot.settings import Settings
+from examples.rag_chatbot.settings import Settings, SettingsError
 
 SERVICE_NAME = "rag-chatbot"
 
 
 def build_app() -> FastAPI:
-    """Configure telemetry for this process and build the instrumented chatbot, ``/metrics`` mounted."""
-    tel = oc.configure(os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME)
-    app = create_app(Settings.from_env(), tracer_provider=tel.tracer_provider, telemetry=tel)
+    """Configure telemetry for this process and build the instrumented chatbot, ``/metrics`` mounted.
+
+    A configuration mistake stops the process with one line naming the variable (``SystemExit``), not a traceback.
+    """
+    try:
+        settings = Settings.from_env()
+        tel = oc.configure(os.environ.get("OTEL_SERVICE_NAME") or SERVICE_NAME)
+    except (SettingsError, oc.ConfigurationError) as exc:
+        print(f"rag_chatbot: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+    app = create_app(settings, tracer_provider=tel.tracer_provider, telemetry=tel)
     inner = app.router.lifespan_context
 
     @contextlib.asynccontextmanager

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from otel_chatbot import env, semconv
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._sdk import span_attributes
+from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend._budgets import AlertCallback, Budget, BudgetGuard
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
 
@@ -111,6 +112,11 @@ def setup(
         target = ":memory:"
     if target is None:
         return Accounting(service_name)
-    opened = target if isinstance(target, Ledger) else Ledger.open(target, retention=retention)
+    try:
+        opened = target if isinstance(target, Ledger) else Ledger.open(target, retention=retention)
+    except ConfigurationError as exc:
+        if ledger is not None:
+            raise
+        raise ConfigurationError(f"{env.OTEL_CHATBOT_LEDGER}: {exc}") from None  # name the variable at fault
     guard = BudgetGuard(budget_list, opened, alerts=alerts) if budget_list else None
     return Accounting(service_name, opened, guard)

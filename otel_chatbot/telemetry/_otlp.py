@@ -69,7 +69,13 @@ def target(endpoint: str | None, protocol: str | None = None) -> tuple[str, str]
     url = endpoint or env.otlp_traces_endpoint()
     assert url is not None
     base = endpoint is None and not os.environ.get(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
-    return parse_endpoint(url, protocol, base=base)
+    try:
+        return parse_endpoint(url, protocol, base=base)
+    except ConfigurationError as exc:
+        if endpoint is not None:
+            raise
+        name = env.OTEL_EXPORTER_OTLP_ENDPOINT if base else env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+        raise ConfigurationError(f"{name}: {exc}") from None  # name the variable at fault
 
 
 def exporter(protocol: str, url: str, headers: Mapping[str, str] | None, timeout: float) -> SpanExporter:

@@ -16,6 +16,7 @@ or ends with one of :data:`SECRET_QUERY_KEY_SUFFIXES` (``api_key``, ``X-Amz-Sign
 
 from __future__ import annotations
 
+import functools
 import re
 import urllib.parse
 from typing import Final
@@ -62,6 +63,7 @@ _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 _PASSWORD_PAIR = re.compile(r"(?i)\b(password|passwd|pwd)(\s*=\s*)('[^']*'|\"[^\"]*\"|[^\s&;,]+)")
 
 
+@functools.lru_cache(maxsize=1024)  # query keys repeat: the same few names on every request
 def is_secret_key(name: str) -> bool:
     """True when a query key names a secret (``api_key``, ``token``, ``X-Amz-Signature``; case-insensitive)."""
     try:

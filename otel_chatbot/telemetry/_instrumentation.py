@@ -232,7 +232,7 @@ def instrument_httpx(
     return Uninstrumenter(instrumentor.uninstrument, "httpx (all clients)")
 
 
-_URL_ATTRIBUTES = ("url.full", "http.url", "http.target")
+_URL_ATTRIBUTES = ("url.full", "http.url", "http.target", "url.query")
 
 
 def sanitize_fields() -> list[str]:
@@ -247,15 +247,27 @@ def sanitize_fields() -> list[str]:
     return fields
 
 
+# Substrings (lower case) that any match of ``scrub_secrets`` contains: a cheap test before its costly regex.
+_SHAPE_MARKERS = ("bearer", "sk-", "aiza", "akia", "asia", "gh", "xox", "key", "token", "secret", "password", "sig")
+
+
+def _scrubbed(key: str, value: str) -> str:
+    if key == "url.query":
+        clean = scrub_query(value)
+    elif "?" in value or "@" in value:  # a query, or credentials before the host
+        clean = scrub_url(value)
+    else:
+        return value  # a bare path: not scrubbed (docs/security.md)
+    lowered = clean.lower()
+    return scrub_secrets(clean) if any(m in lowered for m in _SHAPE_MARKERS) else clean
+
+
 def _scrub_attributes(span: Any) -> None:
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)
-        if isinstance(value, str) and (clean := scrub_secrets(scrub_url(value))) != value:
+        if isinstance(value, str) and value and (clean := _scrubbed(key, value)) != value:
             span.set_attribute(key, clean)
-    query = attributes.get("url.query")
-    if isinstance(query, str) and (clean := scrub_secrets(scrub_query(query))) != query:
-        span.set_attribute("url.query", clean)
 
 
 def scrub_server_span(span: Any, scope: Any) -> None:

@@ -37,7 +37,12 @@ _CASES = [
 
 
 def _env(extra: dict[str, str]) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_"))}
+    # An OTEL_CHATBOT_* variable here is a suite fixture's (tests/conftest.py clears OTEL_* before each test): kept.
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_")) or k.startswith("OTEL_CHATBOT_")
+    }
     # A provider that is not there: the configuration must be rejected before the provider is even tried.
     base["OPENAI_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"
     return {**base, **{k: v.replace("{port}", str(free_port())) for k, v in extra.items()}}

@@ -72,8 +72,13 @@ def _containing(url: str, needle: str) -> str | None:
 
 
 def _env(stack: RunningStack, service: str, ledger: str, llm: str) -> dict[str, str]:
-    keep = ("OTEL_CHATBOT_EXPORT_BUFFER",)  # the per-test export buffer, when the suite sets one
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_")) or k in keep}
+    # tests/conftest.py clears OTEL_* before each test: an OTEL_CHATBOT_* variable here was set by a suite fixture
+    # (the per-test export buffer), so it is passed on.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_")) or k.startswith("OTEL_CHATBOT_")
+    }
     return {
         **env,
         "OTEL_SERVICE_NAME": service,
@@ -207,11 +212,9 @@ def test_planted_secrets_reach_no_sink(stack: RunningStack, tmp_path: Path) -> N
     assert bad.returncode == 2 and "OTEL_CHATBOT_LEDGER" in bad.stderr, bad.stderr
     sinks["app, ledger unreachable"] = bad.stdout + bad.stderr
     sinks["otel-chatbot stack status"] = _cli("stack", "status", "--run-dir", str(stack.run_dir))
-    buffer = os.environ.get("OTEL_CHATBOT_EXPORT_BUFFER")
-    if buffer and Path(buffer).is_dir():
-        sinks["export buffer"] = "".join(
-            p.read_bytes().decode("latin-1") for p in Path(buffer).rglob("*") if p.is_file()
-        )
+    for name, value in os.environ.items():  # folders the suite gave the app (the export buffer): raw bytes
+        if name.startswith("OTEL_CHATBOT_") and value and Path(value).is_dir():
+            sinks[name] = "".join(p.read_bytes().decode("latin-1") for p in Path(value).rglob("*") if p.is_file())
 
     (tmp_path / "sinks.json").write_text(json.dumps(sinks, indent=1))  # for a failure's post-mortem
     leaks = {name: found for name, text in sinks.items() if (found := _leaks(text))}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from otel_chatbot._redact import display_text
 from otel_chatbot.report._recommendations import Recommendation, recommend
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def budget_rows(guard: BudgetGuard | None, *, now: float | None = None) -> list[
                 row["keys"] = [{"key": u.key, "spent_usd": u.cost_usd} for u in usage]
                 row["spent_usd"] = max((u.cost_usd for u in usage), default=0.0)
         except Exception as exc:  # the ledger's database is down: the page says so, the app goes on
-            logger.warning("otel_chatbot: cannot read the ledger for budget %r: %s", budget.name, exc)
-            row["error"] = f"cannot read the ledger: {exc}"
+            reason = display_text(str(exc))  # a driver's message may quote the connection URL
+            logger.warning("otel_chatbot: cannot read the ledger for budget %r: %s", budget.name, reason)
+            row["error"] = f"cannot read the ledger: {reason}"
         rows.append(row)
     return rows

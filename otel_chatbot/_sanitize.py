@@ -1,26 +1,373 @@
 """Values made safe to export (issue 13, item 2): valid UTF-8, bounded length, numbers OTLP can hold.
 
-Stub fixed by the lead so the export buffer and the sanitizer can be built side by side; the poison-proofing work
-replaces the bodies, never the signatures.
+One bad value must never cost a whole batch. The OTLP encoder raises on a string that is not valid UTF-8 (a lone
+surrogate, ``"\\ud800"``) in a span name, an event name or a status description, and the exporter then drops every
+span of the batch; it silently skips an attribute whose string or integer it cannot encode (an int outside int64);
+and a collector refuses a whole request holding one 5 MB value. So before encoding:
+
+* strings are repaired: a lone surrogate becomes U+FFFD, a surrogate pair the character it encodes;
+* strings longer than the maximum attribute length (``configure(max_attribute_length=...)``) are cut;
+* integers outside int64 are removed (logged, and counted with ``record_dropped("attributes", "invalid_value")``);
+* a span that still cannot be encoded is dropped alone (``record_dropped("spans", "invalid_value")``).
+
+The common case is a cheap scan that finds nothing and hands back the same objects (``BENCHMARKS.md``, section
+``sanitize``). ``clean_text`` is the same repair for our own code paths (ids, error messages, metric labels).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from opentelemetry.sdk.metrics.export import MetricsData
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.metrics.export import (
+    ExponentialHistogram,
+    Gauge,
+    Histogram,
+    Metric,
+    MetricsData,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, Status
 
-__all__ = ["exportable_metrics", "exportable_spans"]
+from otel_chatbot import _losses
+from otel_chatbot._internal_errors import log_internal_error
+
+__all__ = [
+    "DEFAULT_MAX_ATTRIBUTE_LENGTH",
+    "INT64_MAX",
+    "INT64_MIN",
+    "clean_text",
+    "exportable_metrics",
+    "exportable_spans",
+    "max_attribute_length",
+    "set_max_attribute_length",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_ATTRIBUTE_LENGTH = 16384
+"""Characters of one attribute value (and status description, span name) when nothing else is configured."""
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+_limit = DEFAULT_MAX_ATTRIBUTE_LENGTH
+_DROP = object()
+"""What ``_repair_value`` returns for a value that cannot be exported (removed, counted)."""
+
+
+def set_max_attribute_length(limit: int) -> None:
+    """The maximum length applied at export (``configure()`` sets it with the SDK's ``SpanLimits``)."""
+    global _limit
+    _limit = limit
+
+
+def max_attribute_length() -> int:
+    """The maximum length of one exported string value, in characters."""
+    return _limit
+
+
+def clean_text(value: str, limit: int | None = None) -> str:
+    """``value`` as valid UTF-8 (lone surrogates → U+FFFD, pairs joined), cut to ``limit`` characters if given."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    return value
+
+
+# --- warnings, at most one a minute ------------------------------------------------------------------------------
+
+_warn_lock = threading.Lock()
+_warned_at = 0.0
+_unwarned = 0
+
+
+def _removed(what: str, signal: str = "attributes") -> None:
+    """A value (or a span, a data point) was removed: counted, and a warning at most once a minute."""
+    global _warned_at, _unwarned
+    _losses.record_dropped(signal, "invalid_value")
+    with _warn_lock:
+        now = time.monotonic()
+        if now - _warned_at < 60.0:
+            _unwarned += 1
+            return
+        _warned_at, skipped, _unwarned = now, _unwarned, 0
+    logger.warning(
+        "otel_chatbot: %s cannot be exported to OTLP (integers must fit in int64); removed, the rest of the batch "
+        "is sent (%d more removed in the last minute without a warning)",
+        what,
+        skipped,
+    )
+
+
+# --- the scan: is everything exportable as it is? -----------------------------------------------------------------
+
+
+def _text_ok(value: str, limit: int) -> bool:
+    if len(value) > limit:
+        return False
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _value_ok(value: Any, limit: int) -> bool:
+    kind = type(value)
+    if kind is str:
+        return _text_ok(value, limit)
+    if kind is int:
+        return bool(INT64_MIN <= value <= INT64_MAX)
+    if kind is bool or kind is float:
+        return True
+    if kind is tuple or kind is list:
+        return all(_value_ok(item, limit) for item in value)
+    if kind is bytes:
+        return len(value) <= limit
+    return False  # anything else (a subclass, a mapping): the repair path decides
+
+
+def _attributes_ok(attributes: Mapping[str, Any] | None, limit: int) -> bool:
+    if not attributes:
+        return True
+    for key, value in attributes.items():
+        if not _value_ok(value, limit) or not (key.isascii() or _text_ok(key, limit)):
+            return False
+    return True
+
+
+_checked: list[object] = []
+"""The last resource and scope found exportable (spans of a batch share them): not scanned again."""
+
+
+def _shared_ok(thing: Resource | InstrumentationScope | None, limit: int) -> bool:
+    if thing is None or any(thing is seen for seen in _checked):
+        return True
+    if isinstance(thing, Resource):
+        ok = _attributes_ok(thing.attributes, limit)
+    else:
+        ok = (
+            _text_ok(thing.name, limit)
+            and _text_ok(thing.version or "", limit)
+            and _attributes_ok(thing.attributes, limit)
+        )
+    if ok:
+        _checked[:] = [thing, *_checked[:3]]
+    return ok
+
+
+def _span_ok(span: ReadableSpan, limit: int) -> bool:
+    if not _text_ok(span.name, limit) or not _attributes_ok(span.attributes, limit):
+        return False
+    description = span.status.description
+    if description is not None and not _text_ok(description, limit):
+        return False
+    for event in span.events:
+        if not _text_ok(event.name, limit) or not _attributes_ok(event.attributes, limit):
+            return False
+    for link in span.links:
+        if not _attributes_ok(link.attributes, limit):
+            return False
+    return _shared_ok(span.resource, limit) and _shared_ok(span.instrumentation_scope, limit)
+
+
+# --- the repair ---------------------------------------------------------------------------------------------------
+
+
+def _repair_value(value: Any, limit: int, key: str) -> Any:
+    if isinstance(value, str):
+        return clean_text(value, limit)
+    if isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        if INT64_MIN <= value <= INT64_MAX:
+            return int(value)
+        _removed(f"attribute {key!r}: the integer {value:.3g}")
+        return _DROP
+    if isinstance(value, bytes):
+        return value[:limit]
+    if isinstance(value, Mapping):
+        return _repair_attributes(value, limit)
+    if isinstance(value, Sequence):
+        items = [_repair_value(item, limit, key) for item in value]
+        return _DROP if any(item is _DROP for item in items) else tuple(items)
+    return clean_text(str(value), limit)
+
+
+def _repair_attributes(attributes: Mapping[str, Any] | None, limit: int) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for key, value in (attributes or {}).items():
+        name = clean_text(str(key), limit)
+        repaired = _repair_value(value, limit, name)
+        if repaired is not _DROP:
+            clean[name] = repaired
+    return clean
+
+
+def _repair_resource(resource: Resource, limit: int) -> Resource:
+    if _shared_ok(resource, limit):
+        return resource
+    return Resource(_repair_attributes(resource.attributes, limit), resource.schema_url)
+
+
+def _repair_scope(scope: InstrumentationScope | None, limit: int) -> InstrumentationScope | None:
+    if scope is None or _shared_ok(scope, limit):
+        return scope
+    return InstrumentationScope(
+        clean_text(scope.name, limit),
+        clean_text(scope.version, limit) if scope.version is not None else None,
+        scope.schema_url,
+        _repair_attributes(scope.attributes, limit),
+    )
+
+
+def _repaired_span(span: ReadableSpan, limit: int) -> ReadableSpan:
+    status = span.status
+    if status.description is not None:
+        status = Status(status.status_code, clean_text(status.description, limit))
+    return ReadableSpan(
+        name=clean_text(span.name, limit),
+        context=span.context,
+        parent=span.parent,
+        resource=_repair_resource(span.resource, limit),
+        attributes=_repair_attributes(span.attributes, limit),
+        events=tuple(
+            Event(clean_text(e.name, limit), _repair_attributes(e.attributes, limit), e.timestamp) for e in span.events
+        ),
+        links=tuple(Link(link.context, _repair_attributes(link.attributes, limit)) for link in span.links),
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=_repair_scope(span.instrumentation_scope, limit),
+    )
+
+
+def _encodes(span: ReadableSpan) -> bool:
+    """Whether the OTLP encoder takes ``span`` (only asked of repaired spans, off the common path)."""
+    try:
+        from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    except ImportError:  # no OTLP exporter installed: nothing here encodes spans
+        return True
+    try:
+        encode_spans([span]).SerializeToString()
+    except Exception:
+        return False
+    return True
 
 
 def exportable_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
     """``spans`` as they can be encoded to OTLP: the same objects when they already can (the common, cheap case),
     otherwise copies with invalid strings repaired, over-long values cut and out-of-range numbers removed (each
     removal counted with ``_losses.record_dropped``). Never raises."""
-    return spans
+    limit = _limit
+    try:
+        bad = [i for i, span in enumerate(spans) if not _span_ok(span, limit)]
+        if not bad:
+            return spans
+        out = list(spans)
+        for i in reversed(bad):
+            try:
+                repaired = _repaired_span(out[i], limit)
+            except Exception:
+                log_internal_error()
+                repaired = None
+            if repaired is not None and _encodes(repaired):
+                out[i] = repaired
+            else:
+                name = clean_text(str(out.pop(i).name), 80)
+                _removed(f"span {name!r} (it still fails to encode after repair)", "spans")
+        return out
+    except Exception:
+        log_internal_error()
+        return spans
+
+
+# --- metrics ------------------------------------------------------------------------------------------------------
+
+
+def _point_ok(point: Any, limit: int) -> bool:
+    value = getattr(point, "value", None)
+    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        return False
+    return _attributes_ok(point.attributes, limit)
+
+
+def _metric_ok(metric: Metric, limit: int) -> bool:
+    if not _text_ok(metric.name, limit):
+        return False
+    if not _text_ok(metric.description or "", limit) or not _text_ok(metric.unit or "", limit):
+        return False
+    return all(_point_ok(point, limit) for point in metric.data.data_points)
+
+
+def _repaired_point(point: Any, limit: int) -> Any:
+    import dataclasses
+
+    value = getattr(point, "value", None)
+    if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+        _removed(f"a data point with the value {value:.3g}", "metrics")
+        return None
+    return dataclasses.replace(point, attributes=_repair_attributes(point.attributes, limit))
+
+
+def _repaired_metric(metric: Metric, limit: int) -> Metric:
+    import dataclasses
+
+    data = metric.data
+    points = [p for p in (_repaired_point(point, limit) for point in data.data_points) if p is not None]
+    new_data: Sum | Gauge | Histogram | ExponentialHistogram = dataclasses.replace(data, data_points=points)  # type: ignore[arg-type]
+    return Metric(
+        name=clean_text(metric.name, limit),
+        description=clean_text(metric.description, limit) if metric.description is not None else None,
+        unit=clean_text(metric.unit, limit) if metric.unit is not None else None,
+        data=new_data,
+    )
 
 
 def exportable_metrics(data: MetricsData) -> MetricsData:
     """``data`` as it can be encoded to OTLP (same contract as :func:`exportable_spans`). Never raises."""
-    return data
+    limit = _limit
+    try:
+        if all(
+            _shared_ok(rm.resource, limit)
+            and all(
+                _shared_ok(sm.scope, limit) and all(_metric_ok(m, limit) for m in sm.metrics) for sm in rm.scope_metrics
+            )
+            for rm in data.resource_metrics
+        ):
+            return data
+        return MetricsData(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=_repair_resource(rm.resource, limit),
+                    scope_metrics=[
+                        ScopeMetrics(
+                            scope=_repair_scope(sm.scope, limit) or sm.scope,
+                            metrics=[m if _metric_ok(m, limit) else _repaired_metric(m, limit) for m in sm.metrics],
+                            schema_url=sm.schema_url,
+                        )
+                        for sm in rm.scope_metrics
+                    ],
+                    schema_url=rm.schema_url,
+                )
+                for rm in data.resource_metrics
+            ]
+        )
+    except Exception:
+        log_internal_error()
+        return data

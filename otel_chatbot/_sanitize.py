@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, Status
 
-from otel_chatbot import _losses
+from otel_chatbot import _losses, env
 from otel_chatbot._internal_errors import log_internal_error
 
 __all__ = [
@@ -48,12 +48,13 @@ __all__ = [
     "exportable_metrics",
     "exportable_spans",
     "max_attribute_length",
+    "quiet_truncation_warnings",
     "set_max_attribute_length",
 ]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTRIBUTE_LENGTH = 16384
+DEFAULT_MAX_ATTRIBUTE_LENGTH = env.DEFAULT_MAX_ATTRIBUTE_LENGTH
 """Characters of one attribute value (and status description, span name) when nothing else is configured."""
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -109,6 +110,38 @@ def _removed(what: str, signal: str = "attributes") -> None:
         what,
         skipped,
     )
+
+
+class _OncePerMinute(logging.Filter):
+    """Lets the SDK's "String attribute value exceeds max length" warning through once a minute (it comes on every
+    value cut: a flood under load), saying how many it held back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._at = float("-inf")
+        self._held = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "exceeds max length" not in str(record.msg):
+            return True
+        now = time.monotonic()
+        if now - self._at < 60.0:
+            self._held += 1
+            return False
+        self._at, held, self._held = now, self._held, 0
+        if held:
+            record.msg = f"{record.msg} ({held} more values cut in the last minute)"
+        return True
+
+
+_TRUNCATION_FILTER = _OncePerMinute()
+
+
+def quiet_truncation_warnings() -> None:
+    """Install the once-a-minute filter on the SDK's attribute logger (idempotent)."""
+    attribute_logger = logging.getLogger("opentelemetry.attributes")
+    if _TRUNCATION_FILTER not in attribute_logger.filters:
+        attribute_logger.addFilter(_TRUNCATION_FILTER)
 
 
 # --- the scan: is everything exportable as it is? -----------------------------------------------------------------

@@ -7,6 +7,7 @@ the span directly. Everything here that is telemetry work (extraction, pricing, 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _scopes, _sdk, semconv
+from otel_chatbot import _losses, _sanitize, _scopes, _sdk, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -31,6 +32,8 @@ from otel_chatbot.spans._extraction import (
 )
 from otel_chatbot.spend import _pricing as pricing
 
+logger = logging.getLogger(__name__)
+
 RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
 _ENDED = otel_context.Context()
 """What an ended run's ``ctx`` becomes (nothing attaches it any more)."""
@@ -40,11 +43,18 @@ _CONTENT_STAGES = frozenset({"generation", "embeddings"})
 
 
 def sanitize(value: Any) -> AttributeValue | None:
-    """A value OTel accepts as an attribute: primitives and homogeneous primitive sequences; secrets scrubbed."""
+    """A value OTel accepts as an attribute: primitives and homogeneous primitive sequences; secrets scrubbed;
+    strings valid UTF-8 and cut to the maximum attribute length; integers within int64 (else dropped, counted)."""
     if isinstance(value, str):
-        return content.scrub_secrets(value)
-    if isinstance(value, bool | int):
+        return _text(value)
+    if isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
+            return value
+        _losses.record_dropped("attributes", "invalid_value")
+        logger.warning("otel_chatbot: an attribute integer outside int64 (%.3g) is not recorded", value)
+        return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Sequence) and not isinstance(value, bytes):
@@ -55,12 +65,19 @@ def sanitize(value: Any) -> AttributeValue | None:
             return [bool(i) for i in items]
         if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
             return [i for i in items if isinstance(i, int)]
+        if any(i is None and v is not None for i, v in zip(items, value, strict=True)):
+            return None  # an element was rejected (an integer outside int64, a NaN): the whole value is dropped
         if all(isinstance(i, int | float) and not isinstance(i, bool) for i in items):
             return [float(i) for i in items if isinstance(i, int | float)]
         return [str(i) for i in items]
     if value is None:
         return None
-    return content.scrub_secrets(str(value))
+    return _text(str(value))
+
+
+def _text(value: str) -> str:
+    """A string as an attribute value: secrets scrubbed, then valid UTF-8 and cut to the maximum length."""
+    return _sanitize.clean_text(content.scrub_secrets(value), _sanitize.max_attribute_length())
 
 
 class UsageOverride:
@@ -204,12 +221,14 @@ class SpanRun:
         if not self.recording:
             return
         with handle_internal_errors():
-            message = content.scrub_secrets(str(exc))
+            # The message and stack trace are the user's (or a provider's): valid UTF-8 and bounded before they reach
+            # the span (the SDK's SpanLimits bounds event attributes only, and never the status description).
+            message = _text(str(exc))
             self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+            self.span.set_status(Status(StatusCode.ERROR, _text(f"{type(exc).__name__}: {message}")))
             import traceback
 
-            stack = content.scrub_secrets("".join(traceback.format_exception(exc)))
+            stack = _text("".join(traceback.format_exception(exc)))
             self.span.add_event(
                 "exception",
                 {"exception.type": type(exc).__qualname__, "exception.message": message, "exception.stacktrace": stack},

@@ -47,9 +47,13 @@ __all__ = [
     "clean_text",
     "exportable_metrics",
     "exportable_spans",
+    "json_safe",
     "max_attribute_length",
+    "nano_usd",
     "quiet_truncation_warnings",
+    "seconds",
     "set_max_attribute_length",
+    "token_count",
 ]
 
 logger = logging.getLogger(__name__)
@@ -85,6 +89,49 @@ def clean_text(value: str, limit: int | None = None) -> str:
     if limit is not None and len(value) > limit:
         value = value[:limit]
     return value
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` (JSON-ready: dicts, lists, strings, numbers) with every string and key valid UTF-8 and every
+    non-finite float ``None``: what strict JSON (and a UTF-8 response body) can hold."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, float):
+        return value if value - value == 0 else None  # NaN and infinities are not JSON
+    if isinstance(value, dict):
+        return {json_safe(k) if isinstance(k, str) else k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(json_safe(item) for item in value)
+    return value
+
+
+# Numbers from span attributes (another instrumentation's, or a provider's) are checked before they reach a sum: a
+# NaN, an infinity or an integer beyond int64 would stay in cumulative statistics for the life of the process.
+
+
+def seconds(value: Any) -> float | None:
+    """A time attribute as finite non-negative seconds, or None."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e12:
+        return float(value)
+    return None
+
+
+def token_count(value: Any) -> int:
+    """A token count attribute as an int in 0..2^63-1 (0 when absent or invalid)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if 0 <= value <= INT64_MAX and (type(value) is int or float(value).is_integer()):
+        return int(value)
+    return 0
+
+
+def nano_usd(cost: Any) -> int | None:
+    """A cost attribute in nano-USD, or None (absent, negative, NaN, infinite, or over 9e9 USD: beyond int64)."""
+    if isinstance(cost, int | float) and not isinstance(cost, bool) and 0 <= cost < 9e9:
+        return round(float(cost) * 1_000_000_000)
+    return None
 
 
 # --- warnings, at most one a minute ------------------------------------------------------------------------------

@@ -51,9 +51,11 @@ __all__ = [
     "max_attribute_length",
     "nano_usd",
     "quiet_truncation_warnings",
+    "reset_warnings",
     "seconds",
     "set_max_attribute_length",
     "token_count",
+    "warn_removed",
 ]
 
 logger = logging.getLogger(__name__)
@@ -64,6 +66,9 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 _limit = DEFAULT_MAX_ATTRIBUTE_LENGTH
+_NAMES = DEFAULT_MAX_ATTRIBUTE_LENGTH
+"""The bound of names, keys, units, descriptions and resource and scope values (not the configurable value limit: a
+limit of a few characters must not cut ``exception`` or ``service.name``)."""
 _DROP = object()
 """What ``_repair_value`` returns for a value that cannot be exported (removed, counted)."""
 
@@ -137,26 +142,31 @@ def nano_usd(cost: Any) -> int | None:
 # --- warnings, at most one a minute ------------------------------------------------------------------------------
 
 _warn_lock = threading.Lock()
-_warned_at = 0.0
+_warned_at = float("-inf")
 _unwarned = 0
 
 
-def _removed(what: str, signal: str = "attributes") -> None:
-    """A value (or a span, a data point) was removed: counted, and a warning at most once a minute."""
+def warn_removed(what: str, signal: str = "attributes", count: int = 1) -> None:
+    """``count`` values (or spans, data points, ledger rows: ``signal``) were rejected because ``what``: counted with
+    ``record_dropped(signal, "invalid_value")``, and a warning at most once a minute (a bad value on every request
+    must not flood the log)."""
     global _warned_at, _unwarned
-    _losses.record_dropped(signal, "invalid_value")
+    _losses.record_dropped(signal, "invalid_value", count)
     with _warn_lock:
         now = time.monotonic()
         if now - _warned_at < 60.0:
-            _unwarned += 1
+            _unwarned += count
             return
         _warned_at, skipped, _unwarned = now, _unwarned, 0
-    logger.warning(
-        "otel_chatbot: %s cannot be exported to OTLP (integers must fit in int64); removed, the rest of the batch "
-        "is sent (%d more removed in the last minute without a warning)",
-        what,
-        skipped,
-    )
+    more = f" ({skipped} more rejected in the last minute without a warning)" if skipped else ""
+    logger.warning("otel_chatbot: %s; not recorded, the rest is kept%s", what, more)
+
+
+def reset_warnings() -> None:
+    """The next rejection warns at once (tests; ``otel_chatbot._state.reset``)."""
+    global _warned_at, _unwarned
+    with _warn_lock:
+        _warned_at, _unwarned = float("-inf"), 0
 
 
 class _OncePerMinute(logging.Filter):
@@ -225,7 +235,7 @@ def _attributes_ok(attributes: Mapping[str, Any] | None, limit: int) -> bool:
     if not attributes:
         return True
     for key, value in attributes.items():
-        if not _value_ok(value, limit) or not (key.isascii() or _text_ok(key, limit)):
+        if not _value_ok(value, limit) or not (key.isascii() or _text_ok(key, _NAMES)):
             return False
     return True
 
@@ -257,12 +267,12 @@ def _span_ok(span: ReadableSpan, limit: int) -> bool:
     if description is not None and not _text_ok(description, limit):
         return False
     for event in span.events:
-        if not _text_ok(event.name, limit) or not _attributes_ok(event.attributes, limit):
+        if not _text_ok(event.name, _NAMES) or not _attributes_ok(event.attributes, limit):
             return False
     for link in span.links:
         if not _attributes_ok(link.attributes, limit):
             return False
-    return _shared_ok(span.resource, limit) and _shared_ok(span.instrumentation_scope, limit)
+    return _shared_ok(span.resource, _NAMES) and _shared_ok(span.instrumentation_scope, _NAMES)
 
 
 # --- the repair ---------------------------------------------------------------------------------------------------
@@ -276,7 +286,7 @@ def _repair_value(value: Any, limit: int, key: str) -> Any:
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
             return int(value)
-        _removed(f"attribute {key!r}: the integer {value:.3g}")
+        warn_removed(f"attribute {key!r}: the integer {value:.3g} is outside int64 (what OTLP holds)")
         return _DROP
     if isinstance(value, bytes):
         return value[:limit]
@@ -291,7 +301,7 @@ def _repair_value(value: Any, limit: int, key: str) -> Any:
 def _repair_attributes(attributes: Mapping[str, Any] | None, limit: int) -> dict[str, Any]:
     clean: dict[str, Any] = {}
     for key, value in (attributes or {}).items():
-        name = clean_text(str(key), limit)
+        name = clean_text(str(key), _NAMES)
         repaired = _repair_value(value, limit, name)
         if repaired is not _DROP:
             clean[name] = repaired
@@ -323,17 +333,17 @@ def _repaired_span(span: ReadableSpan, limit: int) -> ReadableSpan:
         name=clean_text(span.name, limit),
         context=span.context,
         parent=span.parent,
-        resource=_repair_resource(span.resource, limit),
+        resource=_repair_resource(span.resource, _NAMES),
         attributes=_repair_attributes(span.attributes, limit),
         events=tuple(
-            Event(clean_text(e.name, limit), _repair_attributes(e.attributes, limit), e.timestamp) for e in span.events
+            Event(clean_text(e.name, _NAMES), _repair_attributes(e.attributes, limit), e.timestamp) for e in span.events
         ),
         links=tuple(Link(link.context, _repair_attributes(link.attributes, limit)) for link in span.links),
         kind=span.kind,
         status=status,
         start_time=span.start_time,
         end_time=span.end_time,
-        instrumentation_scope=_repair_scope(span.instrumentation_scope, limit),
+        instrumentation_scope=_repair_scope(span.instrumentation_scope, _NAMES),
     )
 
 
@@ -370,7 +380,7 @@ def exportable_spans(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
                 out[i] = repaired
             else:
                 name = clean_text(str(out.pop(i).name), 80)
-                _removed(f"span {name!r} (it still fails to encode after repair)", "spans")
+                warn_removed(f"span {name!r} still fails to encode after repair", "spans")
         return out
     except Exception:
         log_internal_error()
@@ -388,9 +398,9 @@ def _point_ok(point: Any, limit: int) -> bool:
 
 
 def _metric_ok(metric: Metric, limit: int) -> bool:
-    if not _text_ok(metric.name, limit):
+    if not _text_ok(metric.name, _NAMES):
         return False
-    if not _text_ok(metric.description or "", limit) or not _text_ok(metric.unit or "", limit):
+    if not _text_ok(metric.description or "", _NAMES) or not _text_ok(metric.unit or "", _NAMES):
         return False
     return all(_point_ok(point, limit) for point in metric.data.data_points)
 
@@ -400,7 +410,7 @@ def _repaired_point(point: Any, limit: int) -> Any:
 
     value = getattr(point, "value", None)
     if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-        _removed(f"a data point with the value {value:.3g}", "metrics")
+        warn_removed(f"a metric data point with the value {value:.3g} is outside int64 (what OTLP holds)", "metrics")
         return None
     return dataclasses.replace(point, attributes=_repair_attributes(point.attributes, limit))
 
@@ -412,9 +422,9 @@ def _repaired_metric(metric: Metric, limit: int) -> Metric:
     points = [p for p in (_repaired_point(point, limit) for point in data.data_points) if p is not None]
     new_data: Sum | Gauge | Histogram | ExponentialHistogram = dataclasses.replace(data, data_points=points)  # type: ignore[arg-type]
     return Metric(
-        name=clean_text(metric.name, limit),
-        description=clean_text(metric.description, limit) if metric.description is not None else None,
-        unit=clean_text(metric.unit, limit) if metric.unit is not None else None,
+        name=clean_text(metric.name, _NAMES),
+        description=clean_text(metric.description, _NAMES) if metric.description is not None else None,
+        unit=clean_text(metric.unit, _NAMES) if metric.unit is not None else None,
         data=new_data,
     )
 
@@ -424,9 +434,10 @@ def exportable_metrics(data: MetricsData) -> MetricsData:
     limit = _limit
     try:
         if all(
-            _shared_ok(rm.resource, limit)
+            _shared_ok(rm.resource, _NAMES)
             and all(
-                _shared_ok(sm.scope, limit) and all(_metric_ok(m, limit) for m in sm.metrics) for sm in rm.scope_metrics
+                _shared_ok(sm.scope, _NAMES) and all(_metric_ok(m, limit) for m in sm.metrics)
+                for sm in rm.scope_metrics
             )
             for rm in data.resource_metrics
         ):
@@ -434,10 +445,10 @@ def exportable_metrics(data: MetricsData) -> MetricsData:
         return MetricsData(
             resource_metrics=[
                 ResourceMetrics(
-                    resource=_repair_resource(rm.resource, limit),
+                    resource=_repair_resource(rm.resource, _NAMES),
                     scope_metrics=[
                         ScopeMetrics(
-                            scope=_repair_scope(sm.scope, limit) or sm.scope,
+                            scope=_repair_scope(sm.scope, _NAMES) or sm.scope,
                             metrics=[m if _metric_ok(m, limit) else _repaired_metric(m, limit) for m in sm.metrics],
                             schema_url=sm.schema_url,
                         )

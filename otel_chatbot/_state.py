@@ -97,6 +97,7 @@ class State:
         from otel_chatbot import _sanitize
 
         _sanitize.set_max_attribute_length(_sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
+        _sanitize.reset_warnings()
 
 
 STATE = State()

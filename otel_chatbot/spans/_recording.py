@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from otel_chatbot import _losses, semconv
+from otel_chatbot import _sanitize, semconv
 from otel_chatbot._internal_errors import handle_internal_errors
 from otel_chatbot.spans._extraction import Extracted, count, extract
 from otel_chatbot.spans._run import SpanRun, current_run, usage_attributes
 
 __all__ = ["StageHandle", "record_usage"]
-
-logger = logging.getLogger(__name__)
 
 
 class StageHandle:
@@ -59,9 +56,8 @@ def _count(name: str, value: Any) -> int | None:
 
 
 def _reject(name: str, value: Any) -> None:
-    _losses.record_dropped("attributes", "invalid_value")
     shown = f"{value:.3g}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)[:40]
-    logger.warning("otel_chatbot: record_usage(%s=%s): not a token count in 0..2^63-1; not recorded", name, shown)
+    _sanitize.warn_removed(f"record_usage({name}={shown}): not a token count in 0..2^63-1")
 
 
 def _record_on_run(

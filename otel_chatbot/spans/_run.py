@@ -7,7 +7,6 @@ the span directly. Everything here that is telemetry work (extraction, pricing, 
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -18,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _losses, _sanitize, _scopes, _sdk, semconv
+from otel_chatbot import _sanitize, _scopes, _sdk, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -31,8 +30,6 @@ from otel_chatbot.spans._extraction import (
     extract,
 )
 from otel_chatbot.spend import _pricing as pricing
-
-logger = logging.getLogger(__name__)
 
 RUN_KEY = otel_context.create_key("otel_chatbot.stage_run")
 _ENDED = otel_context.Context()
@@ -52,8 +49,7 @@ def sanitize(value: Any) -> AttributeValue | None:
     if isinstance(value, int):
         if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
             return value
-        _losses.record_dropped("attributes", "invalid_value")
-        logger.warning("otel_chatbot: an attribute integer outside int64 (%.3g) is not recorded", value)
+        _sanitize.warn_removed(f"an attribute integer ({value:.3g}) is outside int64 (what OTLP holds)")
         return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -128,6 +124,8 @@ class SpanRun:
         model_price: pricing.ModelPrice | None = None,
     ) -> None:
         # (Positional parameters: built on every decorated call, and a call with keywords costs about 0.5 us more.)
+        if len(name) > _sanitize._limit:
+            name = name[: _sanitize._limit]
         self.span: Span = tracer.start_span(name, parent, kind, attributes)  # positional: see above
         self._t0 = time.perf_counter()
         self.ctx = _sdk.context_with_span(parent, self.span, RUN_KEY, self)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from otel_chatbot import _losses, _sanitize
+from otel_chatbot import _sanitize
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot.errors import ConfigurationError
@@ -398,13 +398,9 @@ class Ledger:
                 rows.append(row)
                 entries.append(entry._replace(tenant=row[9], user=row[10]))  # as written: budgets read them back
         if rejected:
-            _losses.record_dropped("ledger_rows", "invalid_value", len(rejected))
-            logger.warning(
-                "otel_chatbot: %d usage ledger row(s) rejected (%s); the other %d are written",
-                len(rejected),
-                "; ".join(sorted(set(rejected))[:3]),
-                len(rows),
-            )
+            reasons = "; ".join(sorted(set(rejected))[:3])
+            what = f"{len(rejected)} usage ledger row(s) rejected ({reasons}); the other {len(rows)} are written"
+            _sanitize.warn_removed(what, "ledger_rows", len(rejected))
         if rows:
             self._backend.insert(rows)
         for listener in self._listeners:

@@ -118,7 +118,7 @@ def test_an_int_outside_int64_is_removed_counted_and_logged(
     assert set(attributes) == {"index", "ok", "neg"}
     assert attributes["ok"].int_value == 2**63 - 1
     assert dropped == [("attributes", "invalid_value", 1)] * 2
-    assert "integers must fit in int64" in caplog.text
+    assert "the integer 9.22e+18 is outside int64" in caplog.text
     assert "Failed to encode key" not in caplog.text  # the SDK's own per-attribute traceback never comes
 
 

@@ -61,7 +61,11 @@ def test_metrics_latency_and_dump_stay_valid_with_poison_values(tmp_path: Path) 
     _poisoned_calls()
     app = FastAPI()
     tel.mount(app)
+    tel.mount_ui(app)
     with TestClient(app) as client:
+        view = client.get("/otel-chatbot/api/view")
+        assert view.status_code == 200
+        json.loads(view.content.decode("utf-8", errors="strict"), parse_constant=_no_nan)
         for _ in range(2):  # every scrape, not only the first
             metrics = client.get("/metrics")
             assert metrics.status_code == 200

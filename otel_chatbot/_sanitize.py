@@ -39,6 +39,7 @@ from opentelemetry.trace import Link, Status
 
 from otel_chatbot import _losses, env
 from otel_chatbot._internal_errors import log_internal_error
+from otel_chatbot._sdk import span_attributes
 
 __all__ = [
     "DEFAULT_MAX_ATTRIBUTE_LENGTH",
@@ -204,16 +205,16 @@ def quiet_truncation_warnings() -> None:
 # --- the scan: is everything exportable as it is? -----------------------------------------------------------------
 
 
-def _text_ok(value: str, limit: int) -> bool:
-    if len(value) > limit:
-        return False
-    if value.isascii():
-        return True
+def _utf8(value: str) -> bool:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _text_ok(value: str, limit: int) -> bool:
+    return len(value) <= limit and (value.isascii() or _utf8(value))
 
 
 def _value_ok(value: Any, limit: int) -> bool:
@@ -232,10 +233,20 @@ def _value_ok(value: Any, limit: int) -> bool:
 
 
 def _attributes_ok(attributes: Mapping[str, Any] | None, limit: int) -> bool:
+    """Whether every key and value is exportable as it is (the hot loop of the normal path: the common types inline)."""
     if not attributes:
         return True
     for key, value in attributes.items():
-        if not _value_ok(value, limit) or not (key.isascii() or _text_ok(key, _NAMES)):
+        kind = type(value)
+        if kind is str:
+            if len(value) > limit or not (value.isascii() or _utf8(value)):
+                return False
+        elif kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                return False
+        elif kind is not bool and kind is not float and not _value_ok(value, limit):
+            return False
+        if type(key) is not str or not (key.isascii() or _text_ok(key, _NAMES)):
             return False
     return True
 
@@ -245,32 +256,41 @@ _checked: list[object] = []
 
 
 def _shared_ok(thing: Resource | InstrumentationScope | None, limit: int) -> bool:
-    if thing is None or any(thing is seen for seen in _checked):
+    if thing is None:
         return True
+    for seen in _checked:
+        if seen is thing:
+            return True
     if isinstance(thing, Resource):
-        ok = _attributes_ok(thing.attributes, limit)
+        ok = _attributes_ok(_plain(thing.attributes), limit)
     else:
         ok = (
             _text_ok(thing.name, limit)
             and _text_ok(thing.version or "", limit)
-            and _attributes_ok(thing.attributes, limit)
+            and _attributes_ok(_plain(thing.attributes), limit)
         )
     if ok:
         _checked[:] = [thing, *_checked[:3]]
     return ok
 
 
+def _plain(attributes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The SDK's ``BoundedAttributes`` as its inner dict: iterating the mapping itself costs ~0.4 us an item."""
+    inner = getattr(attributes, "_dict", None)
+    return inner if type(inner) is dict else attributes
+
+
 def _span_ok(span: ReadableSpan, limit: int) -> bool:
-    if not _text_ok(span.name, limit) or not _attributes_ok(span.attributes, limit):
+    if not _text_ok(span.name, limit) or not _attributes_ok(span_attributes(span), limit):
         return False
     description = span.status.description
     if description is not None and not _text_ok(description, limit):
         return False
     for event in span.events:
-        if not _text_ok(event.name, _NAMES) or not _attributes_ok(event.attributes, limit):
+        if not _text_ok(event.name, _NAMES) or not _attributes_ok(_plain(event.attributes), limit):
             return False
     for link in span.links:
-        if not _attributes_ok(link.attributes, limit):
+        if not _attributes_ok(_plain(link.attributes), limit):
             return False
     return _shared_ok(span.resource, _NAMES) and _shared_ok(span.instrumentation_scope, _NAMES)
 
@@ -394,7 +414,7 @@ def _point_ok(point: Any, limit: int) -> bool:
     value = getattr(point, "value", None)
     if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
         return False
-    return _attributes_ok(point.attributes, limit)
+    return _attributes_ok(_plain(point.attributes), limit)
 
 
 def _metric_ok(metric: Metric, limit: int) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_chatbot._sanitize import exportable_metrics, exportable_spans
+from tests._otlp_receiver import OtlpReceiver
 
 
 class SanitizingSpanExporter(SpanExporter):
@@ -49,6 +51,27 @@ class SanitizingMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         self.inner.shutdown(timeout_millis=timeout_millis)
+
+
+@contextmanager
+def grpc_receiver() -> Iterator[OtlpReceiver]:
+    """The in-memory gRPC OTLP receiver, serving (like a collector, it refuses requests over gRPC's 4 MiB)."""
+    with OtlpReceiver("grpc") as receiver:
+        receiver.start()
+        yield receiver
+
+
+def data_points(receiver: OtlpReceiver) -> list[Any]:
+    """Every metric data point received (number and histogram), in order."""
+    points: list[Any] = []
+    for request in list(receiver.metrics_requests):
+        for resource in request.resource_metrics:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    kind = metric.WhichOneof("data")
+                    if kind is not None:
+                        points.extend(getattr(metric, kind).data_points)
+    return points
 
 
 def span_exporter(endpoint: str) -> OTLPSpanExporter:

@@ -23,13 +23,14 @@ import otel_chatbot as oc
 from otel_chatbot import semconv
 from otel_chatbot.stats import render_prometheus
 from tests._otlp_receiver import OtlpReceiver
+from tests.unit.poison._helpers import data_points, grpc_receiver
 
 POISON_TENANT = "acme\ud800"
 
 
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as r:
+    with grpc_receiver() as r:
         yield r
 
 
@@ -120,7 +121,7 @@ def test_the_otlp_metric_export_carries_the_poisoned_tenant_repaired(receiver: O
     encode_metrics(merged).SerializeToString()  # what the exporter does: no exception
     assert tel.force_flush(5)
     tel.shutdown(5)
-    points = receiver.data_points()
+    points = data_points(receiver)
     tenants = {kv.value.string_value for p in points for kv in p.attributes if kv.key == semconv.CHATBOT_TENANT_ID}
     assert tenants == {"acme\ufffd", "fine"}  # the NaN and infinite costs were not counted
     models = {kv.value.string_value for p in points for kv in p.attributes if kv.key == semconv.GEN_AI_REQUEST_MODEL}

@@ -32,7 +32,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_chatbot._sanitize import DEFAULT_MAX_ATTRIBUTE_LENGTH, exportable_metrics, exportable_spans
 from tests._otlp_receiver import OtlpReceiver
-from tests.unit.poison._helpers import SanitizingSpanExporter, span_exporter
+from tests.unit.poison._helpers import SanitizingSpanExporter, grpc_receiver, span_exporter
 from tests.unit.properties.strategies import INTS, SCALARS, STRINGS, TEXT
 
 SETTINGS = settings(
@@ -47,7 +47,7 @@ RAW_VALUES = SCALARS | st.lists(st.one_of(STRINGS), max_size=3) | st.lists(INTS,
 
 @pytest.fixture
 def receiver() -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as r:
+    with grpc_receiver() as r:
         yield r
 
 
@@ -89,7 +89,7 @@ def test_any_raw_span_batch_is_delivered_whole(receiver: OtlpReceiver) -> None:
     )
     def one_batch(name: str, attributes: dict[str, Any], description: str, event: str) -> None:
         spans = _spans(name, attributes, description, event)
-        before = receiver.span_count()
+        before = len(receiver.spans())
         assert exporter.export(spans) is SpanExportResult.SUCCESS
         received = receiver.spans()[before:]
         assert len(received) == 3  # the whole batch, the poisoned span included

@@ -29,6 +29,7 @@ import otel_chatbot as oc
 from otel_chatbot._sanitize import exportable_spans
 from otel_chatbot.stats import render_prometheus
 from tests._otlp_receiver import OtlpReceiver
+from tests.unit.poison._helpers import data_points, grpc_receiver
 from tests.unit.properties.strategies import ATTRIBUTES, IDS, NUMBERS, STRINGS, TEXT, VALUES
 
 SETTINGS = settings(
@@ -58,7 +59,7 @@ class Pipeline:
 @contextmanager
 def pipeline() -> Iterator[Pipeline]:
     """configure() with OTLP export to an in-memory receiver, the embedded statistics, a ledger and a memory copy."""
-    with tempfile.TemporaryDirectory() as tmp, OtlpReceiver() as receiver:
+    with tempfile.TemporaryDirectory() as tmp, grpc_receiver() as receiver:
         memory = InMemorySpanExporter()
         ledger = Path(tmp) / "usage.db"
         tel = oc.configure(
@@ -79,10 +80,10 @@ def check_everything_delivered_and_valid(p: Pipeline, tmp: Path) -> None:
     spans = p.memory.get_finished_spans()
     assert spans
     assert exportable_spans(spans) is spans  # repaired at the source: nothing left for the export to fix
-    assert p.receiver.span_count() == len(spans)  # every span made was delivered
+    assert len(p.receiver.spans()) == len(spans)  # every span made was delivered
     metrics = p.tel._metrics
     assert metrics is not None and metrics.force_flush(10)
-    assert p.receiver.metric_requests and p.receiver.data_points()
+    assert p.receiver.metrics_requests and data_points(p.receiver)
     text = render_prometheus(p.tel.report())
     families = list(text_string_to_metric_families(text.encode("utf-8").decode("utf-8")))
     assert families

@@ -29,8 +29,9 @@ class StageHandle:
         return self._run.span
 
     def set_attribute(self, key: str, value: Any) -> None:
-        """Set an attribute on the stage span (values are sanitised and secrets scrubbed)."""
-        self._run.set_attribute(key, value)
+        """Set an attribute on the stage span (values are sanitised and secrets scrubbed). Never raises."""
+        with handle_internal_errors():
+            self._run.set_attribute(key, value)
 
     def record_usage(self, input_tokens: int | None = None, output_tokens: int | None = None, **kwargs: Any) -> None:
         """Token usage of this stage by hand; same arguments as :func:`otel_chatbot.record_usage`."""
@@ -56,7 +57,13 @@ def _count(name: str, value: Any) -> int | None:
 
 
 def _reject(name: str, value: Any) -> None:
-    shown = f"{value:.3g}" if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)[:40]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        shown = f"{value:.3g}"
+    else:
+        try:
+            shown = repr(value)[:40]
+        except Exception:
+            shown = f"<{type(value).__name__}>"
     _sanitize.warn_removed(f"record_usage({name}={shown}): not a token count in 0..2^63-1")
 
 

@@ -68,7 +68,11 @@ def sanitize(value: Any) -> AttributeValue | None:
         return [str(i) for i in items]
     if value is None:
         return None
-    return _text(str(value))
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ fails: not recorded, never raised into the caller
+        return None
+    return _text(text)
 
 
 def _text(value: str) -> str:
@@ -153,6 +157,8 @@ class SpanRun:
         if self.recording:
             clean = sanitize(value)
             if clean is not None:
+                if type(key) is not str or not key.isascii():  # a key from the user's data: valid UTF-8 too
+                    key = _sanitize.clean_text(str(key), _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
                 self.span.set_attribute(key, clean)
 
     def override(self) -> UsageOverride:

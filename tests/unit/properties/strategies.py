@@ -21,16 +21,30 @@ INTS = (
 )
 FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 SCALARS = STRINGS | INTS | FLOATS | st.booleans() | st.none() | st.binary(max_size=8)
+
+
+class Unprintable:
+    """An object whose ``str()`` and ``repr()`` raise."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
 VALUES: st.SearchStrategy[Any] = (
     SCALARS
     | st.lists(SCALARS, max_size=4)
     | st.tuples(SCALARS, SCALARS)
     | st.dictionaries(TEXT, SCALARS, max_size=3)
     | st.builds(object)
+    | st.builds(Unprintable)
 )
 """Attribute values and return values: anything."""
-ATTRIBUTES = st.dictionaries(TEXT.filter(bool), VALUES, max_size=4)
-NUMBERS: st.SearchStrategy[Any] = INTS | FLOATS | st.booleans() | st.none() | TEXT
+KEYS = TEXT.filter(bool) | st.sampled_from(["k\ud800", "\udfffx", "\ud83d\ude00", "plain.key"])
+ATTRIBUTES = st.dictionaries(KEYS, VALUES, max_size=4)
+NUMBERS: st.SearchStrategy[Any] = INTS | FLOATS | st.booleans() | st.none() | TEXT | st.builds(Unprintable)
 """What ``record_usage`` may be given."""
-IDS: st.SearchStrategy[Any] = STRINGS | st.none() | INTS
+IDS: st.SearchStrategy[Any] = STRINGS | st.none() | INTS | st.builds(Unprintable)
 """Conversation, user, tenant and variant ids."""

@@ -128,8 +128,8 @@ class SpanRun:
         model_price: pricing.ModelPrice | None = None,
     ) -> None:
         # (Positional parameters: built on every decorated call, and a call with keywords costs about 0.5 us more.)
-        if len(name) > _sanitize._limit:
-            name = name[: _sanitize._limit]
+        if len(name) > (limit := _sanitize.max_attribute_length()):
+            name = name[:limit]
         self.span: Span = tracer.start_span(name, parent, kind, attributes)  # positional: see above
         self._t0 = time.perf_counter()
         self.ctx = _sdk.context_with_span(parent, self.span, RUN_KEY, self)

@@ -27,7 +27,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
-from otel_chatbot import _losses, _sanitize
+from otel_chatbot import _losses, _sanitize, _values
 from otel_chatbot._sanitize import clean_text, exportable_metrics, exportable_spans
 from tests._otlp_receiver import OtlpReceiver
 from tests.unit.poison._helpers import SanitizingSpanExporter, grpc_receiver, make_spans, span_exporter
@@ -173,7 +173,7 @@ def test_a_span_that_cannot_be_encoded_even_repaired_is_dropped_alone(dropped: l
 
 
 def test_a_max_attribute_length_set_by_configure_applies_at_export(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_sanitize, "_limit", 10)
+    monkeypatch.setattr(_values, "_limit", 10)
     (span,) = exportable_spans(make_spans(1, {"a": "0123456789abc"}))
     assert span.attributes is not None
     assert span.attributes["a"] == "0123456789"

@@ -94,6 +94,10 @@ class State:
         self.budget_guard = None
         self.prices = None
         self.content = ContentSettings.from_env()
+        from otel_chatbot import _sanitize
+
+        _sanitize.set_max_attribute_length(_sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
+        _sanitize.reset_warnings()
 
 
 STATE = State()

@@ -296,3 +296,32 @@ def budgets_spec() -> str | None:
     """The raw ``OTEL_CHATBOT_BUDGETS`` value, if set (parsed by ``otel_chatbot.telemetry._zero_code``)."""
     raw = os.environ.get(OTEL_CHATBOT_BUDGETS)
     return raw if raw is not None and raw.strip() else None
+
+
+# --- attribute value length (issue 13: poison values) ---------------------------------------------------------------
+OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: Final = "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+"""Standard OTel: maximum characters of one attribute value (span, event and link attributes); ``configure()``'s
+default for ``max_attribute_length`` (default: 16384)."""
+OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: Final = "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"
+"""Standard OTel: maximum characters of one span attribute value (default: ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT``)."""
+DEFAULT_MAX_ATTRIBUTE_LENGTH: Final = 16384
+
+
+def attribute_length_limits(*, strict: bool = False) -> tuple[int, int]:
+    """(general, span) maximum attribute value lengths from the two standard variables (default 16384 each)."""
+    general = _positive(OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, DEFAULT_MAX_ATTRIBUTE_LENGTH, strict=strict)
+    return general, _positive(OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT, general, strict=strict)
+
+
+def _positive(name: str, default: int, *, strict: bool) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        _invalid(name, raw, "a positive integer", default, strict=strict)
+        return default
+    return value

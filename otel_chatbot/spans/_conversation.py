@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
-from otel_chatbot import semconv
+from otel_chatbot import _sanitize, semconv
 
 __all__ = ["conversation", "current_attributes"]
 
@@ -63,7 +63,12 @@ def conversation(
         (semconv.CHATBOT_VARIANT, variant),
     ):
         if value is not None:
-            merged[key] = str(value)
+            try:
+                text = str(value)
+            except Exception:  # an id object whose __str__ fails: left out, never raised into the caller
+                continue
+            # Ids come from requests: valid UTF-8 and bounded before they reach every span, label and ledger row.
+            merged[key] = _sanitize.clean_text(text, _sanitize.max_attribute_length())
     token = _ATTRIBUTES.set(MappingProxyType(merged))
     try:
         yield

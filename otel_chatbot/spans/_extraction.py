@@ -31,15 +31,19 @@ def get(obj: Any, key: str) -> Any:
 
 
 def count(value: Any) -> int | None:
-    """A token count, or None: bools, negatives, NaN, non-integral floats and non-numbers are rejected."""
+    """A token count, or None: bools, negatives, NaN, non-integral floats, counts beyond int64 (what OTLP and the
+    ledger hold) and non-numbers are rejected."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value if value >= 0 else None
+        return value if 0 <= value <= _INT64_MAX else None
     if isinstance(value, float):
-        if math.isfinite(value) and value >= 0 and value.is_integer():
+        if math.isfinite(value) and 0 <= value <= _INT64_MAX and value.is_integer():
             return int(value)
     return None
+
+
+_INT64_MAX = 2**63 - 1
 
 
 def text_of_str(value: Any) -> str | None:

@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from otel_chatbot import semconv
+from otel_chatbot import _sanitize, semconv
 from otel_chatbot._internal_errors import handle_internal_errors
 from otel_chatbot.spans._extraction import Extracted, count, extract
 from otel_chatbot.spans._run import SpanRun, current_run, usage_attributes
@@ -29,8 +29,9 @@ class StageHandle:
         return self._run.span
 
     def set_attribute(self, key: str, value: Any) -> None:
-        """Set an attribute on the stage span (values are sanitised and secrets scrubbed)."""
-        self._run.set_attribute(key, value)
+        """Set an attribute on the stage span (values are sanitised and secrets scrubbed). Never raises."""
+        with handle_internal_errors():
+            self._run.set_attribute(key, value)
 
     def record_usage(self, input_tokens: int | None = None, output_tokens: int | None = None, **kwargs: Any) -> None:
         """Token usage of this stage by hand; same arguments as :func:`otel_chatbot.record_usage`."""
@@ -42,6 +43,28 @@ class StageHandle:
             extracted = extract(response, self._run.provider)
             if extracted is not None:
                 self._run.override().usage.merge(extracted)
+
+
+_INT64_MAX = 2**63 - 1
+
+
+def _count(name: str, value: Any) -> int | None:
+    """``value`` as a token count, or None; an invalid one (not None) is logged and counted, never recorded."""
+    number = count(value)
+    if number is None and value is not None:
+        _reject(name, value)
+    return number
+
+
+def _reject(name: str, value: Any) -> None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        shown = f"{value:.3g}"
+    else:
+        try:
+            shown = repr(value)[:40]
+        except Exception:
+            shown = f"<{type(value).__name__}>"
+    _sanitize.warn_removed(f"record_usage({name}={shown}): not a token count in 0..2^63-1")
 
 
 def _record_on_run(
@@ -66,10 +89,14 @@ def _record_on_run(
         ("cache_write_tokens", cache_write_tokens),
         ("reasoning_tokens", reasoning_tokens),
     ):
-        number = count(value)
+        number = _count(name, value)
         if number is not None:
             previous = getattr(current, name)
-            setattr(current, name, number if previous is None else previous + number)
+            total = number if previous is None else previous + number
+            if total <= _INT64_MAX:
+                setattr(current, name, total)
+            else:
+                _reject(name, total)
     override.model = model or override.model
     override.provider = provider or override.provider
     override.estimated = override.estimated or estimated
@@ -93,7 +120,8 @@ def record_usage(
         oc.record_usage(input_tokens=812, output_tokens=95, model="gpt-4o-mini")
 
     Outside any stage it sets usage and cost on the current span, if one is recording. Invalid counts (negative,
-    NaN, non-numeric) are ignored.
+    NaN, infinite, non-integral, a bool, beyond 2^63-1, non-numeric) are not recorded: a warning says so, and the call
+    never raises.
 
     Args:
         input_tokens: All input tokens, cached ones included (semconv).
@@ -124,11 +152,11 @@ def record_usage(
         if not span.is_recording():
             return
         usage = Extracted(
-            input_tokens=count(input_tokens),
-            output_tokens=count(output_tokens),
-            cache_read_tokens=count(cache_read_tokens),
-            cache_write_tokens=count(cache_write_tokens),
-            reasoning_tokens=count(reasoning_tokens),
+            input_tokens=_count("input_tokens", input_tokens),
+            output_tokens=_count("output_tokens", output_tokens),
+            cache_read_tokens=_count("cache_read_tokens", cache_read_tokens),
+            cache_write_tokens=_count("cache_write_tokens", cache_write_tokens),
+            reasoning_tokens=_count("reasoning_tokens", reasoning_tokens),
         )
         attributes = usage_attributes(usage, model, provider, estimated=estimated)
         if model:

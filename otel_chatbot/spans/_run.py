@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _scopes, _sdk, semconv
+from otel_chatbot import _sanitize, _scopes, _sdk, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -40,11 +40,17 @@ _CONTENT_STAGES = frozenset({"generation", "embeddings"})
 
 
 def sanitize(value: Any) -> AttributeValue | None:
-    """A value OTel accepts as an attribute: primitives and homogeneous primitive sequences; secrets scrubbed."""
+    """A value OTel accepts as an attribute: primitives and homogeneous primitive sequences; secrets scrubbed;
+    strings valid UTF-8 and cut to the maximum attribute length; integers within int64 (else dropped, counted)."""
     if isinstance(value, str):
-        return content.scrub_secrets(value)
-    if isinstance(value, bool | int):
+        return _text(value)
+    if isinstance(value, bool):
         return value
+    if isinstance(value, int):
+        if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
+            return value
+        _sanitize.warn_removed(f"an attribute integer ({value:.3g}) is outside int64 (what OTLP holds)")
+        return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Sequence) and not isinstance(value, bytes):
@@ -55,12 +61,23 @@ def sanitize(value: Any) -> AttributeValue | None:
             return [bool(i) for i in items]
         if all(isinstance(i, int) and not isinstance(i, bool) for i in items):
             return [i for i in items if isinstance(i, int)]
+        if any(i is None and v is not None for i, v in zip(items, value, strict=True)):
+            return None  # an element was rejected (an integer outside int64, a NaN): the whole value is dropped
         if all(isinstance(i, int | float) and not isinstance(i, bool) for i in items):
             return [float(i) for i in items if isinstance(i, int | float)]
         return [str(i) for i in items]
     if value is None:
         return None
-    return content.scrub_secrets(str(value))
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ fails: not recorded, never raised into the caller
+        return None
+    return _text(text)
+
+
+def _text(value: str) -> str:
+    """A string as an attribute value: secrets scrubbed, then valid UTF-8 and cut to the maximum length."""
+    return _sanitize.clean_text(content.scrub_secrets(value), _sanitize.max_attribute_length())
 
 
 class UsageOverride:
@@ -111,6 +128,8 @@ class SpanRun:
         model_price: pricing.ModelPrice | None = None,
     ) -> None:
         # (Positional parameters: built on every decorated call, and a call with keywords costs about 0.5 us more.)
+        if len(name) > (limit := _sanitize.max_attribute_length()):
+            name = name[:limit]
         self.span: Span = tracer.start_span(name, parent, kind, attributes)  # positional: see above
         self._t0 = time.perf_counter()
         self.ctx = _sdk.context_with_span(parent, self.span, RUN_KEY, self)
@@ -138,6 +157,8 @@ class SpanRun:
         if self.recording:
             clean = sanitize(value)
             if clean is not None:
+                if type(key) is not str or not key.isascii():  # a key from the user's data: valid UTF-8 too
+                    key = _sanitize.clean_text(str(key), _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
                 self.span.set_attribute(key, clean)
 
     def override(self) -> UsageOverride:
@@ -204,12 +225,14 @@ class SpanRun:
         if not self.recording:
             return
         with handle_internal_errors():
-            message = content.scrub_secrets(str(exc))
+            # The message and stack trace are the user's (or a provider's): valid UTF-8 and bounded before they reach
+            # the span (the SDK's SpanLimits bounds event attributes only, and never the status description).
+            message = _text(str(exc))
             self.span.set_attribute(semconv.ERROR_TYPE, type(exc).__qualname__)
-            self.span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
+            self.span.set_status(Status(StatusCode.ERROR, _text(f"{type(exc).__name__}: {message}")))
             import traceback
 
-            stack = content.scrub_secrets("".join(traceback.format_exception(exc)))
+            stack = _text("".join(traceback.format_exception(exc)))
             self.span.add_event(
                 "exception",
                 {"exception.type": type(exc).__qualname__, "exception.message": message, "exception.stacktrace": stack},

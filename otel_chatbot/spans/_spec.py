@@ -10,6 +10,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
+from otel_chatbot._sanitize import clean_text, max_attribute_length
 from otel_chatbot._sdk import global_tracer_provider
 from otel_chatbot._state import STATE
 from otel_chatbot._version import __version__
@@ -91,12 +92,15 @@ class Spec:
                 attrs[key] = value
         if stream:
             attrs[semconv.GEN_AI_REQUEST_STREAM] = True
+        for key, given in attrs.items():
+            if isinstance(given, str):
+                attrs[key] = clean_text(given)  # a model or tool name the caller built: valid UTF-8
         for key, value in (attributes or {}).items():
             clean = sanitize(value)
             if clean is not None:
-                attrs[key] = clean
+                attrs[clean_text(key)] = clean
         self.stage = stage
-        self.name = name
+        self.name = clean_text(name, max_attribute_length())
         self.kind = kind
         self.model = model
         self.provider = provider

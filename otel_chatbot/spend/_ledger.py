@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from otel_chatbot import _sanitize
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._redact import display_text, display_url, url_password
@@ -382,29 +383,25 @@ class Ledger:
             if None in batch:
                 return
 
-    def _write(self, entries: list[LedgerEntry]) -> None:
-        self._backend.insert(
-            [
-                (
-                    e.ts,
-                    e.trace_id,
-                    e.service,
-                    e.stage,
-                    e.model,
-                    e.provider,
-                    int(e.input_tokens),
-                    int(e.output_tokens),
-                    round(e.cost_usd * _NANO),
-                    e.tenant,
-                    e.user,
-                    e.conversation,
-                    e.variant,
-                    e.cost_source,
-                    e.price_version,
-                )
-                for e in entries
-            ]
-        )
+    def _write(self, batch: list[LedgerEntry]) -> None:
+        # One invalid row must not fail the batch's transaction (a token count of 2**63 once lost 88 of 101 rows):
+        # each row is checked first, and a bad one is rejected alone, logged and counted.
+        rows: list[tuple[Any, ...]] = []
+        entries: list[LedgerEntry] = []
+        rejected: list[str] = []
+        for entry in batch:
+            row = _row(entry)
+            if isinstance(row, str):
+                rejected.append(row)
+            else:
+                rows.append(row)
+                entries.append(entry._replace(tenant=row[9], user=row[10]))  # as written: budgets read them back
+        if rejected:
+            reasons = "; ".join(sorted(set(rejected))[:3])
+            what = f"{len(rejected)} usage ledger row(s) rejected ({reasons}); the other {len(rows)} are written"
+            _sanitize.warn_removed(what, "ledger_rows", len(rejected))
+        if rows:
+            self._backend.insert(rows)
         for listener in self._listeners:
             try:
                 listener(entries)
@@ -472,3 +469,43 @@ class Ledger:
         self._thread.join(timeout)
         if not self._thread.is_alive():
             self._backend.close()
+
+
+def _row(e: LedgerEntry) -> tuple[Any, ...] | str:
+    """The database row of ``e``, or why it is rejected: token counts must be integers in 0..2^63-1, the cost a
+    finite non-negative number of USD whose nano-USD fit in int64, the time finite; text is repaired (valid UTF-8,
+    bounded), never a reason to reject."""
+    counts = []
+    for name, value in (("input_tokens", e.input_tokens), ("output_tokens", e.output_tokens)):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{name} is not a number: {type(value).__name__}"
+        if not (0 <= value <= _sanitize.INT64_MAX and (type(value) is int or float(value).is_integer())):
+            return f"{name}={value!r} is not a count in 0..2^63-1"
+        counts.append(int(value))
+    cost = _sanitize.nano_usd(e.cost_usd)
+    if cost is None:
+        return f"cost_usd={e.cost_usd!r} is not a finite non-negative amount under 9e9"
+    if isinstance(e.ts, bool) or not isinstance(e.ts, int | float) or not 0 <= e.ts < 1e11:
+        return f"ts={e.ts!r} is not a time"
+    limit = _sanitize.max_attribute_length()
+
+    def text(value: object) -> str:
+        return _sanitize.clean_text(str(value), limit)
+
+    return (
+        float(e.ts),
+        text(e.trace_id),
+        text(e.service),
+        text(e.stage),
+        text(e.model),
+        text(e.provider),
+        counts[0],
+        counts[1],
+        cost,
+        text(e.tenant),
+        text(e.user),
+        text(e.conversation),
+        text(e.variant),
+        text(e.cost_source),
+        text(e.price_version),
+    )

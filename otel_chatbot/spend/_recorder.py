@@ -52,9 +52,10 @@ class UsageRecorder(SpanProcessor):
                     str(stage),
                     str(get(semconv.GEN_AI_REQUEST_MODEL) or get(semconv.GEN_AI_RESPONSE_MODEL) or ""),
                     str(get(semconv.GEN_AI_PROVIDER_NAME) or ""),
-                    int(inp or 0),
-                    int(out or 0),
-                    float(cost or 0.0),
+                    # as given: the ledger checks them and rejects (logs, counts) a row whose numbers it cannot hold
+                    inp or 0,
+                    out or 0,
+                    cost or 0.0,
                     str(get(semconv.CHATBOT_TENANT_ID) or ""),
                     str(get(semconv.USER_ID) or ""),
                     str(get(semconv.GEN_AI_CONVERSATION_ID) or ""),

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_chatbot import semconv
+from otel_chatbot._sanitize import nano_usd, seconds, token_count
 from otel_chatbot.stats._accumulators import (
     RELATIVE_ACCURACY,
     LatencyAcc,
@@ -311,18 +312,18 @@ class Aggregator:
         acc = self._streams.get(key)
         if acc is None:
             acc = self._streams[key] = StreamAcc()
-        ttfc = get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
-        ttft = get(_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
+        ttfc = seconds(get(_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
+        raw_ttft = get(_CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
         decode_s = dur_ns / 1e9
         if ttfc is not None:
-            acc.ttfc.add(float(ttfc) * 1000.0)
-            decode_s = max(decode_s - float(ttfc), 0.0)  # generation (reasoning included) runs from the first chunk
-        if ttft is None:
-            ttft = ttfc  # spans of other instrumentations, or a stream with no text: the first chunk is all we know
+            acc.ttfc.add(ttfc * 1000.0)
+            decode_s = max(decode_s - ttfc, 0.0)  # generation (reasoning included) runs from the first chunk
+        # spans of other instrumentations, or a stream with no text: the first chunk is all we know
+        ttft = ttfc if raw_ttft is None else seconds(raw_ttft)
         if ttft is not None:
-            acc.ttft.add(float(ttft) * 1000.0)
+            acc.ttft.add(ttft * 1000.0)
         if out is not None and decode_s > 0:
-            acc.output_tokens += int(out)
+            acc.output_tokens += token_count(out)
             acc.decode_s += decode_s
 
     def _record_usage(
@@ -363,10 +364,10 @@ class Aggregator:
             variant,
             get(_USER_ID),
             get(_GEN_AI_CONVERSATION_ID),
-            int(inp or 0),
-            int(out or 0),
-            int(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS) or 0),
-            None if cost is None else round(float(cost) * _NANO),
+            token_count(inp),
+            token_count(out),
+            token_count(get(_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS)),
+            nano_usd(cost),
         )
 
     def _record_root(

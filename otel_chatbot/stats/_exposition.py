@@ -11,7 +11,10 @@ Example::
 
 from __future__ import annotations
 
+import math
+
 from otel_chatbot import semconv
+from otel_chatbot._sanitize import clean_text
 from otel_chatbot.stats._snapshot import CounterSeries, HistogramSeries, StatsSnapshot
 
 __all__ = ["CONTENT_TYPE", "render_prometheus"]
@@ -42,7 +45,9 @@ _LE_INF = 'le="+Inf"'
 
 
 def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    # Valid UTF-8 first: a label value with a lone surrogate (a tenant id from a request) would make every later
+    # scrape fail to encode, for the life of the process (the series are cumulative).
+    return clean_text(str(value)).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(pairs: tuple[tuple[str, str], ...], extra: str = "") -> str:
@@ -53,9 +58,16 @@ def _labels(pairs: tuple[tuple[str, str], ...], extra: str = "") -> str:
 
 
 def _number(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
-        return str(int(value))
-    return repr(float(value))
+    """A sample value in the text format; NaN and infinities as the format spells them (never an exception)."""
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond a double
+        return "+Inf" if value > 0 else "-Inf"
+    if not math.isfinite(number):
+        return "NaN" if math.isnan(number) else ("+Inf" if number > 0 else "-Inf")
+    if number == int(number) and abs(number) < 1e15:
+        return str(int(number))
+    return repr(number)
 
 
 def _histogram_lines(series: HistogramSeries) -> list[str]:

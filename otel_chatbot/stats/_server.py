@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_chatbot._sanitize import json_safe
 from otel_chatbot.stats._exposition import CONTENT_TYPE
 
 __all__ = ["MetricsServer"]
@@ -55,7 +56,7 @@ class MetricsServer:
         path = "/" + path.strip("/")
         routes: dict[str, tuple[str, Callable[[], bytes]]] = {
             path: (CONTENT_TYPE, lambda: prometheus().encode()),
-            f"{path}/latency": ("application/json", lambda: json.dumps(latency()).encode()),
+            f"{path}/latency": ("application/json", lambda: json.dumps(json_safe(latency()), allow_nan=False).encode()),
         }
         server = ThreadingHTTPServer((host, port), _handler(routes))
         server.daemon_threads = True  # a scrape in progress never holds the process open at exit

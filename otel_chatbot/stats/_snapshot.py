@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from otel_chatbot._sanitize import json_safe
+
 __all__ = [
     "CacheStats",
     "CounterSeries",
@@ -327,8 +329,9 @@ class StatsSnapshot:
         return next((s for s in self.stages if s.stage == name), None)
 
     def latency_json(self) -> dict[str, dict[str, float | int | None]]:
-        """The ``GET /metrics/latency`` document: ``{stage: {count, mean_ms, p50_ms, p95_ms, p99_ms, share}}``."""
-        return {
+        """The ``GET /metrics/latency`` document: ``{stage: {count, mean_ms, p50_ms, p95_ms, p99_ms, share}}`` (valid
+        UTF-8, finite numbers or null)."""
+        document: dict[str, dict[str, float | int | None]] = {
             s.stage: {
                 "count": s.latency.count,
                 "mean_ms": s.latency.mean_ms,
@@ -339,12 +342,13 @@ class StatsSnapshot:
             }
             for s in self.stages
         }
+        return json_safe(document)  # type: ignore[no-any-return]
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (``from_dict`` reads it back)."""
+        """A JSON-ready dict (``from_dict`` reads it back): strings valid UTF-8, numbers finite or null."""
         out: dict[str, Any] = {"format": SNAPSHOT_FORMAT}
         out.update(dataclasses.asdict(self))
-        return out
+        return json_safe(out)  # type: ignore[no-any-return]
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The snapshot as JSON text."""

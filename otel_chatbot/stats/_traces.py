@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_chatbot import semconv
+from otel_chatbot._sanitize import nano_usd, token_count
 from otel_chatbot.stats._history import History
 from otel_chatbot.stats._snapshot import ConversationRecord, SpanRecord, TraceRecord, TurnRecord
 
@@ -208,9 +209,9 @@ class TraceStore:
             i, o, c = get(_INPUT_TOKENS), get(_OUTPUT_TOKENS), get(_COST)
             if (i is None and o is None and c is None) or get(_USAGE_DEFERRED):
                 continue
-            i = int(i or 0)
-            o = int(o or 0)
-            c = 0 if c is None else round(float(c) * _NANO)
+            i = token_count(i)
+            o = token_count(o)
+            c = nano_usd(c) or 0
             inp += i
             out += o
             nusd += c

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_chatbot import env
+from otel_chatbot import _sanitize, env
 from otel_chatbot._sdk import FanOutProcessor
 from otel_chatbot._state import STATE, ContentSettings, Installed, no_redaction
 from otel_chatbot.errors import ConfigurationError
@@ -234,6 +234,8 @@ class _Settings:
     ledger_retention: str | None
     budgets: tuple[Budget, ...]
     budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None
+    attribute_lengths: tuple[int, int] = (env.DEFAULT_MAX_ATTRIBUTE_LENGTH, env.DEFAULT_MAX_ATTRIBUTE_LENGTH)
+    """(general, span attributes) maximum value lengths, in characters."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,7 @@ def configure(
     resource_attributes: Mapping[str, Any] | None = None,
     span_processors: Sequence[SpanProcessor] = (),
     export_timeout: float = 10.0,
+    max_attribute_length: int | None = None,
     ledger: str | None = None,
     ledger_retention: str | None = None,
     budgets: Sequence[Budget] = (),
@@ -294,6 +297,11 @@ def configure(
         resource_attributes: Extra resource attributes.
         span_processors: Extra span processors (e.g. an in-memory exporter in tests).
         export_timeout: Seconds one OTLP export may take.
+        max_attribute_length: Maximum characters of one attribute value (span, event and link attributes: ids,
+            exception messages and stack traces included), of a status description and of a span name; longer
+            values are cut. Default ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` (``OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT``
+            for span attributes), else 16384. Applied through the SDK's ``SpanLimits`` when ``configure()``
+            creates the TracerProvider, and at export in every case (docs/reliability.md, "Poison values").
         ledger: The usage ledger every priced call is appended to (off the request path): a SQLite file path or a
             ``postgresql://`` URL. Default ``OTEL_CHATBOT_LEDGER``; none → no ledger.
         ledger_retention: Delete ledger rows older than this, e.g. ``"90d"`` (default: keep everything).
@@ -325,6 +333,7 @@ def configure(
         resource_attributes=resource_attributes,
         span_processors=span_processors,
         export_timeout=export_timeout,
+        max_attribute_length=max_attribute_length,
         ledger=ledger,
         ledger_retention=ledger_retention,
         budgets=budgets,
@@ -356,6 +365,7 @@ def _resolve(
     resource_attributes: Mapping[str, Any] | None,
     span_processors: Sequence[SpanProcessor],
     export_timeout: float,
+    max_attribute_length: int | None,
     ledger: str | None,
     ledger_retention: str | None,
     budgets: Sequence[Budget],
@@ -371,6 +381,15 @@ def _resolve(
     if limit <= 0:
         raise ConfigurationError(f"max_content_length must be a positive number of characters, not {limit}.")
     legacy = env.semconv_legacy_dup(strict=True)
+    if max_attribute_length is not None and (type(max_attribute_length) is not int or max_attribute_length <= 0):
+        raise ConfigurationError(
+            f"max_attribute_length must be a positive number of characters, not {max_attribute_length!r}."
+        )
+    lengths = (
+        (max_attribute_length, max_attribute_length)
+        if max_attribute_length is not None
+        else env.attribute_length_limits(strict=True)
+    )
     content = ContentSettings(content_on, limit, redact if redact is not None else no_redaction, legacy)
     overrides: dict[str, pricing.ModelPrice] = {}
     if path := env.prices_file():
@@ -392,6 +411,7 @@ def _resolve(
         ledger_retention=ledger_retention,
         budgets=tuple(budgets),
         budget_alerts=budget_alerts,
+        attribute_lengths=lengths,
     )
 
 
@@ -455,6 +475,8 @@ def _install(settings: _Settings, pipeline: _Pipeline) -> tuple[Installed, tuple
         STATE.prices = settings.prices
         STATE.content = settings.content
         STATE.budget_guard = pipeline.budget_guard
+        _sanitize.set_max_attribute_length(max(settings.attribute_lengths))
+        _sanitize.quiet_truncation_warnings()
     return installed, previous
 
 
@@ -472,6 +494,8 @@ def _install_provider(settings: _Settings) -> Installed:
                 installed.service_name,
                 installed.service_name,
             )
+        if installed.sampler is not None:  # ours: its limits follow the latest configure() (tracers share them)
+            _set_limits(installed.provider, settings.attribute_lengths)
         if settings.sampler is not None:
             if installed.sampler is None:
                 logger.warning("configure(sampler=...): the TracerProvider is not ours; its sampler stays")
@@ -489,10 +513,19 @@ def _install_provider(settings: _Settings) -> Installed:
     )
     initial = settings.sampler or TracerProvider(shutdown_on_exit=False).sampler  # the OTEL_TRACES_SAMPLER default
     switch_sampler = SwitchSampler(initial)
-    provider = TracerProvider(resource=resource, sampler=switch_sampler)
+    general, span = settings.attribute_lengths
+    limits = SpanLimits(max_attribute_length=general, max_span_attribute_length=span)
+    provider = TracerProvider(resource=resource, sampler=switch_sampler, span_limits=limits)
     provider.add_span_processor(fan_out)
     trace.set_tracer_provider(provider)
     return Installed(provider, fan_out, switch_sampler, name)
+
+
+def _set_limits(provider: TracerProvider, lengths: tuple[int, int]) -> None:
+    """Change the attribute length limits of our provider in place: every tracer holds its ``SpanLimits`` object."""
+    limits = getattr(provider, "_span_limits", None)
+    if isinstance(limits, SpanLimits):
+        limits.max_attribute_length, limits.max_span_attribute_length = lengths
 
 
 def _one_of_several_workers() -> bool:

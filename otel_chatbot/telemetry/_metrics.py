@@ -48,7 +48,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_chatbot import semconv
+from otel_chatbot import _sanitize, semconv
 from otel_chatbot._internal_errors import drain_each
 from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
@@ -173,12 +173,25 @@ def prometheus_name(instrument: str) -> str:
 
 
 def _count(value: Any) -> int:
-    """A token count attribute as a non-negative int (0 when absent or not a count)."""
-    if type(value) is int and value > 0:
+    """A token count attribute as a non-negative int (0 when absent, not a count, or beyond int64: a counter that
+    cannot be exported would poison every later export of the process, its counts being cumulative)."""
+    if type(value) is int and 0 < value <= _sanitize.INT64_MAX:
         return value
-    if isinstance(value, float) and value > 0 and value.is_integer():
+    if isinstance(value, float) and 0 < value <= _sanitize.INT64_MAX and value.is_integer():
         return int(value)
     return 0
+
+
+def _seconds(value: Any) -> float | None:
+    """A time attribute as a finite non-negative float, or None (NaN, infinity, a negative or absurd number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e12:
+        return float(value)
+    return None
+
+
+def _label(value: Any) -> str:
+    """A label value: valid UTF-8 (a surrogate would break every later export and ``/metrics``), bounded."""
+    return _sanitize.clean_text(str(value), _sanitize.max_attribute_length())
 
 
 class _Hist:
@@ -352,7 +365,9 @@ class CallMetrics:
             semconv.CHATBOT_STAGE,
             semconv.ERROR_TYPE,
         )
-        labels = tuple(sorted((name, str(value)) for name, value in zip(names, key, strict=True) if value is not None))
+        labels = tuple(
+            sorted((name, _label(value)) for name, value in zip(names, key, strict=True) if value is not None)
+        )
         usage = None
         if key[4] is not None:  # usage and cost of a failed call are counted without error.type
             usage = self._bundles.get(key[:4] + (None,)) or self._new_bundle(key[:4] + (None,))
@@ -400,18 +415,18 @@ class CallMetrics:
         return series
 
     def _record_stream(self, get: Callable[[str], Any], duration_s: float, bundle: _Bundle, foreign: bool) -> None:
-        ttfc = get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK)
+        ttfc = _seconds(get(semconv.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK))
         hists = bundle.hists
-        if isinstance(ttfc, int | float) and ttfc >= 0:
-            (hists.get(_TTFC) or self._hist(bundle, _TTFC)).add(float(ttfc))
+        if ttfc is not None:
+            (hists.get(_TTFC) or self._hist(bundle, _TTFC)).add(ttfc)
             chunks = get(semconv.CHATBOT_RESPONSE_CHUNKS)
             if type(chunks) is int and chunks > 1 and duration_s > ttfc:
                 (hists.get(_TPOC) or self._hist(bundle, _TPOC)).add((duration_s - float(ttfc)) / (chunks - 1))
-        ttft = get(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
-        if ttft is None and foreign:
-            ttft = ttfc  # another instrumentation's span: the first chunk is all it says (as the embedded report)
-        if isinstance(ttft, int | float) and ttft >= 0:
-            (hists.get(_TTFT) or self._hist(bundle, _TTFT)).add(float(ttft))
+        raw = get(semconv.CHATBOT_RESPONSE_TIME_TO_FIRST_TOKEN)
+        # another instrumentation's span: the first chunk is all it says (as the embedded report)
+        ttft = ttfc if raw is None and foreign else _seconds(raw)
+        if ttft is not None:
+            (hists.get(_TTFT) or self._hist(bundle, _TTFT)).add(ttft)
 
     def _record_usage(self, attributes: Mapping[str, Any], bundle: _Bundle) -> None:
         get = attributes.get
@@ -423,7 +438,7 @@ class CallMetrics:
                 if name != _CACHE_WRITE:
                     continue
                 total = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)  # the old name, still written by OpenLIT
-            if type(total) is not int:
+            if type(total) is not int or total > _sanitize.INT64_MAX:
                 total = _count(total)
             if total <= 0:
                 continue
@@ -449,9 +464,9 @@ class CallMetrics:
         if out is not None:
             (hists.get(_OPERATION_OUTPUT) or self._hist(bundle, _OPERATION_OUTPUT)).add(_count(out))
         cost = get(semconv.GEN_AI_USAGE_COST_AMOUNT)
-        if isinstance(cost, int | float) and cost > 0:
+        if isinstance(cost, int | float) and 0 < cost < 1e12:  # finite: a NaN or inf would stay in the sum for good
             tenant = get(semconv.CHATBOT_TENANT_ID)
-            tenant_name = None if tenant is None else self._tenant(str(tenant))
+            tenant_name = None if tenant is None else self._tenant(_label(tenant))
             (sums.get((_COST, None, tenant_name)) or self._sum(bundle, _COST, None, tenant_name)).value += float(cost)
 
     def _tenant(self, tenant: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from otel_chatbot._sanitize import json_safe
 from otel_chatbot.ui._assets import ASSETS, asset, content_type, render_index
 
 __all__ = ["mount_ui"]
@@ -43,7 +44,8 @@ def mount_ui(
         return HTMLResponse(render_index(base), headers={"Cache-Control": "no-store"})
 
     def api_view() -> JSONResponse:
-        return JSONResponse(view(), headers={"Cache-Control": "no-store"})
+        # strict JSON in UTF-8: a span value from another instrumentation may hold a lone surrogate or a NaN
+        return JSONResponse(json_safe(view()), headers={"Cache-Control": "no-store"})
 
     def static(name: str) -> Response:
         if name not in ASSETS:

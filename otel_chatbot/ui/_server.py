@@ -19,6 +19,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from otel_chatbot._sanitize import json_safe
 from otel_chatbot.ui._assets import ASSETS, asset, content_type, render_index
 
 __all__ = ["UIServer", "ViewError"]
@@ -103,7 +104,7 @@ def _handler(view: Callable[[], dict[str, Any]], *, loopback: bool = True) -> ty
 
         def _view(self) -> None:
             try:
-                body = json.dumps(view()).encode("utf-8")
+                body = json.dumps(json_safe(view()), allow_nan=False).encode("utf-8")
             except ViewError as exc:
                 self._send(502, "application/json", json.dumps({"error": str(exc)}).encode("utf-8"))
                 return

@@ -1,0 +1,86 @@
+"""The usage ledger rejects a row whose numbers it cannot hold, alone (issue 13: a token count of 2^63 once lost 88
+of 101 rows: the whole batch's transaction failed)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import otel_chatbot as oc
+from otel_chatbot import _losses
+from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+
+BAD: list[dict[str, Any]] = [
+    {"input_tokens": 2**63},
+    {"output_tokens": -1},
+    {"input_tokens": 1.5},
+    {"output_tokens": True},
+    {"input_tokens": "12"},
+    {"cost_usd": math.nan},
+    {"cost_usd": math.inf},
+    {"cost_usd": -0.5},
+    {"cost_usd": 1e12},
+]
+
+
+def _rows(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT input_tokens, output_tokens, cost_nusd, tenant FROM otel_chatbot_usage"))
+
+
+@pytest.mark.parametrize("bad", BAD, ids=[next(iter(b.items())).__repr__() for b in BAD])
+def test_one_bad_row_is_rejected_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, bad: dict[str, Any]
+) -> None:
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    ledger = Ledger.open(str(tmp_path / "usage.db"))
+    now = time.time()
+    with caplog.at_level(logging.WARNING):
+        for i in range(101):
+            fields: dict[str, Any] = {"input_tokens": i, "output_tokens": 1, "cost_usd": 0.001, "tenant": "t\ud800"}
+            if i == 13:
+                fields.update(bad)
+            assert ledger.append(LedgerEntry(now, **fields))
+        assert ledger.flush(10)
+    ledger.close()
+    rows = _rows(tmp_path / "usage.db")
+    assert len(rows) == 100  # not 13: the other rows of the batch are written
+    assert 13 not in [r[0] for r in rows]
+    assert {r[3] for r in rows} == {"t\ufffd"}  # text is repaired, never a reason to lose a row
+    assert dropped == [("ledger_rows", "invalid_value", 1)]
+    assert "1 usage ledger row(s) rejected" in caplog.text
+
+
+def test_record_usage_with_invalid_numbers_never_raises_and_writes_nothing_invalid(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    exporter = InMemorySpanExporter()
+    tel = oc.configure(
+        "ledger-poison", ledger=str(tmp_path / "usage.db"), span_processors=[SimpleSpanProcessor(exporter)]
+    )
+    values: list[Any] = [-1, math.nan, math.inf, -math.inf, True, 2**63, 2**200, "many", 1.5, None, 10]
+    for value in values:
+        with oc.traced_stage("generation", model="gpt-4o-mini") as stage:
+            oc.record_usage(input_tokens=value, output_tokens=value, cache_read_tokens=value)  # never raises
+            stage.record_usage(value, value)
+    assert tel.force_flush(10)
+    tel.shutdown()
+    spans = exporter.get_finished_spans()
+    assert len(spans) == len(values)
+    for span in spans:
+        for key, attribute in (span.attributes or {}).items():
+            if "tokens" in key:
+                assert type(attribute) is int and 0 <= attribute < 2**63, (key, attribute)
+    rows = _rows(tmp_path / "usage.db")
+    assert [r[:2] for r in rows] == [(20, 20)]  # only the valid call (10, twice) is priced and written
+    assert "record_usage(input_tokens=-1): not a token count in 0..2^63-1; not recorded" in caplog.text
+    assert "more rejected in the last minute" not in caplog.text  # one warning a minute: the others are counted

@@ -213,13 +213,13 @@ def test_the_sdk_queue_s_drops_are_counted(monkeypatch: pytest.MonkeyPatch, rece
             with tracer.start_as_current_span(f"q{i}"):
                 pass
         tel.force_flush()
-        delivered = eventually(lambda: len(receiver.span_ids()) or None, 5, 0.1)
-        assert delivered is not None
+        assert eventually(lambda: receiver.span_ids() or None, 5, 0.1)
+        delivered = len(receiver.span_ids())
         dropped = _losses.totals().get(("spans", "queue_full"), 0)
         assert dropped > 0
-        assert (
-            eventually(lambda: delivered + dropped == 300 or None, 5, 0.1) or len(receiver.span_ids()) + dropped == 300
-        )
+        # Every span arrived or was counted. The SDK counts a drop when it finds its queue full, and its worker may
+        # take a batch out before the span goes in: its count (ours) can exceed the real losses by a few, never less.
+        assert 300 <= delivered + dropped <= 310
     finally:
         assert tel.shutdown(timeout=5)
 

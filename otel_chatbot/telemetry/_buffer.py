@@ -173,6 +173,7 @@ class DiskBuffer:
         are cumulative, the newest totals include the older ones)."""
         with self._lock:
             if self.closed:
+                _losses.record_dropped("metrics", "shutdown", points)
                 return False
             path = self.folder / _LATEST
             if not self._write(path, data, "metrics", points):
@@ -302,6 +303,22 @@ class DiskBuffer:
             return entries
         finally:
             os.close(fd)
+
+    def forked(self) -> DiskBuffer:
+        """In a forked child: a buffer of its own (the parent's lock and files stay the parent's)."""
+        try:
+            os.close(self._lock_fd)  # else the child would hold the parent's lock after the parent dies
+        except OSError:
+            pass
+        try:
+            return DiskBuffer(self.root, self.max_bytes)
+        except OSError as exc:
+            logger.warning("otel_chatbot: export buffer %s unusable in worker %d (%s)", self.root, os.getpid(), exc)
+            self._lock = threading.Lock()
+            self._traces.clear()
+            self._metrics.clear()
+            self.closed = True
+            return self
 
     # --- closing ---------------------------------------------------------------------------------------------------
 

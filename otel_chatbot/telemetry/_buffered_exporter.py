@@ -23,8 +23,10 @@ to send is counted (``buffer_off``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -51,6 +53,7 @@ logger = logging.getLogger("otel_chatbot")
 THREAD_NAME = "otel-chatbot-export-buffer"
 _BACKOFF_S = (0.5, 5.0)
 _ADOPT_EVERY_S = 30.0
+_LIVE: weakref.WeakSet[Spool] = weakref.WeakSet()
 
 
 def split_request(data: bytes, signal: str) -> list[tuple[bytes, int]]:
@@ -113,7 +116,25 @@ class Spool:
         self._thread_lock = threading.Lock()
         self._direct = threading.Lock()  # one direct trace send at a time: keeps the order with the buffer's
         _losses.note("buffer_full", f"export buffer {buffer.root}, {buffer.max_bytes / 2**20:g} MB")
+        _LIVE.add(self)
+        if hasattr(os, "register_at_fork"):
+            reinit = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (method := reinit()) and method())
         if buffer.adopt():
+            self._start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked worker (gunicorn --preload) buffers into a subfolder of its own; the parent keeps its files."""
+        self._wake = threading.Event()
+        self._thread = None
+        self._thread_lock = threading.Lock()
+        self._direct = threading.Lock()
+        if not self._closing:
+            self.buffer = self.buffer.forked()
+
+    def adopt_now(self) -> None:
+        """Take over what another spool of this process left (a replaced ``configure()``), and send it."""
+        if not self._closing and self.buffer.adopt():
             self._start()
 
     def sender(self, signal: str) -> Sender:
@@ -149,7 +170,7 @@ class Spool:
             if self.buffer.put_metrics(data, points):
                 self._start()
             return
-        _losses.record_dropped("metrics", outcome.value, points)
+        _losses.record_dropped("metrics", outcome.value, points)  # refused for good: a newer one replaces it
 
     def _buffer_traces(self, data: bytes, spans: int) -> None:
         if self.buffer.append_traces(data, spans):

@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from otel_chatbot import _losses, _sanitize
 from otel_chatbot._internal_errors import handle_internal_errors
+from otel_chatbot._sdk import count_queue_drops, exporter_preferences
 from otel_chatbot.telemetry._buffer import DiskBuffer, Entry
 from otel_chatbot.telemetry._senders import Outcome, Sender
 
@@ -365,9 +366,7 @@ class CountingMetricExporter(MetricExporter):
     """The buffer off, for metrics (same as :class:`CountingSpanExporter`)."""
 
     def __init__(self, inner: MetricExporter) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
-        )
+        super().__init__(**exporter_preferences(inner))
         self._inner = inner
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
@@ -389,30 +388,11 @@ class CountingMetricExporter(MetricExporter):
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """The SDK's BatchSpanProcessor; the spans its full queue drops are counted (``queue_full``).
 
-    The SDK reports each such drop to its processor metrics (``drop_items``); that one object is wrapped, so the span
-    path costs nothing more (the wrapper only runs when a span is dropped).
+    The SDK reports each such drop to its processor metrics; ``_sdk.count_queue_drops`` wraps that object, so the
+    span path costs nothing more (the wrapper only runs when a span is dropped).
     """
 
     def __init__(self, exporter: SpanExporter) -> None:
         super().__init__(exporter)
-        processor = getattr(self, "_batch_processor", None)
-        inner = getattr(processor, "_metrics", None)
-        if processor is not None and inner is not None and hasattr(inner, "drop_items"):
-            processor._metrics = _CountingProcessorMetrics(inner)
-        else:
-            logger.debug("otel_chatbot: this SDK's BatchSpanProcessor has no processor metrics: queue_full not counted")
-
-
-class _CountingProcessorMetrics:
-    """Forwards to the SDK's processor metrics; counts the queue's drops."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
-        if error_type == "queue_full":
-            _losses.record_dropped("spans", "queue_full", count)
-        self._inner.drop_items(count, error_type)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        if not count_queue_drops(self, lambda count: _losses.record_dropped("spans", "queue_full", count)):
+            logger.debug("otel_chatbot: this SDK's BatchSpanProcessor reports no drops: queue_full is not counted")

@@ -95,6 +95,20 @@ def split_request(data: bytes, signal: str) -> list[tuple[bytes, int]]:
     return halves
 
 
+def _parses(data: bytes, signal: str) -> bool:
+    """Whether ``data`` is a whole OTLP request of ``signal`` (a buffered file is checked before it is sent: a
+    receiver may answer a corrupt body with a retryable error, and the file would then be retried forever)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    try:
+        if signal == "spans":
+            return len(ExportTraceServiceRequest.FromString(data).resource_spans) > 0
+        return len(ExportMetricsServiceRequest.FromString(data).resource_metrics) > 0
+    except Exception:
+        return False
+
+
 class Spool:
     """The senders of one OTLP endpoint, the disk buffer and the thread that drains it.
 
@@ -116,6 +130,7 @@ class Spool:
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._direct = threading.Lock()  # one direct trace send at a time: keeps the order with the buffer's
+        self._corrupt_logged = False
         _losses.note("buffer_full", f"export buffer {buffer.root}, {buffer.max_bytes / 2**20:g} MB")
         _LIVE.add(self)
         if hasattr(os, "register_at_fork"):
@@ -234,6 +249,12 @@ class Spool:
         data = self.buffer.read(entry)
         if data is None:
             return True  # unreadable: removed and counted
+        if not _parses(data, entry.signal):
+            if not self._corrupt_logged:
+                self._corrupt_logged = True
+                logger.warning("otel_chatbot: export buffer file %s is corrupt; removed and counted", entry.path)
+            self.buffer.remove(entry, dropped="invalid_value")
+            return True
         outcome = self._senders[entry.signal].send(data)
         if outcome is Outcome.OK:
             self.buffer.remove(entry, version=version)

@@ -341,3 +341,25 @@ def test_a_forked_worker_buffers_apart_and_a_replacing_configure_takes_everythin
         finally:
             assert tel2.shutdown(timeout=5)
         tel.shutdown(timeout=1)
+
+
+def test_corrupt_files_left_by_a_dead_process_are_logged_once_counted_and_removed(
+    receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    tel = _configure(receiver, embedded=False)
+    _spans(tel, [f"ok{i}" for i in range(10)])
+    assert tel.shutdown(timeout=3)  # the endpoint is down: one good file stays
+    (folder,) = [p for p in _buffer_root().iterdir() if p.is_dir()]
+    (folder / "t-000000000007-4.otlp").write_bytes(b"\xff\x00 not a protobuf request \x13" * 10)
+    (folder / "t-000000000008-3.otlp").write_bytes(b"")  # a power cut: renamed, never written
+    (folder / "t-000000000009-2.otlp").write_bytes(b"\x0a\xff\xff\xff")  # truncated
+    receiver.start()
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        tel = _configure(receiver, embedded=False)
+        try:
+            assert eventually(lambda: len(receiver.span_ids()) == 10 or None, 20, 0.1)
+            assert eventually(lambda: _losses.totals().get(("spans", "invalid_value")) == 4 + 3 + 2 or None, 10, 0.1)
+            assert eventually(lambda: not _files() or None, 5, 0.1)
+        finally:
+            assert tel.shutdown(timeout=5)
+    assert len([r for r in caplog.records if "is corrupt" in r.getMessage()]) == 1  # logged once

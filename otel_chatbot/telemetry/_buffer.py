@@ -78,6 +78,7 @@ class DiskBuffer:
         self._bytes = 0
         self._seq = 0
         self._in_flight: Entry | None = None
+        self._adopting = threading.Lock()  # one adoption at a time (the buffer's thread, a replaced configure())
         self._write_error_logged = False
         root.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -238,11 +239,11 @@ class DiskBuffer:
             logger.warning("otel_chatbot: cannot list the export buffer %s (%s)", self.root, exc)
             return 0
         adopted: list[Entry] = []
-        for name in names:
-            folder = self.root / name
-            if folder == self.folder:
-                continue
-            adopted.extend(self._adopt_folder(folder))
+        with self._adopting:
+            for name in names:
+                folder = self.root / name
+                if folder != self.folder:
+                    adopted.extend(self._adopt_folder(folder))
         if not adopted:
             return 0
         with self._lock:
@@ -279,12 +280,10 @@ class DiskBuffer:
                 source = folder / name
                 try:
                     if trace := _TRACE.match(name):
-                        self._seq += 1
-                        target = self.folder / f"t-{self._seq:012d}-{int(trace.group(2))}.otlp"
+                        target = self.folder / f"t-{self._next_seq():012d}-{int(trace.group(2))}.otlp"
                         signal, items = "spans", int(trace.group(2))
                     elif _METRICS.match(name):
-                        self._seq += 1
-                        target = self.folder / f"m-{self._seq:012d}.otlp"
+                        target = self.folder / f"m-{self._next_seq():012d}.otlp"
                         signal, items = "metrics", 0
                     else:
                         if name != _LOCK:
@@ -319,6 +318,11 @@ class DiskBuffer:
             self._metrics.clear()
             self.closed = True
             return self
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
 
     # --- closing ---------------------------------------------------------------------------------------------------
 

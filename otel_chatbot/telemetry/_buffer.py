@@ -47,7 +47,7 @@ _METRICS = re.compile(r"^m-(\d+|latest)\.otlp$")
 _DIR = re.compile(r"^\d+-\d+-[0-9a-f]+$")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One buffered request: its file, the items it holds, its size; ``version`` changes when a file is replaced."""
 
@@ -98,7 +98,8 @@ class DiskBuffer:
 
     def has_own_metrics(self) -> bool:
         """Whether this process's newest metrics request waits on disk."""
-        return any(entry.path.name == _LATEST for entry in self._metrics)
+        with self._lock:
+            return any(entry.path.name == _LATEST for entry in self._metrics)
 
     def __len__(self) -> int:
         return len(self._traces) + len(self._metrics)

@@ -117,14 +117,14 @@ class Spool:
         metrics: Sends metrics requests.
         buffer: The disk buffer.
         users: How many exporters share this spool (it closes when the last one shuts down).
-        sleep: Waits on an event for at most some seconds (tests inject a fast one).
     """
 
     def __init__(self, traces: Sender, metrics: Sender, buffer: DiskBuffer, *, users: int = 2) -> None:
         self._senders = {"spans": traces, "metrics": metrics}
         self.buffer = buffer
         self._users = users
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # something was buffered (or shutdown)
+        self._stop = threading.Event()  # shutdown: ends a backoff wait (new spans do not: the backoff holds)
         self._closing = False
         self._deadline = 0.0
         self._thread: threading.Thread | None = None
@@ -142,6 +142,7 @@ class Spool:
     def _after_fork_in_child(self) -> None:
         """A forked worker (gunicorn --preload) buffers into a subfolder of its own; the parent keeps its files."""
         self._wake = threading.Event()
+        self._stop = threading.Event()
         self._thread = None
         self._thread_lock = threading.Lock()
         self._direct = threading.Lock()
@@ -239,8 +240,7 @@ class Spool:
                     continue
                 if self._closing:
                     return  # at shutdown: one pass until the first failure; the rest stays on disk
-                self._wake.wait(backoff)
-                self._wake.clear()
+                self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_S[1])
 
     def _send(self, entry: Entry) -> bool:
@@ -262,7 +262,7 @@ class Spool:
         if outcome is Outcome.RETRY:
             self.buffer.settle()
             return False
-        self._refused(data, entry.items, entry.signal, outcome, on_retry=None)
+        self._refused(data, entry.items, entry.signal, outcome, on_retry=self._buffer_traces)
         self.buffer.remove(entry)
         return True
 
@@ -278,6 +278,7 @@ class Spool:
             self._deadline = time.monotonic() + max(0.0, timeout_s)
             thread = self._thread
         self._wake.set()
+        self._stop.set()
         if thread is not None:
             thread.join(max(0.0, timeout_s) + 0.5)
         if thread is None or not thread.is_alive():

@@ -235,10 +235,14 @@ class DiskBuffer:
     def adopt(self) -> int:
         """Move the files of dead processes' subfolders into this one, ahead of ours; returns how many."""
         try:
-            names = sorted(name for name in os.listdir(self.root) if _DIR.match(name))
+            listing = os.listdir(self.root)
         except OSError as exc:
             logger.warning("otel_chatbot: cannot list the export buffer %s (%s)", self.root, exc)
             return 0
+        names = sorted(name for name in listing if _DIR.match(name))
+        for name in listing:  # a process that died between creating its subfolder and renaming it
+            if name.startswith(".") and _DIR.match(name[1:]):
+                self._remove_stale(self.root / name)
         adopted: list[Entry] = []
         with self._adopting:
             for name in names:
@@ -260,6 +264,23 @@ class DiskBuffer:
             sum(entry.items for entry in adopted if entry.signal == "spans"),
         )
         return len(adopted)
+
+    def _remove_stale(self, folder: Path) -> None:
+        """Remove a hidden subfolder (it never held a file) whose creator is dead (its lock can be taken)."""
+        try:
+            if time.time() - folder.stat().st_mtime < 60:
+                return  # being created right now
+            fd = os.open(folder / _LOCK, os.O_RDWR)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _unlink(folder / _LOCK)
+            folder.rmdir()
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
     def _adopt_folder(self, folder: Path) -> list[Entry]:
         """The entries moved out of ``folder`` if its owner is dead (its lock can be taken), else none."""

@@ -363,3 +363,22 @@ def test_corrupt_files_left_by_a_dead_process_are_logged_once_counted_and_remove
         finally:
             assert tel.shutdown(timeout=5)
     assert len([r for r in caplog.records if "is corrupt" in r.getMessage()]) == 1  # logged once
+
+
+def test_a_subfolder_left_half_made_by_a_dead_process_is_removed(tmp_path: Path) -> None:
+    from otel_chatbot.telemetry._buffer import DiskBuffer
+
+    stale = tmp_path / ".1-2-abcdef01"
+    stale.mkdir()
+    (stale / "lock").write_text("")
+    os.utime(stale, (0, 0))  # created long ago
+    fresh = tmp_path / ".3-4-abcdef02"
+    fresh.mkdir()  # being created by a live process right now: left alone
+    (fresh / "lock").write_text("")
+    buffer = DiskBuffer(tmp_path, 2**20)
+    try:
+        assert buffer.adopt() == 0
+        assert not stale.exists()
+        assert fresh.exists()
+    finally:
+        buffer.close()

@@ -25,6 +25,7 @@ from tests.integration.outage._harness import (
     OwnStack,
     ServerProcess,
     chatbot,
+    disk_bytes,
     jaeger_trace_ids,
     own_stack,
     wait_for_traces,
@@ -107,6 +108,36 @@ def test_collector_killed_under_load_then_restarted(stack_binaries: Binaries, ll
                 answers, in_jaeger = _finish(load, stack, service, since)
     assert killed_at > 10 and during > 20, f"{killed_at} requests before the kill, {during} while it was down"
     _assert_every_request_is_a_trace(answers, in_jaeger, app)
+
+
+def test_the_collector_killed_with_a_full_queue_loses_nothing_it_accepted(
+    stack_binaries: Binaries, llm_url: str, tmp_path: Path
+) -> None:
+    """Jaeger down, so the collector's queue holds spans; the collector SIGKILLed, then both started again."""
+    service, since = "outage-queue-bot", time.time()
+    with own_stack(tmp_path / "stack", stack_binaries) as stack:
+        with _chatbot(tmp_path, stack, llm_url, service) as app:
+            load = Load(app.wait_url(), CONCURRENCY).start()
+            try:
+                time.sleep(3.0)
+                stack.kill("jaeger")
+                time.sleep(10.0)
+            finally:
+                answers = load.stop()
+            # every span the app made is in the collector's hands (the SDK exports every 200 ms), none in Jaeger's
+            time.sleep(3.0)
+            queued = _disk_queue_bytes(stack)
+            stack.kill("otelcol")
+            stack.start("otelcol")
+            stack.start("jaeger")
+            wanted = {a.trace_id for a in answers if a.trace_id}
+            in_jaeger = wait_for_traces(stack.running.jaeger_url, service, wanted, since, RECOVERY_TIMEOUT_S)
+    assert queued > 100_000, f"the collector's queue held only {queued} bytes on disk"
+    _assert_every_request_is_a_trace(answers, in_jaeger, app)
+
+
+def _disk_queue_bytes(stack: OwnStack) -> int:
+    return disk_bytes(stack.run_dir / "otelcol-queue")
 
 
 def test_jaeger_killed_under_load_keeps_its_traces_and_receives_the_rest(

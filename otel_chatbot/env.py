@@ -9,6 +9,7 @@ file names one that is missing), each documented with its allowed values and def
 
 * the library: ``OTEL_CHATBOT_PRICES_FILE``, ``OTEL_CHATBOT_MAX_CONTENT_LENGTH``, ``OTEL_CHATBOT_LEDGER``,
   ``OTEL_CHATBOT_SEMCONV_COMPAT``, ``OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS``;
+* the OTLP export buffer: ``OTEL_CHATBOT_EXPORT_BUFFER``, ``OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB``;
 * zero code (``opentelemetry-instrument``, read by our distro): ``OTEL_CHATBOT_BUDGETS``, ``OTEL_CHATBOT_METRICS_PORT``,
   ``OTEL_CHATBOT_METRICS_HOST``, ``OTEL_CHATBOT_REPORT_FILE``;
 * ``otel-chatbot stack`` (where things live): ``OTEL_CHATBOT_CACHE``, ``OTEL_CHATBOT_STACK_RUN_DIR``,
@@ -65,6 +66,13 @@ OTEL_EXPORTER_OTLP_PROTOCOL: Final = "OTEL_EXPORTER_OTLP_PROTOCOL"
 OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS: Final = "OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS"
 """Any non-empty value: log internal errors even under pytest, where they are re-raised by default (default: unset;
 only tests that check the logging path set it)."""
+OTEL_CHATBOT_EXPORT_BUFFER: Final = "OTEL_CHATBOT_EXPORT_BUFFER"
+"""Folder of the disk buffer that keeps OTLP exports the endpoint did not take, replayed when it answers again and
+by the next process of the service; ``off`` turns it off (default:
+``$XDG_STATE_HOME/otel-chatbot/export-buffer/<service.name>``, i.e. ``~/.local/state/...``)."""
+OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB: Final = "OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB"
+"""Maximum megabytes (MiB) of that buffer per process; when full, the oldest exports are dropped and counted
+(default: 256)."""
 
 # --- zero code: what our opentelemetry-instrument distro reads (docs/zero-code.md) -----------------------------------
 OTEL_CHATBOT_BUDGETS: Final = "OTEL_CHATBOT_BUDGETS"
@@ -302,3 +310,33 @@ def budgets_spec() -> str | None:
     """The raw ``OTEL_CHATBOT_BUDGETS`` value, if set (parsed by ``otel_chatbot.telemetry._zero_code``)."""
     raw = os.environ.get(OTEL_CHATBOT_BUDGETS)
     return raw if raw is not None and raw.strip() else None
+
+
+DEFAULT_EXPORT_BUFFER_SIZE_MB = 256.0
+
+
+def export_buffer() -> str | None:
+    """``OTEL_CHATBOT_EXPORT_BUFFER`` as set (a folder or ``off``), None when unset or empty."""
+    raw = os.environ.get(OTEL_CHATBOT_EXPORT_BUFFER, "").strip()
+    return raw or None
+
+
+def export_buffer_size_mb(*, strict: bool = False) -> float:
+    """``OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB``: a positive number of MiB (default 256)."""
+    raw = os.environ.get(OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB)
+    if raw is None or not raw.strip():
+        return DEFAULT_EXPORT_BUFFER_SIZE_MB
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        _invalid(
+            OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB,
+            raw,
+            "a positive number of MB",
+            DEFAULT_EXPORT_BUFFER_SIZE_MB,
+            strict=strict,
+        )
+        return DEFAULT_EXPORT_BUFFER_SIZE_MB
+    return value

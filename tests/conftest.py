@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_chatbot import _state
+from otel_chatbot import _losses, _state, env
 from otel_chatbot.testing import reset_trace_globals
 from tests._leftovers import census, left_running
 from tests.integration.stack.fixtures import stack, stack_binaries  # noqa: F401  (ONE real stack per session, for every folder)
@@ -29,6 +29,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _export_buffer(_clean_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test's OTLP export buffer is a folder of its own (set after ``_clean_env``), so nothing a test leaves on
+    disk is replayed by another; tests that start app subprocesses pass the variable on. Loss counts start at 0."""
+    monkeypatch.setenv(env.OTEL_CHATBOT_EXPORT_BUFFER, str(tmp_path_factory.mktemp("export-buffer")))
+    _losses._TABLE.reset()
 
 
 @pytest.fixture(autouse=True)

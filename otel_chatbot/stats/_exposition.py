@@ -35,6 +35,7 @@ _HELP = {
     semconv.METRIC_TPOC: "Mean time per output chunk after the first of streamed GenAI calls, in seconds.",
     semconv.METRIC_TTFT: "Time to the first visible text token of streamed GenAI calls, in seconds.",
     semconv.METRIC_STAGE_DURATION: "Duration of chatbot stages, in seconds.",
+    "chatbot_telemetry_dropped_total": "Telemetry items otel_chatbot could not deliver, by signal and reason.",
 }
 
 

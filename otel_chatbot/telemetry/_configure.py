@@ -25,7 +25,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
@@ -38,6 +38,7 @@ from otel_chatbot.errors import ConfigurationError
 from otel_chatbot.spend import _pricing as pricing
 from otel_chatbot.telemetry import _otlp
 from otel_chatbot.telemetry._accounting import AccountingProcessor
+from otel_chatbot.telemetry._buffered_exporter import CountingBatchSpanProcessor
 from otel_chatbot.telemetry._metrics import INSTANCE_ID, CallMetrics
 
 if TYPE_CHECKING:  # imported lazily at run time: the statistics are only loaded when embedded=True
@@ -234,6 +235,7 @@ class _Settings:
     ledger_retention: str | None
     budgets: tuple[Budget, ...]
     budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None
+    export_buffer: _otlp.BufferSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,8 @@ def configure(
     ledger_retention: str | None = None,
     budgets: Sequence[Budget] = (),
     budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None = None,
+    export_buffer: str | os.PathLike[str] | None = None,
+    export_buffer_size_mb: float | None = None,
 ) -> Telemetry:
     """Set up tracing for a chatbot: provider, exporters, embedded statistics, content capture and prices.
 
@@ -300,6 +304,11 @@ def configure(
         budgets: ``oc.Budget(...)`` spend limits, read from the ledger (in memory when there is no ledger).
         budget_alerts: Soft-limit alert callbacks (default: a log warning), e.g.
             ``otel_chatbot.spend.WebhookAlert(url)``.
+        export_buffer: Folder of the disk buffer that keeps OTLP exports the endpoint does not take, sent when it
+            answers again or by the next start (docs/reliability.md), or ``"off"``. Default
+            ``OTEL_CHATBOT_EXPORT_BUFFER``, else ``$XDG_STATE_HOME/otel-chatbot/export-buffer/<service_name>``.
+        export_buffer_size_mb: Its bound per process in MB (default ``OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB``, else
+            256); when full, the oldest exports are dropped and counted.
 
     Returns:
         The :class:`Telemetry` handle.
@@ -329,6 +338,8 @@ def configure(
         ledger_retention=ledger_retention,
         budgets=budgets,
         budget_alerts=budget_alerts,
+        export_buffer=export_buffer,
+        export_buffer_size_mb=export_buffer_size_mb,
     )
     pipeline = _build(settings)
     pricing.warm_up()  # the first priced span should not pay for loading the price data
@@ -360,6 +371,8 @@ def _resolve(
     ledger_retention: str | None,
     budgets: Sequence[Budget],
     budget_alerts: Sequence[Callable[[BudgetAlert], None]] | None,
+    export_buffer: str | os.PathLike[str] | None = None,
+    export_buffer_size_mb: float | None = None,
 ) -> _Settings:
     """Step 1: the arguments resolved against the environment and validated; reads files, changes nothing.
 
@@ -377,11 +390,13 @@ def _resolve(
         overrides.update(pricing.load_overrides_file(path))
     if prices is not None:
         overrides.update(pricing.parse_overrides(prices))
+    name = service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service"
+    otlp = _otlp.target(endpoint, protocol)
     return _Settings(
-        service_name=service_name or os.environ.get(env.OTEL_SERVICE_NAME) or "unknown_service",
+        service_name=name,
         content=content,
         prices=pricing.PricingTable(overrides),
-        otlp=_otlp.target(endpoint, protocol),
+        otlp=otlp,
         headers=headers,
         export_timeout=export_timeout,
         embedded=embedded,
@@ -392,6 +407,7 @@ def _resolve(
         ledger_retention=ledger_retention,
         budgets=tuple(budgets),
         budget_alerts=budget_alerts,
+        export_buffer=_otlp.buffer_settings(export_buffer, export_buffer_size_mb, name) if otlp else None,
     )
 
 
@@ -405,9 +421,9 @@ def _build(settings: _Settings) -> _Pipeline:
     Raises:
         ConfigurationError: The ledger cannot be opened, or OTLP export lacks its extra.
     """
-    exporter = None
+    exporter: SpanExporter | None = None
     if settings.otlp is not None:
-        exporter = _otlp.exporter(*settings.otlp, settings.headers, settings.export_timeout)  # starts no thread
+        _otlp.check_extra(settings.otlp[0])  # before anything starts: the exporters are built last
     processors: list[SpanProcessor] = list(settings.span_processors)
     stats = None
     if settings.embedded:
@@ -415,30 +431,27 @@ def _build(settings: _Settings) -> _Pipeline:
         processors.insert(0, stats)
     from otel_chatbot.spend import _recorder as _accounting
 
-    try:
-        accounting = _accounting.setup(
-            settings.service_name,
-            ledger=settings.ledger,
-            budget_list=settings.budgets,
-            alerts=settings.budget_alerts,
-            retention=settings.ledger_retention,
-        )
-    except BaseException:
-        if exporter is not None:
-            exporter.shutdown()
-        raise
+    accounting = _accounting.setup(
+        settings.service_name,
+        ledger=settings.ledger,
+        budget_list=settings.budgets,
+        alerts=settings.budget_alerts,
+        retention=settings.ledger_retention,
+    )
     processors.extend(accounting.processors)
     # last: the export threads start only once nothing else can fail
     metric_exporter = None
     if settings.otlp is not None:
-        metric_exporter = _otlp.metric_exporter(*settings.otlp, settings.headers, settings.export_timeout)
+        exporter, metric_exporter = _otlp.exporters(
+            *settings.otlp, settings.headers, settings.export_timeout, settings.export_buffer
+        )
     metrics = None  # no reader (no embedded statistics, no OTLP): nothing to record into
     if settings.embedded or metric_exporter is not None:
         metrics = CallMetrics(
             settings.service_name, exporter=metric_exporter, resource_attributes=settings.resource_attributes
         )
     if exporter is not None:
-        processors.append(BatchSpanProcessor(exporter))
+        processors.append(CountingBatchSpanProcessor(exporter))
     return _Pipeline((AccountingProcessor(processors, metrics),), stats, accounting.guard, metrics)
 
 

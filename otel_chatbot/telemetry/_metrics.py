@@ -48,7 +48,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_chatbot import semconv
+from otel_chatbot import _losses, semconv
 from otel_chatbot._internal_errors import drain_each
 from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
@@ -494,6 +494,11 @@ class CallMetrics:
             CounterSeries(_PROMETHEUS[name], (service, *_prometheus_labels(labels)), value)
             for name, labels, value in sorted(sums, key=lambda item: (item[0], item[1]))
         ]
+        _losses.flush_log()
+        counters.extend(
+            CounterSeries(_losses.PROMETHEUS_NAME, (service, ("reason", reason), ("signal", signal)), value)
+            for (signal, reason), value in sorted(_losses.totals().items())
+        )
         return histograms, counters
 
     def scope_metrics(self) -> ScopeMetrics:
@@ -532,6 +537,8 @@ class CallMetrics:
                     data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True
                 )
             metrics.append(Metric(name=name, description=description, unit=unit, data=data))
+        if dropped := _dropped_metric(now):
+            metrics.append(dropped)
         return ScopeMetrics(scope=self._scope, metrics=metrics, schema_url="")
 
     def merged(self, collected: MetricsData) -> MetricsData:
@@ -577,6 +584,23 @@ class CallMetrics:
             self._provider.shutdown(timeout_millis)
         finally:
             timer.cancel()
+
+
+def _dropped_metric(now: int) -> Metric | None:
+    """``chatbot.telemetry.dropped`` (the process-global loss counts of ``_losses``), None while nothing was lost."""
+    _losses.flush_log()
+    totals = _losses.totals()
+    if not totals:
+        return None
+    start = _losses.start_ns()
+    points = [
+        NumberDataPoint(
+            attributes={"signal": signal, "reason": reason}, start_time_unix_nano=start, time_unix_nano=now, value=n
+        )
+        for (signal, reason), n in sorted(totals.items())
+    ]
+    data = Sum(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE, is_monotonic=True)
+    return Metric(name=_losses.INSTRUMENT, description=_losses.DESCRIPTION, unit=_losses.UNIT, data=data)
 
 
 def _with(labels: Labels, key: str, value: str) -> Labels:

@@ -25,7 +25,7 @@ def driver_command(service: str, *args: str) -> list[str]:
 
 
 def driver_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k == "OTEL_CHATBOT_EXPORT_BUFFER"}
     return {**env, **_DRIVER_ENV}
 
 

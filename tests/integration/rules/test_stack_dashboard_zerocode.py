@@ -74,7 +74,11 @@ def zero_code_run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory)
     queries = [q for q in panel_queries(variable_values(service=service)) if q.panel not in EMPTY_FOR_ZERO_CODE]
     with serve_asgi(create_llm_app(LLM), access_log=False) as llm_url:
         port = free_port()
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_"))}
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_")) or k == "OTEL_CHATBOT_EXPORT_BUFFER"  # the test's own
+        }
         environ.update(
             {
                 "PYTHONPATH": str(REPO),

@@ -114,6 +114,7 @@ def _run(
     service = f"workers-{server}-{uuid.uuid4().hex[:8]}"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "CHATBOT_", "OPENAI_"))},
+        **{k: v for k, v in os.environ.items() if k == "OTEL_CHATBOT_EXPORT_BUFFER"},  # this test's own folder
         "OTEL_SERVICE_NAME": service,
         "OTEL_EXPORTER_OTLP_ENDPOINT": stack.collector_otlp_grpc_url,
         "OTEL_METRIC_EXPORT_INTERVAL": "1000",

@@ -21,7 +21,9 @@ from otel_chatbot import _sdk
 from otel_chatbot._state import STATE
 from otel_chatbot.telemetry import _configure
 from otel_chatbot.telemetry._accounting import AccountingProcessor
+from otel_chatbot.telemetry._buffered_exporter import BufferedSpanExporter
 from otel_chatbot.telemetry._otlp import parse_endpoint
+from otel_chatbot.telemetry._senders import HttpSender
 from tests._servers import free_port
 
 
@@ -339,7 +341,9 @@ def test_protocol_argument_wins_over_the_environment_and_the_url(monkeypatch: py
         assert isinstance(accounting, AccountingProcessor)
         (batch,) = [p for p in accounting.downstream if isinstance(p, BatchSpanProcessor)]
         exporter = batch._batch_processor._exporter
-        assert type(exporter).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+        assert isinstance(exporter, BufferedSpanExporter)  # the export buffer's, over HTTP/protobuf
+        assert isinstance(exporter.sender, HttpSender)
+        assert exporter.sender.url.endswith("/v1/traces")
     finally:
         tel.shutdown(timeout=3)
 

@@ -1,0 +1,168 @@
+"""One OTLP request (serialized bytes) sent once: over gRPC on a channel of our own, or HTTP/protobuf POST.
+
+The export buffer stores requests as bytes and sends the same bytes later, so the senders take bytes, never SDK
+objects: gRPC calls the service's ``Export`` method with an identity serializer, HTTP posts the body as is.
+
+What a failure means (:class:`Outcome`):
+
+* ``RETRY``: the endpoint did not take it for a reason that may pass (refused connection, timeout, gRPC
+  ``UNAVAILABLE``/``DEADLINE_EXCEEDED``/``RESOURCE_EXHAUSTED``..., HTTP 429/5xx, and also 401/403/404 and gRPC
+  ``UNAUTHENTICATED``/``UNIMPLEMENTED``: a wrong key or path is fixed by a restart, after which the buffer replays);
+* ``TOO_LARGE``: HTTP 413, or a gRPC ``RESOURCE_EXHAUSTED`` for a request over the receiver's 4 MiB default;
+* ``INVALID``: HTTP 400 or gRPC ``INVALID_ARGUMENT``: the receiver will never take it.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import urllib.parse
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["GrpcSender", "HttpSender", "Outcome", "Sender", "otlp_headers"]
+
+logger = logging.getLogger("otel_chatbot")
+
+_GRPC_MAX_MESSAGE = 4 * 1024 * 1024
+_GRPC_METHODS = {
+    "traces": "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+    "metrics": "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+}
+
+
+class Outcome(enum.Enum):
+    """What became of one send."""
+
+    OK = "ok"
+    RETRY = "retry"
+    TOO_LARGE = "too_large"
+    INVALID = "invalid_value"
+
+
+class Sender(Protocol):
+    """Sends one serialized OTLP request, once, within its timeout; never raises."""
+
+    def send(self, data: bytes) -> Outcome: ...
+
+    def close(self) -> None: ...
+
+
+def otlp_headers(signal: str, headers: Mapping[str, str] | None) -> dict[str, str]:
+    """``configure(headers=...)``, else ``OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS`` / ``OTEL_EXPORTER_OTLP_HEADERS``."""
+    if headers:
+        return dict(headers)
+    from opentelemetry.util.re import parse_env_headers
+
+    raw = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_HEADERS") or os.environ.get(
+        "OTEL_EXPORTER_OTLP_HEADERS", ""
+    )
+    return dict(parse_env_headers(raw, liberal=True)) if raw else {}
+
+
+class HttpSender:
+    """HTTP/protobuf: POST the request to ``url`` (``.../v1/traces`` or ``.../v1/metrics``).
+
+    Args:
+        url: The signal's full URL.
+        headers: Extra request headers.
+        timeout: Seconds one POST may take.
+    """
+
+    def __init__(self, url: str, headers: Mapping[str, str], timeout: float) -> None:
+        import requests
+
+        self._requests = requests
+        self.url = url
+        self._timeout = timeout
+        self._session = requests.Session()
+        self._session.headers.update({**headers, "Content-Type": "application/x-protobuf"})
+
+    def send(self, data: bytes) -> Outcome:
+        """POST ``data`` once."""
+        try:
+            response = self._session.post(self.url, data=data, timeout=self._timeout)
+        except self._requests.RequestException as exc:
+            logger.debug("otel_chatbot: OTLP export to %s failed: %s", self.url, exc)
+            return Outcome.RETRY
+        code = response.status_code
+        if 200 <= code < 300:
+            return Outcome.OK
+        if code == 413:
+            return Outcome.TOO_LARGE
+        if code == 400:
+            logger.warning("otel_chatbot: %s refused an OTLP request: HTTP 400 %s", self.url, response.text[:200])
+            return Outcome.INVALID
+        logger.debug("otel_chatbot: OTLP export to %s: HTTP %d", self.url, code)
+        return Outcome.RETRY
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._session.close()
+
+
+class GrpcSender:
+    """gRPC: the OTLP service's ``Export`` on a channel of our own (TLS for ``https://``, else plaintext).
+
+    The channel's reconnect backoff is kept short (0.5-5 s instead of gRPC's 1-120 s): a channel still waiting out a
+    long backoff fails every call with UNAVAILABLE well after the Collector is back.
+
+    Args:
+        url: ``http(s)://host:port``.
+        signal: ``traces`` or ``metrics``.
+        headers: Metadata sent with each call.
+        timeout: Seconds one call may take.
+    """
+
+    def __init__(self, url: str, signal: str, headers: Mapping[str, str], timeout: float) -> None:
+        import grpc  # type: ignore[import-untyped]
+
+        self._grpc = grpc
+        self.url = url
+        parsed = urllib.parse.urlsplit(url)
+        target = parsed.netloc
+        options = [
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.min_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5000),
+        ]
+        if parsed.scheme == "https":
+            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+        else:
+            self._channel = grpc.insecure_channel(target, options=options)
+        self._call: Any = self._channel.unary_unary(_GRPC_METHODS[signal])  # bytes in, bytes out
+        self._metadata = tuple((key.lower(), value) for key, value in headers.items())
+        self._timeout = timeout
+
+    def send(self, data: bytes) -> Outcome:
+        """Call ``Export`` once with ``data``."""
+        grpc = self._grpc
+        try:
+            self._call(data, timeout=self._timeout, metadata=self._metadata or None)
+        except grpc.RpcError as exc:
+            code = exc.code() if hasattr(exc, "code") else None
+            if code == grpc.StatusCode.INVALID_ARGUMENT:
+                logger.warning("otel_chatbot: %s refused an OTLP request: %s", self.url, _details(exc))
+                return Outcome.INVALID
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED and (
+                len(data) > _GRPC_MAX_MESSAGE or "larger than max" in _details(exc)
+            ):
+                return Outcome.TOO_LARGE
+            logger.debug("otel_chatbot: OTLP export to %s failed: %s", self.url, code)
+            return Outcome.RETRY
+        except Exception as exc:  # a closed channel, an interpreter shutting down: try again later
+            logger.debug("otel_chatbot: OTLP export to %s failed: %r", self.url, exc)
+            return Outcome.RETRY
+        return Outcome.OK
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
+def _details(exc: Any) -> str:
+    try:
+        return str(exc.details() or "")
+    except Exception:
+        return ""

@@ -1,0 +1,307 @@
+"""The OTLP export buffer against a real in-process receiver (gRPC and HTTP): nothing lost across an outage,
+bounded, counted when it must drop, left on disk at shutdown for the next start.
+
+Each test takes 1-12 s (most of it waiting for the buffer's backoff to meet the receiver coming up).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+
+import otel_chatbot as oc
+from otel_chatbot import _losses, env
+from otel_chatbot._state import STATE
+from otel_chatbot.stats._exposition import render_prometheus
+from tests._http import eventually
+from tests._otlp_receiver import OtlpReceiver
+from tests._servers import free_port
+
+PROTOCOLS = ("grpc", "http/protobuf")
+
+
+@pytest.fixture(autouse=True)
+def _fast_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "200")
+
+
+@pytest.fixture(params=PROTOCOLS)
+def receiver(request: pytest.FixtureRequest) -> Iterator[OtlpReceiver]:
+    with OtlpReceiver(request.param) as r:
+        yield r
+
+
+def _buffer_root() -> Path:
+    return Path(os.environ[env.OTEL_CHATBOT_EXPORT_BUFFER])
+
+
+def _files(pattern: str = "t-*.otlp") -> list[Path]:
+    return sorted(_buffer_root().glob(f"*/{pattern}"))
+
+
+def _spans(tel: oc.Telemetry, names: list[str], per_batch: int = 10) -> None:
+    """End one span per name, flushing every ``per_batch`` (one export request each)."""
+    tracer = trace.get_tracer("test")
+    for i, name in enumerate(names):
+        with tracer.start_as_current_span(name):
+            pass
+        if (i + 1) % per_batch == 0:
+            tel.force_flush()
+    tel.force_flush()
+
+
+def _configure(receiver: OtlpReceiver, **kwargs: object) -> oc.Telemetry:
+    return oc.configure("buffer-test", endpoint=receiver.endpoint, protocol=receiver.protocol, **kwargs)  # type: ignore[arg-type]
+
+
+def test_spans_made_while_the_endpoint_is_down_arrive_once_in_order_when_it_comes_up(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver, embedded=False)
+    try:
+        names = [f"s{i}" for i in range(30)]
+        _spans(tel, names)
+        assert len(_files()) == 3  # three requests on disk, nothing sent
+        receiver.start()
+        arrived = eventually(lambda: receiver.span_names() if len(receiver.span_names()) >= 30 else None, 20, 0.1)
+        assert arrived == names  # all, in order
+        assert len(set(receiver.span_ids())) == 30  # no duplicates
+        assert eventually(lambda: True if not _files() else None, 5, 0.1)  # delivered files are deleted
+        # the buffer is empty again: new spans go straight out
+        _spans(tel, ["after"])
+        assert eventually(lambda: True if "after" in receiver.span_names() else None, 5, 0.05)
+        assert not _losses.totals()
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_an_endpoint_that_refuses_then_accepts_gets_every_span_once(receiver: OtlpReceiver) -> None:
+    receiver.refuse = True  # UNAVAILABLE / 503
+    receiver.start()
+    tel = _configure(receiver, embedded=False)
+    try:
+        names = [f"r{i}" for i in range(25)]
+        _spans(tel, names)
+        assert receiver.refused >= 1 and not receiver.span_ids()
+        receiver.refuse = False
+        arrived = eventually(lambda: receiver.span_names() if len(receiver.span_names()) >= 25 else None, 20, 0.1)
+        assert arrived == names
+        assert len(set(receiver.span_ids())) == 25
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_a_full_buffer_drops_the_oldest_and_counts_them(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver, export_buffer_size_mb=0.004)  # ~4 KB: a few requests of 10 spans
+    try:
+        names = [f"b{i}" for i in range(200)]
+        _spans(tel, names)
+        assert sum(f.stat().st_size for f in _files()) <= 0.004 * 2**20
+        assert 0 < _losses.totals()[("spans", "buffer_full")] < 200
+        receiver.start()  # (the metrics files written meanwhile may push out more trace files: counted too)
+        assert eventually(
+            lambda: len(receiver.span_names()) + _losses.totals()[("spans", "buffer_full")] == 200 or None, 20, 0.1
+        )
+        dropped = _losses.totals()[("spans", "buffer_full")]
+        arrived = receiver.span_names()
+        assert arrived == [n for n in names if n in set(arrived)]  # in order, no duplicates
+        assert arrived[-30:] == names[-30:]  # the newest survive; the oldest were dropped (but the one in flight)
+        assert set(arrived) <= set(names[100:])
+        text = render_prometheus(tel.report())
+        labels = 'service_name="buffer-test",reason="buffer_full",signal="spans"'
+        line = f"chatbot_telemetry_dropped_total{{{labels}}} {dropped}"
+        assert line in text
+        # the same count goes out with the OTLP metrics
+        sent = eventually(lambda: (v := receiver.sums(_losses.INSTRUMENT)) and v[-1] == dropped or None, 10, 0.1)
+        assert sent
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_the_newest_cumulative_metrics_survive_an_outage(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver)
+    try:
+        for total in (3, 7, 12):  # a cumulative counter growing during the outage
+            _losses.record_dropped("attributes", "invalid_value", total - sum(_losses.totals().values()))
+            tel._metrics.force_flush()  # type: ignore[union-attr]
+        assert [f.name for f in _files("m-*.otlp")] == ["m-latest.otlp"]  # one file: the newest replaces the rest
+        receiver.start()
+        values = eventually(lambda: receiver.sums(_losses.INSTRUMENT) or None, 15, 0.1)
+        assert values and values[0] == 12  # the first thing to arrive is the newest total, never an older one
+        assert all(v == 12 for v in receiver.sums(_losses.INSTRUMENT))
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_shutdown_while_the_endpoint_is_down_leaves_the_files_for_the_next_start(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver, embedded=False)
+    names = [f"k{i}" for i in range(20)]
+    _spans(tel, names)
+    assert tel.shutdown(timeout=3)
+    assert len(_files()) == 2  # kept on disk, not counted as lost
+    assert ("spans", "shutdown") not in _losses.totals()
+    receiver.start()
+    tel = _configure(receiver, embedded=False)  # the next start, same folder: adopts and replays
+    try:
+        arrived = eventually(lambda: receiver.span_names() if len(receiver.span_names()) >= 20 else None, 20, 0.1)
+        assert arrived == names
+    finally:
+        assert tel.shutdown(timeout=5)
+    assert not _files()
+
+
+def test_a_request_refused_as_too_large_is_split_once_and_the_rest_counted(receiver: OtlpReceiver) -> None:
+    receiver.start()
+    receiver.reject_over = 2000  # bytes
+    tel = _configure(receiver, embedded=False)
+    try:
+        tracer = trace.get_tracer("test")
+        for i in range(10):  # ~250 bytes each: 10 are over the limit, 5 under
+            tracer.start_span(f"x{i}", attributes={"pad": "p" * 200}).end()
+        tel.force_flush()
+        assert eventually(lambda: len(receiver.span_ids()) == 10 or None, 10, 0.05)
+        assert len(receiver.trace_requests) == 2  # refused whole, taken in two halves
+        big = trace.get_tracer("test").start_span("big", attributes={"blob": "x" * 4000})
+        big.end()
+        tel.force_flush()
+        assert eventually(lambda: _losses.totals().get(("spans", "too_large")) == 1 or None, 10, 0.05)
+        assert not _files()  # refused for good: never buffered
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_buffer_off_counts_what_the_sdk_exporter_fails_to_send(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver, embedded=False, export_buffer="off", export_timeout=0.5)
+    try:
+        _spans(tel, [f"o{i}" for i in range(5)])
+        assert eventually(lambda: _losses.totals().get(("spans", "buffer_off")) == 5 or None, 10, 0.1)
+        assert not list(_buffer_root().iterdir())  # nothing on disk
+    finally:
+        tel.shutdown(timeout=3)
+
+
+def test_an_unwritable_buffer_mid_run_is_logged_and_counted_and_spans_still_end(
+    receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    tel = _configure(receiver, embedded=False)
+    try:
+        (folder,) = [p for p in _buffer_root().iterdir() if p.is_dir()]
+        shutil.rmtree(folder)  # the disk went away under the running app (root ignores file modes)
+        with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+            _spans(tel, [f"u{i}" for i in range(10)])  # the app's code runs on; nothing raises
+        assert _losses.totals().get(("spans", "buffer_full")) == 10
+        assert any("cannot write to the export buffer" in r.getMessage() for r in caplog.records)
+        assert any("telemetry dropped in the last 60 s: spans buffer_full=10" in r.getMessage() for r in caplog.records)
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_the_sdk_queue_s_drops_are_counted(monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "8")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    receiver.start()
+    tel = _configure(receiver, embedded=False)
+    try:
+        tracer = trace.get_tracer("test")
+        for i in range(300):
+            with tracer.start_as_current_span(f"q{i}"):
+                pass
+        tel.force_flush()
+        assert eventually(lambda: receiver.span_ids() or None, 5, 0.1)
+        delivered = len(receiver.span_ids())
+        dropped = _losses.totals().get(("spans", "queue_full"), 0)
+        assert dropped > 0
+        # Every span arrived or was counted. The SDK counts a drop when it finds its queue full, and its worker may
+        # take a batch out before the span goes in: its count (ours) can exceed the real losses by a few, never less.
+        assert 300 <= delivered + dropped <= 310
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "variables", "message"),
+    [
+        ({"export_buffer_size_mb": -1}, {}, "export_buffer_size_mb=-1 is not valid"),
+        ({}, {env.OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB: "0"}, "OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB='0' is not valid"),
+        ({}, {env.OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB: "lots"}, "OTEL_CHATBOT_EXPORT_BUFFER_SIZE_MB='lots'"),
+        (
+            {},
+            {env.OTEL_CHATBOT_EXPORT_BUFFER: "{file}"},
+            "OTEL_CHATBOT_EXPORT_BUFFER: the export buffer folder .* is a file",
+        ),
+        ({"export_buffer": "{file}/sub"}, {}, "export_buffer: the export buffer folder .* cannot be created"),
+    ],
+)
+def test_bad_buffer_settings_name_themselves_and_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kwargs: dict[str, object], variables: dict[str, str], message: str
+) -> None:
+    file = tmp_path / "a-file"
+    file.write_text("")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.replace("{file}", str(file)))
+    kwargs = {k: v.replace("{file}", str(file)) if isinstance(v, str) else v for k, v in kwargs.items()}
+    with pytest.raises(oc.ConfigurationError, match=message):
+        oc.configure("bot", endpoint=f"http://127.0.0.1:{free_port()}", **kwargs)  # type: ignore[arg-type]
+    assert STATE.installed is None
+
+
+def test_the_default_folder_is_in_the_xdg_state_home_per_service(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from otel_chatbot.telemetry._otlp import buffer_settings
+
+    monkeypatch.delenv(env.OTEL_CHATBOT_EXPORT_BUFFER)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    settings = buffer_settings(None, None, "my bot/1")
+    assert settings is not None
+    assert settings.folder == tmp_path / "otel-chatbot" / "export-buffer" / "my_bot_1"
+    assert settings.max_bytes == 256 * 2**20
+    assert buffer_settings("off", None, "x") is None
+    monkeypatch.setenv(env.OTEL_CHATBOT_EXPORT_BUFFER, "OFF")
+    assert buffer_settings(None, None, "x") is None
+    assert buffer_settings(tmp_path / "b", 0.5, "x") == type(settings)(tmp_path / "b", 2**19)  # the argument wins
+
+
+def test_the_summary_line_is_written_at_most_once_a_minute_and_only_after_drops(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [1000.0]
+    losses = _losses.Losses(clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        losses.record("spans", "buffer_full", 1200)  # the first drop: said at once
+        now[0] += 10
+        losses.record("attributes", "invalid_value", 3)
+        now[0] += 20
+        losses.record("spans", "buffer_full", 5)
+        losses.flush_log()
+        lines = [r.getMessage() for r in caplog.records]
+        assert lines == ["otel_chatbot: telemetry dropped in the last 60 s: spans buffer_full=1200"]
+        now[0] += 31  # the minute is over: what was dropped since, in one line
+        losses.flush_log()
+        now[0] += 300  # nothing dropped since: nothing said
+        losses.flush_log()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[1:] == [
+        "otel_chatbot: telemetry dropped in the last 60 s: attributes invalid_value=3, spans buffer_full=5"
+    ]
+    assert losses.totals() == {("spans", "buffer_full"): 1205, ("attributes", "invalid_value"): 3}
+    assert all(r.levelno == logging.WARNING and r.name == "otel_chatbot" for r in caplog.records)
+
+
+def test_record_dropped_never_raises_and_counts_before_configure() -> None:
+    _losses.record_dropped("spans", "queue_full", 2)
+    _losses.record_dropped("spans", "queue_full", "x")  # type: ignore[arg-type]
+    _losses.record_dropped("spans", "queue_full", 0)
+    tel = oc.configure("early")  # CallMetrics made after the drop: the count is still shown
+    try:
+        assert 'chatbot_telemetry_dropped_total{service_name="early",reason="queue_full",signal="spans"} 2' in (
+            render_prometheus(tel.report())
+        )
+    finally:
+        tel.shutdown(timeout=3)

@@ -28,15 +28,13 @@ from pathlib import Path
 import httpx
 
 from examples.loadgen.load import FIRST_QUESTIONS, FOLLOW_UPS, _turn
+from otel_chatbot import env
 from otel_chatbot.stack import Binaries, RunningStack, StackPorts, start_stack, stop_stack
 from otel_chatbot.stack import _native as native
 from otel_chatbot.stack import _runner as runner
 from tests._http import eventually, get_json
 
 ROOT = Path(__file__).resolve().parents[3]
-# The variable naming the SDK's disk-backed export buffer folder (its constant comes with the spool part of issue 13;
-# spelled out here until that constant is on this branch).
-EXPORT_BUFFER = "OTEL_CHATBOT_" + "EXPORT_BUFFER"
 APP_KEY = "demo-acme"
 PROVIDER_KEY = "sk-provider-outage-test"
 # Fast but not instant: 60 ms to the first token, ~20 tokens at 400 tokens/s.
@@ -159,7 +157,7 @@ def llm_server(folder: Path) -> ServerProcess:
 
 
 def chatbot(
-    folder: Path, *, llm_url: str, otlp_endpoint: str, service: str, env: Mapping[str, str] | None = None
+    folder: Path, *, llm_url: str, otlp_endpoint: str, service: str, extra_env: Mapping[str, str] | None = None
 ) -> ServerProcess:
     """The example chatbot exporting OTLP/gRPC to ``otlp_endpoint``, its export buffer in ``folder/export-buffer``."""
     return ServerProcess(
@@ -173,8 +171,8 @@ def chatbot(
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
             "OTEL_BSP_SCHEDULE_DELAY": "200",
             "OTEL_METRIC_EXPORT_INTERVAL": "5000",
-            EXPORT_BUFFER: str(folder / "export-buffer"),
-            **(env or {}),
+            env.OTEL_CHATBOT_EXPORT_BUFFER: str(folder / "export-buffer"),
+            **(extra_env or {}),
         },
     )
 

@@ -14,8 +14,8 @@ answered with, or ``--recovery-timeout`` s pass.
 Reported: requests, errors, traces made (one SERVER root per request: the trace ids the app answered with), traces in
 Jaeger after recovery, the time from the collector's restart until Jaeger held them all, the client-side latency
 p50/p99 of requests sent before vs during the outage, the app's peak RSS before vs during, the peak disk use of the
-app's export buffer and of the collector's queue folder (sampled every 0.25 s), and the app's
-``chatbot_telemetry_dropped_total`` (its ``/metrics``) at the end.
+app's export buffer and of the collector's queue folder (sampled every 0.25 s), the app's
+``chatbot_telemetry_dropped_total`` (its ``/metrics``) at the end, and what Jaeger's Badger folder takes on disk.
 """
 
 from __future__ import annotations
@@ -156,6 +156,7 @@ def _measure(args: argparse.Namespace, stack: Any, app: Any, folder: Path) -> di
         time.sleep(1.0)
     recovered_s = time.monotonic() - t_restart if made <= in_jaeger else None
     dropped = _dropped(app_url)
+    badger = disk_bytes(stack.run_dir / "jaeger-badger")
     samples = sampler.stop()
     before, during = _latencies(answers, t_start, t_kill), _latencies(answers, t_kill, t_restart)
     return {
@@ -176,6 +177,8 @@ def _measure(args: argparse.Namespace, stack: Any, app: Any, folder: Path) -> di
         "export_buffer_disk_peak_mib": {k: round(v / 2**20, 2) for k, v in samples.buffer.items()},
         "collector_queue_disk_peak_mib": {k: round(v / 2**20, 2) for k, v in samples.queue.items()},
         "app_dropped_total": dropped,
+        "jaeger_badger_disk_mib": round(badger / 2**20, 1),
+        "jaeger_badger_bytes_per_trace": round(badger / max(1, len(in_jaeger))),
     }
 
 

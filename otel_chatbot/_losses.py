@@ -87,6 +87,11 @@ class Losses:
         suffix = f" ({'; '.join(notes)})" if notes else ""
         logger.warning("otel_chatbot: telemetry dropped in the last %d s: %s%s", int(_WINDOW_S), summary, suffix)
 
+    def after_fork(self) -> None:
+        """In a forked child: its own counts, and a new lock (the parent's may have been held at the fork)."""
+        self._lock = threading.Lock()
+        self.reset()
+
     def reset(self) -> None:
         """Forget everything (a forked child counts its own losses; tests)."""
         with self._lock:
@@ -133,11 +138,5 @@ def start_ns() -> int:
     return _TABLE.start_ns
 
 
-def _after_fork_in_child() -> None:
-    """A forked worker counts its own losses (its parent's lock may have been held at the fork: a new one)."""
-    _TABLE._lock = threading.Lock()
-    _TABLE.reset()
-
-
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_TABLE.after_fork)

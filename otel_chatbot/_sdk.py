@@ -22,6 +22,10 @@ What it relies on, and why:
   values straight into the span's dict when no limit could apply, and goes through ``set_attributes`` otherwise.
 - ``PeriodicExportingMetricReader._receive_metrics``: where each collection passes on its way to the exporter; the
   per-call metrics (``telemetry/_metrics.py``) add their own series there (``MergingMetricReader``).
+- ``BatchSpanProcessor._batch_processor._metrics.drop_items``: the one place the SDK reports a span its full queue
+  drops; ``count_queue_drops`` wraps that object so the drops are counted (``queue_full``) at no cost per span.
+- ``MetricExporter._preferred_temporality`` / ``_preferred_aggregation``: what a wrapping exporter must repeat so
+  the reader asks the wrapped one's preferences (``exporter_preferences``).
 
 Each reader is chosen once, at import, by a probe of the installed SDK (a real span through a real provider): when the
 layout is not what this module expects, the public API is used instead (slower, same results). ``LAYOUT`` says which
@@ -63,8 +67,10 @@ __all__ = [
     "SpanFields",
     "attach",
     "context_with_span",
+    "count_queue_drops",
     "detach",
     "ended_span_fields",
+    "exporter_preferences",
     "global_tracer_provider",
     "instrumented_by_opentelemetry",
     "live_span_attributes",
@@ -535,3 +541,32 @@ def instrumented_by_opentelemetry(target: object) -> bool:
     The contrib marks what it instruments with ``_is_instrumented_by_opentelemetry``; there is no public accessor.
     """
     return bool(getattr(target, "_is_instrumented_by_opentelemetry", False))
+
+
+def count_queue_drops(processor: Any, on_drop: Callable[[int], None]) -> bool:
+    """Call ``on_drop(count)`` whenever the SDK ``BatchSpanProcessor`` ``processor`` drops spans because its queue is
+    full (besides the SDK's own accounting). False when this SDK has no such hook (nothing counted)."""
+    batch = getattr(processor, "_batch_processor", None)
+    inner: Any = getattr(batch, "_metrics", None)
+    if batch is None or not callable(getattr(inner, "drop_items", None)):
+        return False
+
+    class _Counting:
+        def drop_items(self, count: int, error_type: str = "queue_full") -> None:
+            if error_type == "queue_full":
+                on_drop(count)
+            inner.drop_items(count, error_type)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(inner, name)
+
+    batch._metrics = _Counting()
+    return True
+
+
+def exporter_preferences(exporter: Any) -> dict[str, Any]:
+    """The keyword arguments that give a wrapping ``MetricExporter`` the temporality and aggregation of ``exporter``."""
+    return {
+        "preferred_temporality": getattr(exporter, "_preferred_temporality", None),
+        "preferred_aggregation": getattr(exporter, "_preferred_aggregation", None),
+    }

@@ -47,7 +47,7 @@ _METRICS = re.compile(r"^m-(\d+|latest)\.otlp$")
 _DIR = re.compile(r"^\d+-\d+-[0-9a-f]+$")
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """One buffered request: its file, the items it holds, its size; ``version`` changes when a file is replaced."""
 
@@ -78,6 +78,7 @@ class DiskBuffer:
         self._bytes = 0
         self._seq = 0
         self._in_flight: Entry | None = None
+        self._adopting = threading.Lock()  # one adoption at a time (the buffer's thread, a replaced configure())
         self._write_error_logged = False
         root.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -97,7 +98,8 @@ class DiskBuffer:
 
     def has_own_metrics(self) -> bool:
         """Whether this process's newest metrics request waits on disk."""
-        return any(entry.path.name == _LATEST for entry in self._metrics)
+        with self._lock:
+            return any(entry.path.name == _LATEST for entry in self._metrics)
 
     def __len__(self) -> int:
         return len(self._traces) + len(self._metrics)
@@ -173,6 +175,7 @@ class DiskBuffer:
         are cumulative, the newest totals include the older ones)."""
         with self._lock:
             if self.closed:
+                _losses.record_dropped("metrics", "shutdown", points)
                 return False
             path = self.folder / _LATEST
             if not self._write(path, data, "metrics", points):
@@ -237,11 +240,11 @@ class DiskBuffer:
             logger.warning("otel_chatbot: cannot list the export buffer %s (%s)", self.root, exc)
             return 0
         adopted: list[Entry] = []
-        for name in names:
-            folder = self.root / name
-            if folder == self.folder:
-                continue
-            adopted.extend(self._adopt_folder(folder))
+        with self._adopting:
+            for name in names:
+                folder = self.root / name
+                if folder != self.folder:
+                    adopted.extend(self._adopt_folder(folder))
         if not adopted:
             return 0
         with self._lock:
@@ -278,12 +281,10 @@ class DiskBuffer:
                 source = folder / name
                 try:
                     if trace := _TRACE.match(name):
-                        self._seq += 1
-                        target = self.folder / f"t-{self._seq:012d}-{int(trace.group(2))}.otlp"
+                        target = self.folder / f"t-{self._next_seq():012d}-{int(trace.group(2))}.otlp"
                         signal, items = "spans", int(trace.group(2))
                     elif _METRICS.match(name):
-                        self._seq += 1
-                        target = self.folder / f"m-{self._seq:012d}.otlp"
+                        target = self.folder / f"m-{self._next_seq():012d}.otlp"
                         signal, items = "metrics", 0
                     else:
                         if name != _LOCK:
@@ -302,6 +303,27 @@ class DiskBuffer:
             return entries
         finally:
             os.close(fd)
+
+    def forked(self) -> DiskBuffer:
+        """In a forked child: a buffer of its own (the parent's lock and files stay the parent's)."""
+        try:
+            os.close(self._lock_fd)  # else the child would hold the parent's lock after the parent dies
+        except OSError:
+            pass
+        try:
+            return DiskBuffer(self.root, self.max_bytes)
+        except OSError as exc:
+            logger.warning("otel_chatbot: export buffer %s unusable in worker %d (%s)", self.root, os.getpid(), exc)
+            self._lock = threading.Lock()
+            self._traces.clear()
+            self._metrics.clear()
+            self.closed = True
+            return self
+
+    def _next_seq(self) -> int:
+        with self._lock:
+            self._seq += 1
+            return self._seq
 
     # --- closing ---------------------------------------------------------------------------------------------------
 

@@ -23,8 +23,10 @@ to send is counted (``buffer_off``).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -34,6 +36,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from otel_chatbot import _losses, _sanitize
 from otel_chatbot._internal_errors import handle_internal_errors
+from otel_chatbot._sdk import count_queue_drops, exporter_preferences
 from otel_chatbot.telemetry._buffer import DiskBuffer, Entry
 from otel_chatbot.telemetry._senders import Outcome, Sender
 
@@ -51,6 +54,7 @@ logger = logging.getLogger("otel_chatbot")
 THREAD_NAME = "otel-chatbot-export-buffer"
 _BACKOFF_S = (0.5, 5.0)
 _ADOPT_EVERY_S = 30.0
+_LIVE: weakref.WeakSet[Spool] = weakref.WeakSet()
 
 
 def split_request(data: bytes, signal: str) -> list[tuple[bytes, int]]:
@@ -91,6 +95,20 @@ def split_request(data: bytes, signal: str) -> list[tuple[bytes, int]]:
     return halves
 
 
+def _parses(data: bytes, signal: str) -> bool:
+    """Whether ``data`` is a whole OTLP request of ``signal`` (a buffered file is checked before it is sent: a
+    receiver may answer a corrupt body with a retryable error, and the file would then be retried forever)."""
+    from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    try:
+        if signal == "spans":
+            return len(ExportTraceServiceRequest.FromString(data).resource_spans) > 0
+        return len(ExportMetricsServiceRequest.FromString(data).resource_metrics) > 0
+    except Exception:
+        return False
+
+
 class Spool:
     """The senders of one OTLP endpoint, the disk buffer and the thread that drains it.
 
@@ -99,21 +117,41 @@ class Spool:
         metrics: Sends metrics requests.
         buffer: The disk buffer.
         users: How many exporters share this spool (it closes when the last one shuts down).
-        sleep: Waits on an event for at most some seconds (tests inject a fast one).
     """
 
     def __init__(self, traces: Sender, metrics: Sender, buffer: DiskBuffer, *, users: int = 2) -> None:
         self._senders = {"spans": traces, "metrics": metrics}
         self.buffer = buffer
         self._users = users
-        self._wake = threading.Event()
+        self._wake = threading.Event()  # something was buffered (or shutdown)
+        self._stop = threading.Event()  # shutdown: ends a backoff wait (new spans do not: the backoff holds)
         self._closing = False
         self._deadline = 0.0
         self._thread: threading.Thread | None = None
         self._thread_lock = threading.Lock()
         self._direct = threading.Lock()  # one direct trace send at a time: keeps the order with the buffer's
+        self._corrupt_logged = False
         _losses.note("buffer_full", f"export buffer {buffer.root}, {buffer.max_bytes / 2**20:g} MB")
+        _LIVE.add(self)
+        if hasattr(os, "register_at_fork"):
+            reinit = weakref.WeakMethod(self._after_fork_in_child)
+            os.register_at_fork(after_in_child=lambda: (method := reinit()) and method())
         if buffer.adopt():
+            self._start()
+
+    def _after_fork_in_child(self) -> None:
+        """A forked worker (gunicorn --preload) buffers into a subfolder of its own; the parent keeps its files."""
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = None
+        self._thread_lock = threading.Lock()
+        self._direct = threading.Lock()
+        if not self._closing:
+            self.buffer = self.buffer.forked()
+
+    def adopt_now(self) -> None:
+        """Take over what another spool of this process left (a replaced ``configure()``), and send it."""
+        if not self._closing and self.buffer.adopt():
             self._start()
 
     def sender(self, signal: str) -> Sender:
@@ -149,7 +187,7 @@ class Spool:
             if self.buffer.put_metrics(data, points):
                 self._start()
             return
-        _losses.record_dropped("metrics", outcome.value, points)
+        _losses.record_dropped("metrics", outcome.value, points)  # refused for good: a newer one replaces it
 
     def _buffer_traces(self, data: bytes, spans: int) -> None:
         if self.buffer.append_traces(data, spans):
@@ -202,8 +240,7 @@ class Spool:
                     continue
                 if self._closing:
                     return  # at shutdown: one pass until the first failure; the rest stays on disk
-                self._wake.wait(backoff)
-                self._wake.clear()
+                self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_S[1])
 
     def _send(self, entry: Entry) -> bool:
@@ -212,6 +249,12 @@ class Spool:
         data = self.buffer.read(entry)
         if data is None:
             return True  # unreadable: removed and counted
+        if not _parses(data, entry.signal):
+            if not self._corrupt_logged:
+                self._corrupt_logged = True
+                logger.warning("otel_chatbot: export buffer file %s is corrupt; removed and counted", entry.path)
+            self.buffer.remove(entry, dropped="invalid_value")
+            return True
         outcome = self._senders[entry.signal].send(data)
         if outcome is Outcome.OK:
             self.buffer.remove(entry, version=version)
@@ -219,7 +262,7 @@ class Spool:
         if outcome is Outcome.RETRY:
             self.buffer.settle()
             return False
-        self._refused(data, entry.items, entry.signal, outcome, on_retry=None)
+        self._refused(data, entry.items, entry.signal, outcome, on_retry=self._buffer_traces)
         self.buffer.remove(entry)
         return True
 
@@ -235,6 +278,7 @@ class Spool:
             self._deadline = time.monotonic() + max(0.0, timeout_s)
             thread = self._thread
         self._wake.set()
+        self._stop.set()
         if thread is not None:
             thread.join(max(0.0, timeout_s) + 0.5)
         if thread is None or not thread.is_alive():
@@ -344,9 +388,7 @@ class CountingMetricExporter(MetricExporter):
     """The buffer off, for metrics (same as :class:`CountingSpanExporter`)."""
 
     def __init__(self, inner: MetricExporter) -> None:
-        super().__init__(
-            preferred_temporality=inner._preferred_temporality, preferred_aggregation=inner._preferred_aggregation
-        )
+        super().__init__(**exporter_preferences(inner))
         self._inner = inner
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
@@ -368,30 +410,11 @@ class CountingMetricExporter(MetricExporter):
 class CountingBatchSpanProcessor(BatchSpanProcessor):
     """The SDK's BatchSpanProcessor; the spans its full queue drops are counted (``queue_full``).
 
-    The SDK reports each such drop to its processor metrics (``drop_items``); that one object is wrapped, so the span
-    path costs nothing more (the wrapper only runs when a span is dropped).
+    The SDK reports each such drop to its processor metrics; ``_sdk.count_queue_drops`` wraps that object, so the
+    span path costs nothing more (the wrapper only runs when a span is dropped).
     """
 
     def __init__(self, exporter: SpanExporter) -> None:
         super().__init__(exporter)
-        processor = getattr(self, "_batch_processor", None)
-        inner = getattr(processor, "_metrics", None)
-        if processor is not None and inner is not None and hasattr(inner, "drop_items"):
-            processor._metrics = _CountingProcessorMetrics(inner)
-        else:
-            logger.debug("otel_chatbot: this SDK's BatchSpanProcessor has no processor metrics: queue_full not counted")
-
-
-class _CountingProcessorMetrics:
-    """Forwards to the SDK's processor metrics; counts the queue's drops."""
-
-    def __init__(self, inner: Any) -> None:
-        self._inner = inner
-
-    def drop_items(self, count: int, error_type: str = "queue_full") -> None:
-        if error_type == "queue_full":
-            _losses.record_dropped("spans", "queue_full", count)
-        self._inner.drop_items(count, error_type)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        if not count_queue_drops(self, lambda count: _losses.record_dropped("spans", "queue_full", count)):
+            logger.debug("otel_chatbot: this SDK's BatchSpanProcessor reports no drops: queue_full is not counted")

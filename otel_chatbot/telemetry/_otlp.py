@@ -188,9 +188,9 @@ def exporters(
             traces = _senders.GrpcSender(url, "traces", _senders.otlp_headers("traces", headers), timeout)
             metrics = _senders.GrpcSender(url, "metrics", _senders.otlp_headers("metrics", headers), timeout)
         else:
-            traces = _senders.HttpSender(url, _senders.otlp_headers("traces", headers), timeout)
+            traces = _senders.HttpSender(url, _senders.otlp_headers("traces", headers), timeout, "traces")
             metrics = _senders.HttpSender(
-                _metrics_url(protocol, url), _senders.otlp_headers("metrics", headers), timeout
+                _metrics_url(protocol, url), _senders.otlp_headers("metrics", headers), timeout, "metrics"
             )
     except ImportError as exc:
         raise ConfigurationError(

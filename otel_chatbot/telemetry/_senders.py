@@ -15,6 +15,7 @@ What a failure means (:class:`Outcome`):
 from __future__ import annotations
 
 import enum
+import gzip
 import logging
 import os
 import urllib.parse
@@ -49,6 +50,19 @@ class Sender(Protocol):
     def close(self) -> None: ...
 
 
+def _signal_env(signal: str, name: str) -> str | None:
+    """``OTEL_EXPORTER_OTLP_<SIGNAL>_<NAME>``, else ``OTEL_EXPORTER_OTLP_<NAME>`` (the SDK exporters' order)."""
+    value = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_{name}") or os.environ.get(
+        f"OTEL_EXPORTER_OTLP_{name}"
+    )
+    return value.strip() if value and value.strip() else None
+
+
+def _gzip(signal: str) -> bool:
+    """Whether ``OTEL_EXPORTER_OTLP_(<SIGNAL>_)COMPRESSION`` asks for gzip (else none)."""
+    return (_signal_env(signal, "COMPRESSION") or "").lower() == "gzip"
+
+
 def otlp_headers(signal: str, headers: Mapping[str, str] | None) -> dict[str, str]:
     """``configure(headers=...)``, else ``OTEL_EXPORTER_OTLP_<SIGNAL>_HEADERS`` / ``OTEL_EXPORTER_OTLP_HEADERS``."""
     if headers:
@@ -64,25 +78,43 @@ def otlp_headers(signal: str, headers: Mapping[str, str] | None) -> dict[str, st
 class HttpSender:
     """HTTP/protobuf: POST the request to ``url`` (``.../v1/traces`` or ``.../v1/metrics``).
 
+    ``OTEL_EXPORTER_OTLP_(<SIGNAL>_)COMPRESSION=gzip`` and ``..._CERTIFICATE`` (a CA bundle) are honoured as by the
+    SDK's exporter. A forked child makes a connection pool of its own (the parent's sockets are the parent's).
+
     Args:
         url: The signal's full URL.
         headers: Extra request headers.
         timeout: Seconds one POST may take.
+        signal: ``traces`` or ``metrics`` (which variables apply).
     """
 
-    def __init__(self, url: str, headers: Mapping[str, str], timeout: float) -> None:
+    def __init__(self, url: str, headers: Mapping[str, str], timeout: float, signal: str = "traces") -> None:
         import requests
 
         self._requests = requests
         self.url = url
         self._timeout = timeout
+        self._gzip = _gzip(signal)
+        self._headers = {**headers, "Content-Type": "application/x-protobuf"}
+        if self._gzip:
+            self._headers["Content-Encoding"] = "gzip"
+        self._verify: str | bool = _signal_env(signal, "CERTIFICATE") or True
+        self._pid = -1
         self._session = requests.Session()
-        self._session.headers.update({**headers, "Content-Type": "application/x-protobuf"})
+
+    def _current(self) -> Any:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._session = self._requests.Session()
+            self._session.headers.update(self._headers)
+            self._session.verify = self._verify
+        return self._session
 
     def send(self, data: bytes) -> Outcome:
         """POST ``data`` once."""
         try:
-            response = self._session.post(self.url, data=data, timeout=self._timeout)
+            body = gzip.compress(data) if self._gzip else data
+            response = self._current().post(self.url, data=body, timeout=self._timeout)
         except self._requests.RequestException as exc:
             logger.debug("otel_chatbot: OTLP export to %s failed: %s", self.url, exc)
             return Outcome.RETRY
@@ -107,6 +139,8 @@ class GrpcSender:
 
     The channel's reconnect backoff is kept short (0.5-5 s instead of gRPC's 1-120 s): a channel still waiting out a
     long backoff fails every call with UNAVAILABLE well after the Collector is back.
+    ``OTEL_EXPORTER_OTLP_(<SIGNAL>_)COMPRESSION=gzip`` and ``..._CERTIFICATE`` (root certificates for ``https://``)
+    are honoured as by the SDK's exporter. A forked child opens a channel of its own.
 
     Args:
         url: ``http(s)://host:port``.
@@ -120,26 +154,43 @@ class GrpcSender:
 
         self._grpc = grpc
         self.url = url
-        parsed = urllib.parse.urlsplit(url)
-        target = parsed.netloc
+        self._signal = signal
+        self._compression = grpc.Compression.Gzip if _gzip(signal) else None
+        self._metadata = tuple((key.lower(), value) for key, value in headers.items())
+        self._timeout = timeout
+        self._pid = -1
+        self._channel: Any = None
+        self._call: Any = None
+
+    def _current(self) -> Any:
+        """The call of this process's channel (made on first use, again in a forked child)."""
+        if self._pid == os.getpid():
+            return self._call
+        grpc = self._grpc
+        parsed = urllib.parse.urlsplit(self.url)
         options = [
             ("grpc.initial_reconnect_backoff_ms", 500),
             ("grpc.min_reconnect_backoff_ms", 500),
             ("grpc.max_reconnect_backoff_ms", 5000),
         ]
         if parsed.scheme == "https":
-            self._channel = grpc.secure_channel(target, grpc.ssl_channel_credentials(), options=options)
+            roots = None
+            if certificate := _signal_env(self._signal, "CERTIFICATE"):
+                with open(certificate, "rb") as file:
+                    roots = file.read()
+            credentials = grpc.ssl_channel_credentials(root_certificates=roots)
+            self._channel = grpc.secure_channel(parsed.netloc, credentials, options=options)
         else:
-            self._channel = grpc.insecure_channel(target, options=options)
-        self._call: Any = self._channel.unary_unary(_GRPC_METHODS[signal])  # bytes in, bytes out
-        self._metadata = tuple((key.lower(), value) for key, value in headers.items())
-        self._timeout = timeout
+            self._channel = grpc.insecure_channel(parsed.netloc, options=options)
+        self._call = self._channel.unary_unary(_GRPC_METHODS[self._signal])  # bytes in, bytes out
+        self._pid = os.getpid()
+        return self._call
 
     def send(self, data: bytes) -> Outcome:
         """Call ``Export`` once with ``data``."""
         grpc = self._grpc
         try:
-            self._call(data, timeout=self._timeout, metadata=self._metadata or None)
+            self._current()(data, timeout=self._timeout, metadata=self._metadata or None, compression=self._compression)
         except grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
@@ -158,7 +209,8 @@ class GrpcSender:
 
     def close(self) -> None:
         """Close the channel."""
-        self._channel.close()
+        if self._channel is not None and self._pid == os.getpid():
+            self._channel.close()
 
 
 def _details(exc: Any) -> str:

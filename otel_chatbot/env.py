@@ -24,7 +24,7 @@ file names one that is missing), each documented with its allowed values and def
   ``OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB``, ``OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST``,
   ``OTEL_CHATBOT_COLLECTOR_STORAGE_DIR``, ``OTEL_CHATBOT_GATEWAYS``, ``OTEL_CHATBOT_JAEGER_LOG_LEVEL``,
   ``OTEL_CHATBOT_JAEGER_MAX_TRACES``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_HOST``,
-  ``OTEL_CHATBOT_JAEGER_TELEMETRY_PORT``;
+  ``OTEL_CHATBOT_JAEGER_TELEMETRY_PORT``, ``OTEL_CHATBOT_JAEGER_BADGER_DIR``, ``OTEL_CHATBOT_JAEGER_RETENTION``;
 * the scripts: ``OTEL_CHATBOT_VENV``.
 """
 
@@ -162,14 +162,21 @@ OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB: Final = "OTEL_CHATBOT_COLLECTOR_MEMORY_
 OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST: Final = "OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST"
 """Host the collector's self-metrics listen on (default: ``127.0.0.1``)."""
 OTEL_CHATBOT_COLLECTOR_STORAGE_DIR: Final = "OTEL_CHATBOT_COLLECTOR_STORAGE_DIR"
-"""Folder of the persistent sending queue (file_storage) of the agent and gateway configs (default:
-``/tmp/otelcol-chatbot-agent`` / ``/tmp/otelcol-chatbot-gateway``)."""
+"""Folder of the collector's persistent sending queue (file_storage): ``otel-chatbot stack`` sets it to
+``<run dir>/otelcol-queue``; the configs' own defaults are ``/tmp/otelcol-chatbot-queue`` (single node),
+``/tmp/otelcol-chatbot-agent`` and ``/tmp/otelcol-chatbot-gateway``."""
 OTEL_CHATBOT_GATEWAYS: Final = "OTEL_CHATBOT_GATEWAYS"
 """The agent's gateways, a YAML list of ``host:port`` (default: ``[127.0.0.1:4417, 127.0.0.1:4427]``)."""
 OTEL_CHATBOT_JAEGER_LOG_LEVEL: Final = "OTEL_CHATBOT_JAEGER_LOG_LEVEL"
 """Jaeger log level: ``debug``, ``info``, ``warn`` or ``error`` (default: ``info``)."""
 OTEL_CHATBOT_JAEGER_MAX_TRACES: Final = "OTEL_CHATBOT_JAEGER_MAX_TRACES"
-"""Traces Jaeger's memory storage keeps, a positive integer (default: ``100000``)."""
+"""No longer read (default: none): Jaeger keeps its traces on disk (Badger, :data:`OTEL_CHATBOT_JAEGER_RETENTION`)
+since issue 13; an old setting is harmless."""
+OTEL_CHATBOT_JAEGER_BADGER_DIR: Final = "OTEL_CHATBOT_JAEGER_BADGER_DIR"
+"""Folder of Jaeger's trace storage (Badger; ``keys/`` and ``values/`` inside): ``otel-chatbot stack`` sets it to
+``<run dir>/jaeger-badger``; the config's own default is ``/tmp/jaeger-chatbot-badger``."""
+OTEL_CHATBOT_JAEGER_RETENTION: Final = "OTEL_CHATBOT_JAEGER_RETENTION"
+"""How long Jaeger keeps a trace, a Go duration such as ``72h`` or ``30m`` (Badger's span TTL; default: ``72h``)."""
 OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL: Final = "OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL"
 """Jaeger's self-metrics: ``none`` (off), ``basic``, ``normal`` or ``detailed`` (default: ``none``)."""
 OTEL_CHATBOT_JAEGER_TELEMETRY_HOST: Final = "OTEL_CHATBOT_JAEGER_TELEMETRY_HOST"

@@ -27,6 +27,10 @@ from otel_chatbot.stack._ports import StackPorts, check_free
 
 STATE_FILE = "stack.json"
 PROCESS_NAMES = ("jaeger", "prometheus", "otelcol")
+QUEUE_DIR = "otelcol-queue"
+"""The collector's persistent sending queue, in the run folder (``OTEL_CHATBOT_COLLECTOR_STORAGE_DIR`` moves it)."""
+BADGER_DIR = "jaeger-badger"
+"""Jaeger's trace storage, in the run folder (``OTEL_CHATBOT_JAEGER_BADGER_DIR`` moves it)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,7 +39,8 @@ class RunningStack:
 
     Attributes:
         ports: The loopback addresses of every listener.
-        run_dir: Folder with ``pids.json``, ``*.log``, the rendered ``prometheus.yml`` and Prometheus' data.
+        run_dir: Folder with ``pids.json``, ``*.log``, the rendered ``prometheus.yml``, Prometheus' data, the
+            collector's persistent queue (``otelcol-queue/``) and Jaeger's traces (``jaeger-badger/``).
         binaries: The executables that run (``binaries.collector`` also validates configs).
         config_dir: The folder the configs were read from (the package's copy of ``collector/``, or the checkout's).
     """
@@ -137,6 +142,27 @@ def _specs(
     ]
 
 
+def _process_env(run_dir: Path, ports: StackPorts, extra_env: Mapping[str, str] | None) -> dict[str, str]:
+    """The variables every process of the stack gets: addresses, intervals, and where the data on disk lives.
+
+    The collector's persistent queue and Jaeger's Badger store default to folders of the run folder (created here),
+    so a restarted process finds what its predecessor wrote (docs/stack.md "Persistence").
+    """
+    flush, scrape = env.OTEL_CHATBOT_METRICS_FLUSH_INTERVAL, env.OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
+    queue, badger = env.OTEL_CHATBOT_COLLECTOR_STORAGE_DIR, env.OTEL_CHATBOT_JAEGER_BADGER_DIR
+    process_env = {
+        flush: os.environ.get(flush) or "15s",
+        scrape: os.environ.get(scrape) or "5s",
+        queue: os.environ.get(queue) or str(run_dir / QUEUE_DIR),
+        badger: os.environ.get(badger) or str(run_dir / BADGER_DIR),
+        **ports.environ(),
+        **(extra_env or {}),
+    }
+    for folder in (process_env[queue], process_env[badger]):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    return process_env
+
+
 def start_stack(
     *,
     run_dir: Path | None = None,
@@ -149,7 +175,8 @@ def start_stack(
     """Build or reuse the binaries, start Jaeger, Prometheus and otelcol-chatbot on loopback, wait until healthy.
 
     Args:
-        run_dir: Pids, logs, rendered configs, Prometheus data (default :func:`default_run_dir`).
+        run_dir: Pids, logs, rendered configs, Prometheus data, the collector's queue and Jaeger's traces (default
+            :func:`default_run_dir`).
         ports: Listening addresses (default :meth:`StackPorts.from_env`).
         extra_env: More variables for the processes, e.g. ``{env.OTEL_CHATBOT_METRICS_FLUSH_INTERVAL: "1s"}``.
         binaries: Already built binaries (default: :func:`~otel_chatbot.stack.build.ensure_all`).
@@ -171,13 +198,7 @@ def start_stack(
     binaries = binaries or ensure_all(log)
     config_dir = collector_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
-    flush, scrape = env.OTEL_CHATBOT_METRICS_FLUSH_INTERVAL, env.OTEL_CHATBOT_PROMETHEUS_SCRAPE_INTERVAL
-    process_env = {
-        flush: os.environ.get(flush) or "15s",
-        scrape: os.environ.get(scrape) or "5s",
-        **ports.environ(),
-        **(extra_env or {}),
-    }
+    process_env = _process_env(run_dir, ports, extra_env)
     stack = RunningStack(ports=ports, run_dir=run_dir, binaries=binaries, config_dir=config_dir)
     try:
         records = [runner.start(spec, run_dir) for spec in _specs(binaries, config_dir, run_dir, ports, process_env)]

@@ -91,7 +91,8 @@ def test_span_metrics_dimensions_buckets_and_pipelines() -> None:
     assert span_metrics["histogram"]["explicit"]["buckets"][-1] == "81920ms"
     assert len(span_metrics["histogram"]["explicit"]["buckets"]) == 14
     pipelines = config["service"]["pipelines"]
-    assert pipelines["traces"]["processors"] == ["memory_limiter", "batch"]
+    # no `batch` processor on the traces path: it would hold accepted spans in memory (the queue batches on disk)
+    assert pipelines["traces"]["processors"] == ["memory_limiter"]
     assert pipelines["traces"]["exporters"] == ["otlp_grpc/jaeger", "span_metrics"]
     # tokens, cost, TTFC/TTFT and stage durations are the app's SDK metrics (exact under sampling), not span-derived
     assert "signal_to_metrics" not in config.get("connectors", {})
@@ -104,6 +105,35 @@ def test_span_metrics_dimensions_buckets_and_pipelines() -> None:
     assert config["service"]["telemetry"]["metrics"]["readers"][0]["pull"]["exporter"]["prometheus"]["port"] == (
         "${env:OTEL_CHATBOT_COLLECTOR_TELEMETRY_PORT:-18888}"
     )
+
+
+def test_the_single_collector_queues_spans_for_jaeger_on_disk() -> None:
+    config = _load("otelcol.yaml")
+    storage = config["extensions"]["file_storage/queue"]
+    assert storage["directory"] == "${env:OTEL_CHATBOT_COLLECTOR_STORAGE_DIR:-/tmp/otelcol-chatbot-queue}"
+    assert storage["compaction"]["on_rebound"] is True and storage["max_size"] > 0
+    assert "file_storage/queue" in config["service"]["extensions"]
+    jaeger = config["exporters"]["otlp_grpc/jaeger"]
+    queue = jaeger["sending_queue"]
+    assert queue["storage"] == "file_storage/queue"
+    assert queue["sizer"] == "bytes" and queue["queue_size"] <= storage["max_size"]
+    assert queue["batch"]["sizer"] == "items" and queue["batch"]["flush_timeout"] == "200ms"
+    assert jaeger["retry_on_failure"]["max_elapsed_time"] == "0s"  # never given up while Jaeger is down
+
+
+def test_jaeger_stores_traces_in_badger_with_a_retention() -> None:
+    config = _load("jaeger.yaml")
+    backends = config["extensions"]["jaeger_storage"]["backends"]
+    assert list(backends) == ["traces_badger"]
+    badger = backends["traces_badger"]["badger"]
+    folder = "${env:OTEL_CHATBOT_JAEGER_BADGER_DIR:-/tmp/jaeger-chatbot-badger}"
+    assert badger["directories"] == {"keys": f"{folder}/keys", "values": f"{folder}/values"}
+    assert badger["ephemeral"] is False
+    assert badger["ttl"]["spans"] == "${env:OTEL_CHATBOT_JAEGER_RETENTION:-72h}"
+    assert config["extensions"]["jaeger_query"]["storage"]["traces"] == "traces_badger"
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == "traces_badger"
+    # no `batch` processor: Jaeger answers the collector once the spans are stored, not while they wait in memory
+    assert "processors" not in config["service"]["pipelines"]["traces"]
 
 
 def test_gateway_derives_the_same_metrics_as_the_single_collector() -> None:
@@ -179,6 +209,12 @@ def test_docker_compose_pins_our_releases_and_mounts_the_same_configs() -> None:
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     # rule_files are relative to prometheus.yml, so the rules folder is mounted beside it
     assert mounts["prometheus"]["./prometheus/rules"] == "/etc/prometheus/prometheus/rules"
+    # the collector's queue and Jaeger's traces live on named volumes, where the configs' variables point
+    assert "otelcol-queue:/var/lib/otelcol-chatbot/queue" in services["otelcol"]["volumes"]
+    assert services["otelcol"]["environment"]["OTEL_CHATBOT_COLLECTOR_STORAGE_DIR"] == "/var/lib/otelcol-chatbot/queue"
+    assert "jaeger-badger:/var/lib/jaeger-chatbot/badger" in services["jaeger"]["volumes"]
+    assert services["jaeger"]["environment"]["OTEL_CHATBOT_JAEGER_BADGER_DIR"] == "/var/lib/jaeger-chatbot/badger"
+    assert {"otelcol-queue", "jaeger-badger"} <= set(compose["volumes"])
     for name, service in services.items():
         assert service["network_mode"] == "host", name  # the files' 127.0.0.1 addresses stay valid
         for source in mounts[name]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -22,10 +24,26 @@ _ENV_PREFIXES = ("OTEL_", "OTEL_CHATBOT_")
 _FIXTURE_THREADS: frozenset[str] = frozenset()
 _GRACE_S = 2.0  # how long a thread or child process that is finishing may take to end after its test
 
+# Set once for the whole session, before any fixture runs: app subprocesses and configure() calls of module- and
+# session-scoped fixtures (set up before a test's own ``_export_buffer``) buffer here, never in the developer's real
+# ``~/.local/state``.
+_SESSION_STATE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    state = tempfile.mkdtemp(prefix="otel-chatbot-tests-")
+    _SESSION_STATE.append(state)
+    os.environ[env.OTEL_CHATBOT_EXPORT_BUFFER] = os.path.join(state, "export-buffer")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for state in _SESSION_STATE:
+        shutil.rmtree(state, ignore_errors=True)
+
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No OTEL_* variable from the developer's shell leaks into a test."""
+    """No OTEL_* variable from the developer's shell leaks into a test (``_export_buffer`` sets its own again)."""
     for name in list(os.environ):
         if name.startswith(_ENV_PREFIXES):
             monkeypatch.delenv(name)

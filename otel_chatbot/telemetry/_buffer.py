@@ -18,6 +18,10 @@ counted as dropped (``invalid_value``) and removed.
 
 The size bound is per process (each worker's subfolder, adopted files included): when a new file would pass it,
 the oldest trace files are deleted and their spans counted (``buffer_full``).
+
+Folders the buffer creates are owner-only (0700) and its files too (0600): they can hold captured prompts and user
+and tenant ids. A subfolder removed under a running process (``rm -rf``) is made again at the next write or read; the
+requests that went with it are counted (``buffer_full``).
 """
 
 from __future__ import annotations
@@ -80,15 +84,60 @@ class DiskBuffer:
         self._in_flight: Entry | None = None
         self._adopting = threading.Lock()  # one adoption at a time (the buffer's thread, a replaced configure())
         self._write_error_logged = False
-        root.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        hidden = root / f".{name}"
-        hidden.mkdir()
-        self._lock_fd = os.open(hidden / _LOCK, os.O_CREAT | os.O_RDWR, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self.folder = root / name
-        os.rename(hidden, self.folder)
+        self._drops: list[tuple[str, str, int]] = []  # losses noted under the lock, counted after it
+        self._lock_fd = -1
+        self.folder = root / f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._make_folder()
         self.closed = False
+
+    def _make_folder(self) -> None:
+        """Create ``self.folder`` (0700, under a hidden name, locked, then renamed: no other process ever sees it
+        unlocked) and hold its lock.
+
+        Raises:
+            OSError: It cannot be created or locked.
+        """
+        _private_dirs(self.root)
+        hidden = self.root / f".{self.folder.name}"
+        hidden.mkdir(mode=0o700)
+        fd = os.open(hidden / _LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(hidden, self.folder)
+        except OSError:
+            os.close(fd)
+            raise
+        if self._lock_fd >= 0:
+            try:
+                os.close(self._lock_fd)
+            except OSError:
+                pass
+        self._lock_fd = fd
+
+    def _recreate(self) -> list[Entry]:
+        """The subfolder was removed under us (``rm -rf``): make it again and forget the entries whose files went
+        with it; returns them (to be counted, outside the lock). Called with the lock held.
+
+        Raises:
+            OSError: It cannot be made again.
+        """
+        lost = [entry for entry in (*self._traces, *self._metrics) if not entry.path.exists()]
+        for entry in lost:
+            (self._traces if entry.signal == "spans" else self._metrics).remove(entry)
+            self._bytes -= entry.size
+        if self._in_flight in lost:
+            self._in_flight = None
+        self._make_folder()
+        logger.warning(
+            "otel_chatbot: the export buffer folder %s was removed while in use: made again; %d buffered requests "
+            "were lost with it (counted as dropped, buffer_full)",
+            self.folder,
+            len(lost),
+        )
+        return lost
+
+    def _folder_gone(self) -> bool:
+        return not os.path.isdir(self.folder)
 
     # --- state -----------------------------------------------------------------------------------------------------
 
@@ -122,12 +171,20 @@ class DiskBuffer:
             self._in_flight = None
 
     def read(self, entry: Entry) -> bytes | None:
-        """The bytes of ``entry``; None when its file is unreadable or empty (then removed and counted)."""
+        """The bytes of ``entry``; None when its file is unreadable or empty (then removed and counted), or gone
+        with the whole subfolder (then the subfolder is made again and every lost request counted)."""
         try:
             data = entry.path.read_bytes()
         except OSError as exc:
             data = b""
-            if exc.errno != errno.ENOENT:
+            if exc.errno == errno.ENOENT and self._folder_gone():
+                with self._lock:
+                    try:
+                        self._drops.extend((e.signal, "buffer_full", e.items) for e in self._recreate())
+                    except OSError as again:
+                        self._cannot_write(again)
+                self._count_drops()
+            elif exc.errno != errno.ENOENT:
                 logger.warning("otel_chatbot: export buffer file %s is unreadable (%s); removed", entry.path, exc)
         if not data:
             self.remove(entry, dropped="invalid_value")
@@ -152,69 +209,87 @@ class DiskBuffer:
         if dropped is not None:
             _losses.record_dropped(entry.signal, dropped, entry.items)
 
+    def _count_drops(self) -> None:
+        """Count the losses noted while the lock was held (counting may log: never under our lock)."""
+        with self._lock:
+            drops, self._drops = self._drops, []
+        for signal, reason, items in drops:
+            _losses.record_dropped(signal, reason, items)
+
     # --- writing ---------------------------------------------------------------------------------------------------
 
     def append_traces(self, data: bytes, spans: int) -> bool:
         """Add a trace request after the others; False when it could not be written (counted as dropped)."""
+        written = False
         with self._lock:
             if self.closed:
-                _losses.record_dropped("spans", "shutdown", spans)
-                return False
-            self._seq += 1
-            path = self.folder / f"t-{self._seq:012d}-{spans}.otlp"
-            if not self._write(path, data, "spans", spans):
-                return False
-            entry = Entry(path, "spans", spans, len(data))
-            self._traces.append(entry)
-            self._bytes += entry.size
-            self._evict()
-        return True
+                self._drops.append(("spans", "shutdown", spans))
+            else:
+                self._seq += 1
+                name = f"t-{self._seq:012d}-{spans}.otlp"
+                if (path := self._write(self.folder / name, data, "spans", spans)) is not None:
+                    entry = Entry(path, "spans", spans, len(data))
+                    self._traces.append(entry)
+                    self._bytes += entry.size
+                    self._evict()
+                    written = True
+        self._count_drops()
+        return written
 
     def put_metrics(self, data: bytes, points: int) -> bool:
         """Make ``data`` this process's newest undelivered metrics request (it replaces the previous one: metrics
         are cumulative, the newest totals include the older ones)."""
+        written = False
         with self._lock:
             if self.closed:
-                _losses.record_dropped("metrics", "shutdown", points)
-                return False
-            path = self.folder / _LATEST
-            if not self._write(path, data, "metrics", points):
-                return False
-            current = next((entry for entry in self._metrics if entry.path.name == _LATEST), None)
-            if current is None:
-                self._metrics.append(Entry(path, "metrics", points, len(data)))
-                self._bytes += len(data)
-            else:
-                self._bytes += len(data) - current.size
-                current.size, current.items, current.version = len(data), points, current.version + 1
-            self._evict()
-        return True
+                self._drops.append(("metrics", "shutdown", points))
+            elif (path := self._write(self.folder / _LATEST, data, "metrics", points)) is not None:
+                current = next((entry for entry in self._metrics if entry.path.name == _LATEST), None)
+                if current is None:
+                    self._metrics.append(Entry(path, "metrics", points, len(data)))
+                    self._bytes += len(data)
+                else:
+                    self._bytes += len(data) - current.size
+                    current.size, current.items, current.version = len(data), points, current.version + 1
+                self._evict()
+                written = True
+        self._count_drops()
+        return written
 
-    def _write(self, path: Path, data: bytes, signal: str, items: int) -> bool:
-        """Write ``data`` to ``path`` atomically (called with the lock held); a failure is logged and counted."""
+    def _write(self, path: Path, data: bytes, signal: str, items: int) -> Path | None:
+        """Write ``data`` to ``path`` atomically, owner-only (0600); its path (the subfolder may have been made
+        again), or None on a failure (logged once, counted). Called with the lock held."""
         if len(data) > self.max_bytes:
-            _losses.record_dropped(signal, "buffer_full", items)
-            return False
-        tmp = path.with_name(f".tmp-{path.name}")
-        try:
-            with open(tmp, "wb") as file:
-                file.write(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            _unlink(tmp)
-            if not self._write_error_logged:
-                self._write_error_logged = True
-                logger.warning(
-                    "otel_chatbot: cannot write to the export buffer %s (%s): telemetry the endpoint does not take is "
-                    "dropped and counted until it can",
-                    self.folder,
-                    exc,
-                )
-            _losses.note("buffer_full", f"export buffer {self.folder}: {exc.strerror or exc}")
-            _losses.record_dropped(signal, "buffer_full", items)
-            return False
-        self._write_error_logged = False
-        return True
+            self._drops.append((signal, "buffer_full", items))
+            return None
+        for attempt in (1, 2):
+            try:
+                _write_file(path, data)
+                self._write_error_logged = False
+                return path
+            except OSError as exc:
+                if attempt == 1 and exc.errno == errno.ENOENT and self._folder_gone():
+                    try:  # removed under us (rm -rf): make it again, count what went with it, write once more
+                        self._drops.extend((e.signal, "buffer_full", e.items) for e in self._recreate())
+                        path = self.folder / path.name
+                        continue
+                    except OSError as again:
+                        exc = again
+                self._cannot_write(exc)
+                break
+        self._drops.append((signal, "buffer_full", items))
+        return None
+
+    def _cannot_write(self, exc: OSError) -> None:
+        if not self._write_error_logged:
+            self._write_error_logged = True
+            logger.warning(
+                "otel_chatbot: cannot write to the export buffer %s (%s): telemetry the endpoint does not take is "
+                "dropped and counted until it can",
+                self.folder,
+                exc,
+            )
+        _losses.note("buffer_full", f"export buffer {self.folder}: {exc.strerror or exc}")
 
     def _evict(self) -> None:
         """Delete the oldest trace files until the files fit the bound (called with the lock held)."""
@@ -228,7 +303,7 @@ class DiskBuffer:
             _losses.note(
                 "buffer_full", f"export buffer {self.root}, {self.max_bytes / 2**20:g} MB full: oldest dropped"
             )
-            _losses.record_dropped("spans", "buffer_full", victim.items)
+            self._drops.append(("spans", "buffer_full", victim.items))
 
     # --- adoption --------------------------------------------------------------------------------------------------
 
@@ -258,6 +333,7 @@ class DiskBuffer:
             self._metrics.extendleft(reversed(metrics))
             self._bytes += sum(entry.size for entry in adopted)
             self._evict()
+        self._count_drops()
         logger.info(
             "otel_chatbot: export buffer: replaying %d requests (%d spans) left by earlier processes",
             len(adopted),
@@ -313,6 +389,10 @@ class DiskBuffer:
                         continue
                     size = source.stat().st_size
                     os.rename(source, target)
+                    try:
+                        os.chmod(target, 0o600)  # (files of older versions were 0644)
+                    except OSError:
+                        pass
                     entries.append(Entry(target, signal, items, size))
                 except OSError as exc:
                     logger.warning("otel_chatbot: cannot adopt export buffer file %s (%s)", source, exc)
@@ -361,6 +441,35 @@ class DiskBuffer:
                 except OSError:
                     pass
             os.close(self._lock_fd)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """``data`` into ``path`` through a temporary file and a rename (atomic), readable by the owner only."""
+    tmp = path.with_name(f".tmp-{path.name}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as file:
+            file.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        _unlink(tmp)
+        raise
+
+
+def _private_dirs(folder: Path) -> None:
+    """Make ``folder`` and its missing parents, each owner-only (0700; existing folders are left as they are)."""
+    missing = []
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        missing.append(probe)
+        probe = probe.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+    if not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(folder))
 
 
 def _unlink(path: Path) -> None:

@@ -194,8 +194,9 @@ def test_an_unwritable_buffer_mid_run_is_logged_and_counted_and_spans_still_end(
 ) -> None:
     tel = _configure(receiver, embedded=False)
     try:
-        (folder,) = [p for p in _buffer_root().iterdir() if p.is_dir()]
-        shutil.rmtree(folder)  # the disk went away under the running app (root ignores file modes)
+        root = _buffer_root()
+        shutil.rmtree(root)  # the disk went away under the running app (root ignores file modes)...
+        root.write_text("")  # ...and a file took its place: the folder cannot be made again
         with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
             _spans(tel, [f"u{i}" for i in range(10)])  # the app's code runs on; nothing raises
         assert _losses.totals().get(("spans", "buffer_full")) == 10
@@ -203,6 +204,49 @@ def test_an_unwritable_buffer_mid_run_is_logged_and_counted_and_spans_still_end(
         assert any("telemetry dropped in the last 60 s: spans buffer_full=10" in r.getMessage() for r in caplog.records)
     finally:
         assert tel.shutdown(timeout=5)
+        root.unlink()
+
+
+def test_a_subfolder_removed_mid_run_is_made_again_and_what_went_with_it_counted(
+    receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    tel = _configure(receiver, embedded=False)
+    try:
+        _spans(tel, [f"gone{i}" for i in range(10)])  # the endpoint is down: one request on disk
+        (folder,) = [p for p in _buffer_root().iterdir() if p.is_dir()]
+        shutil.rmtree(folder)  # rm -rf under the running app
+        with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+            _spans(tel, [f"kept{i}" for i in range(20)])
+        assert len(_files()) == 2  # the later requests are on disk again, in the same subfolder
+        assert folder.is_dir() and (folder / "lock").exists()
+        assert _losses.totals().get(("spans", "buffer_full")) == 10  # the 10 that went with the folder
+        assert any("was removed while in use" in r.getMessage() for r in caplog.records)
+        receiver.start()
+        arrived = eventually(lambda: receiver.span_names() if len(receiver.span_names()) >= 20 else None, 20, 0.1)
+        assert arrived == [f"kept{i}" for i in range(20)]
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_buffer_folders_and_files_are_owner_only(receiver: OtlpReceiver, tmp_path: Path) -> None:
+    root = tmp_path / "new" / "buffer"
+    old_umask = os.umask(0o022)
+    try:
+        tel = _configure(receiver, export_buffer=root)
+        try:
+            _spans(tel, [f"p{i}" for i in range(10)])
+            tel._metrics.force_flush()  # type: ignore[union-attr]
+            (folder,) = [p for p in root.iterdir() if p.is_dir()]
+            files = list(folder.iterdir())
+            assert {f.name for f in files} >= {"lock", "m-latest.otlp"} and any(f.name.startswith("t-") for f in files)
+            for path in (tmp_path / "new", root, folder):
+                assert path.stat().st_mode & 0o777 == 0o700, path
+            for path in files:
+                assert path.stat().st_mode & 0o777 == 0o600, path
+        finally:
+            assert tel.shutdown(timeout=3)
+    finally:
+        os.umask(old_umask)
 
 
 def test_the_sdk_queue_s_drops_are_counted(monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver) -> None:
@@ -382,3 +426,41 @@ def test_a_subfolder_left_half_made_by_a_dead_process_is_removed(tmp_path: Path)
         assert fresh.exists()
     finally:
         buffer.close()
+
+
+_PROBE_SERVICE = "fixbuf-module-probe"
+_PROBE = (
+    "import sys, otel_chatbot as oc\n"
+    "from opentelemetry import trace\n"
+    "tel = oc.configure(sys.argv[1], endpoint=sys.argv[2], embedded=False)\n"
+    "trace.get_tracer('probe').start_span('probe').end()\n"
+    "tel.shutdown(timeout=2)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def module_app_buffer() -> tuple[str | None, list[Path]]:
+    """Like the fixtures that start apps once per module (set up before any function-scoped fixture): an app whose
+    endpoint is down; returns the buffer variable it saw and the folders it left."""
+    import subprocess
+    import sys
+
+    seen = os.environ.get(env.OTEL_CHATBOT_EXPORT_BUFFER)
+    dead = f"http://127.0.0.1:{free_port()}"
+    subprocess.run([sys.executable, "-c", _PROBE, _PROBE_SERVICE, dead], env={**os.environ}, check=True, timeout=60)
+    left = [Path(seen)] if seen else []
+    return seen, [p for p in left if p.exists()]
+
+
+def test_module_scoped_apps_never_buffer_in_the_real_state_folder(
+    module_app_buffer: tuple[str | None, list[Path]],
+) -> None:
+    seen, left = module_app_buffer
+    real = Path.home() / ".local" / "state" / "otel-chatbot" / "export-buffer" / _PROBE_SERVICE
+    try:
+        assert seen is not None, "no export buffer folder set for module-scoped fixtures"
+        assert not Path(seen).resolve().is_relative_to(Path.home() / ".local" / "state")
+        assert [p for p in left if list(p.glob("*/t-*.otlp"))], "the app buffered nothing where the tests said"
+        assert not real.exists()
+    finally:
+        shutil.rmtree(real, ignore_errors=True)

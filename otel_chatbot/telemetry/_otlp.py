@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 import re
+import tempfile
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -18,6 +20,11 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from otel_chatbot import env
 from otel_chatbot._redact import display_url
 from otel_chatbot.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from otel_chatbot.telemetry._buffer import DiskBuffer
+
+logger = logging.getLogger("otel_chatbot")
 
 __all__ = ["BufferSettings", "buffer_settings", "exporter", "exporters", "metric_exporter", "parse_endpoint", "target"]
 
@@ -109,10 +116,15 @@ def _metrics_url(protocol: str, url: str) -> str:
 
 @dataclass(frozen=True)
 class BufferSettings:
-    """Where the export buffer lives and how big it may grow (``None`` in its place: the buffer is off)."""
+    """Where the export buffer lives and how big it may grow (``None`` in its place: the buffer is off).
+
+    ``default``: the folder is the default one (no argument, no variable): when it cannot be used, the buffer falls
+    back to a per-user temporary folder, else is off, with a warning; a folder the user gave raises instead.
+    """
 
     folder: Path
     max_bytes: int
+    default: bool = False
 
 
 def buffer_settings(
@@ -120,7 +132,8 @@ def buffer_settings(
 ) -> BufferSettings | None:
     """The export buffer asked for by the arguments (they win) and the environment; None when it is ``off``.
 
-    Nothing is created here: the folder (or its nearest existing parent) must be a writable folder.
+    Nothing is created here: a folder the user gave (or its nearest existing parent) must be a writable folder; the
+    default one is checked when the buffer is made (``exporters()``: it falls back, it never raises).
 
     Raises:
         ConfigurationError: A size that is not a positive number; a folder that is a file or not writable.
@@ -136,14 +149,44 @@ def buffer_settings(
             f"(or export_buffer='off' / {env.OTEL_CHATBOT_EXPORT_BUFFER}=off for no buffer)."
         )
     setting = "export_buffer" if export_buffer is not None else env.OTEL_CHATBOT_EXPORT_BUFFER
-    if raw is None:
-        state = os.environ.get("XDG_STATE_HOME", "")
-        base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
-        folder = base / "otel-chatbot" / "export-buffer" / _folder_name(service_name)
-    else:
-        folder = Path(raw).expanduser()
+    max_bytes = max(1, int(size_mb * 2**20))
+    if raw is None:  # the default: checked when the buffer is made (exporters()), never an error
+        return BufferSettings(_default_folder(service_name), max_bytes, default=True)
+    folder = Path(raw).expanduser()
     _check_writable(folder, setting)
-    return BufferSettings(folder, max(1, int(size_mb * 2**20)))
+    return BufferSettings(folder, max_bytes)
+
+
+def _default_folder(service_name: str) -> Path:
+    """``$XDG_STATE_HOME/otel-chatbot/export-buffer/<service>`` (``~/.local/state/...``); the per-user temporary
+    folder when the home folder cannot be found."""
+    state = os.environ.get("XDG_STATE_HOME", "")
+    try:
+        base = Path(state) if os.path.isabs(state) else Path.home() / ".local" / "state"
+    except RuntimeError:  # no HOME, no passwd entry
+        return _temp_folder(service_name)
+    return base / "otel-chatbot" / "export-buffer" / _folder_name(service_name)
+
+
+def _temp_folder(service_name: str) -> Path:
+    """The fallback of the default folder: ``<tmp>/otel-chatbot-<uid>/export-buffer/<service>``."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"otel-chatbot-{uid}" / "export-buffer" / _folder_name(service_name)
+
+
+def _own_private_folder(fallback: Path) -> bool:
+    """Whether the top of the temporary ``fallback`` (``<tmp>/otel-chatbot-<uid>``) is a real folder of this user,
+    not a symlink or another user's (a shared /tmp): made 0700 if missing."""
+    folder = fallback.parent.parent
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError:
+        return False
+    import stat
+
+    owner = os.getuid() if hasattr(os, "getuid") else info.st_uid
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == owner and not info.st_mode & 0o022
 
 
 def _folder_name(service_name: str) -> str:
@@ -185,7 +228,6 @@ def exporters(
             buffered.CountingMetricExporter(metric_exporter(protocol, url, headers, timeout)),
         )
     from otel_chatbot.telemetry import _senders
-    from otel_chatbot.telemetry._buffer import DiskBuffer
 
     try:
         importlib.import_module("opentelemetry.exporter.otlp.proto.common.trace_encoder")
@@ -203,17 +245,62 @@ def exporters(
         raise ConfigurationError(
             f"OTLP export needs the 'otlp' extra ({exc.name} is missing): pip install 'otel-chatbot[otlp]'."
         ) from None
-    try:
-        disk = DiskBuffer(buffer.folder, buffer.max_bytes)
-    except OSError as exc:
+    disk = _disk_buffer(buffer)
+    if disk is None:  # the default folder and its fallback unusable: as with the buffer off (counted, buffer_off)
         traces.close()
         metrics.close()
-        raise ConfigurationError(
-            f"{env.OTEL_CHATBOT_EXPORT_BUFFER}: cannot use the export buffer folder {str(buffer.folder)!r} ({exc}); "
-            "give a writable folder or 'off'."
-        ) from None
+        return (
+            buffered.CountingSpanExporter(exporter(protocol, url, headers, timeout)),
+            buffered.CountingMetricExporter(metric_exporter(protocol, url, headers, timeout)),
+        )
     spool = buffered.Spool(traces, metrics, disk)
     return buffered.BufferedSpanExporter(spool, timeout), buffered.BufferedMetricExporter(spool, timeout)
+
+
+def _disk_buffer(buffer: BufferSettings) -> DiskBuffer | None:
+    """The disk buffer of ``buffer``. The default folder falls back to a per-user temporary folder, then to no
+    buffer (None), with one warning; a folder the user gave raises.
+
+    Raises:
+        ConfigurationError: The folder the user gave cannot be used.
+    """
+    from otel_chatbot.telemetry._buffer import DiskBuffer
+
+    fallback = _temp_folder(buffer.folder.name)
+    error: object = None
+    for folder in dict.fromkeys((buffer.folder, fallback) if buffer.default else (buffer.folder,)):
+        if folder == fallback and not _own_private_folder(folder):
+            error = error or f"{fallback.parent.parent} is not a private folder of this user"
+            continue
+        try:
+            disk = DiskBuffer(folder, buffer.max_bytes)
+        except OSError as exc:
+            if not buffer.default:
+                raise ConfigurationError(
+                    f"{env.OTEL_CHATBOT_EXPORT_BUFFER}: cannot use the export buffer folder {str(folder)!r} "
+                    f"({exc}); give a writable folder or 'off'."
+                ) from None
+            error = error or exc
+            continue
+        if folder != buffer.folder:
+            logger.warning(
+                "otel_chatbot: the default export buffer folder %s cannot be used (%s); buffering in %s instead "
+                "(set %s to a writable folder, or 'off')",
+                buffer.folder,
+                error,
+                folder,
+                env.OTEL_CHATBOT_EXPORT_BUFFER,
+            )
+        return disk
+    logger.warning(
+        "otel_chatbot: the default export buffer folder %s cannot be used (%s), nor a temporary one: the export "
+        "buffer is off, what the endpoint does not take is dropped and counted (buffer_off); set %s to a writable "
+        "folder",
+        buffer.folder,
+        error,
+        env.OTEL_CHATBOT_EXPORT_BUFFER,
+    )
+    return None
 
 
 def check_extra(protocol: str) -> None:

@@ -464,3 +464,54 @@ def test_module_scoped_apps_never_buffer_in_the_real_state_folder(
         assert not real.exists()
     finally:
         shutil.rmtree(real, ignore_errors=True)
+
+
+@pytest.fixture
+def impossible_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No buffer setting, and a default folder that cannot be made (under a regular file: root ignores modes)."""
+    (tmp_path / "file.txt").write_text("")
+    monkeypatch.delenv(env.OTEL_CHATBOT_EXPORT_BUFFER)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "file.txt" / "sub"))
+    return tmp_path
+
+
+def test_an_unusable_default_folder_falls_back_to_a_private_temporary_one(
+    impossible_default: Path, monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(impossible_default / "tmp"))
+    (impossible_default / "tmp").mkdir()
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        tel = _configure(receiver, embedded=False)  # an app that worked before still starts
+    try:
+        assert any(
+            "default export buffer folder" in r.getMessage() and "instead" in r.getMessage() for r in caplog.records
+        )
+        fallback = impossible_default / "tmp" / f"otel-chatbot-{os.getuid()}"
+        assert fallback.stat().st_mode & 0o777 == 0o700
+        names = [f"f{i}" for i in range(10)]
+        _spans(tel, names)  # the endpoint is down: buffered in the fallback
+        assert len(list(fallback.glob("export-buffer/buffer-test/*/t-*.otlp"))) == 1
+        receiver.start()
+        assert eventually(lambda: receiver.span_names() == names or None, 20, 0.1)
+    finally:
+        assert tel.shutdown(timeout=5)
+
+
+def test_no_usable_default_nor_temporary_folder_turns_the_buffer_off_and_counts(
+    impossible_default: Path, monkeypatch: pytest.MonkeyPatch, receiver: OtlpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(impossible_default / "file.txt"))  # a file: no temporary folder
+    monkeypatch.setattr(Path, "home", lambda: (_ for _ in ()).throw(RuntimeError("no home")))
+    monkeypatch.delenv("XDG_STATE_HOME")  # and no home folder either
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        tel = _configure(receiver, embedded=False, export_timeout=0.5)
+    try:
+        assert any("the export buffer is off" in r.getMessage() for r in caplog.records)
+        _spans(tel, [f"o{i}" for i in range(5)])
+        assert eventually(lambda: _losses.totals().get(("spans", "buffer_off")) == 5 or None, 10, 0.1)
+    finally:
+        tel.shutdown(timeout=3)

@@ -8,8 +8,9 @@ retry loop: the BatchSpanProcessor's worker is never held for long). A request t
 the disk buffer (``_buffer.DiskBuffer``), and so does every later trace request while the buffer holds any (order is
 kept); the thread ``otel-chatbot-export-buffer`` sends the buffer oldest-first once the endpoint answers again,
 backing off from 0.5 s to 5 s between attempts. A request the endpoint refuses for good (HTTP 400/413, gRPC
-``INVALID_ARGUMENT``, too large) is split in two once; what is still refused is counted (``too_large``,
-``invalid_value``), never kept forever.
+``INVALID_ARGUMENT``, too large) is split in two, recursively down to single spans; what is still refused is counted
+(``too_large``, ``invalid_value``), never kept forever. Over gRPC, a batch whose request is over the receiver's
+default 4 MiB limit is cut into requests under it before it is sent.
 
 Metrics are cumulative: replaying an old request after a newer one would look like a counter reset. So only the
 newest undelivered metrics request of a process is kept (each failed export replaces it): after an outage or a
@@ -27,6 +28,7 @@ import os
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -95,6 +97,17 @@ def split_request(data: bytes, signal: str) -> list[tuple[bytes, int]]:
     return halves
 
 
+def fit_request(data: bytes, spans: int, limit: int | None) -> list[tuple[bytes, int]]:
+    """``data`` (a trace request of ``spans`` spans) cut in halves, recursively, until each part is at most
+    ``limit`` bytes or a single span (no limit: ``data`` as is)."""
+    if limit is None or len(data) <= limit or spans < 2:
+        return [(data, spans)]
+    halves = split_request(data, "spans")
+    if not halves:
+        return [(data, spans)]
+    return [fitted for half, count in halves for fitted in fit_request(half, count, limit)]
+
+
 def _parses(data: bytes, signal: str) -> bool:
     """Whether ``data`` is a whole OTLP request of ``signal`` (a buffered file is checked before it is sent: a
     receiver may answer a corrupt body with a retryable error, and the file would then be retried forever)."""
@@ -158,6 +171,11 @@ class Spool:
         """The sender of ``spans`` or ``metrics``."""
         return self._senders[signal]
 
+    def max_request_bytes(self, signal: str) -> int | None:
+        """The largest request the endpoint is known to take (gRPC: 4 MiB by default), None: no known limit."""
+        limit = getattr(self._senders[signal], "max_request_bytes", None)
+        return limit if isinstance(limit, int) else None
+
     # --- the exporters' side ---------------------------------------------------------------------------------------
 
     def submit_traces(self, data: bytes, spans: int) -> None:
@@ -196,17 +214,28 @@ class Spool:
     def _refused(
         self, data: bytes, items: int, signal: str, outcome: Outcome, on_retry: Callable[[bytes, int], None] | None
     ) -> None:
-        """A request refused for good: send its two halves once; count what is still refused."""
-        halves = split_request(data, signal)
-        if not halves:
-            _losses.record_dropped(signal, outcome.value, items)
-            return
-        for half, count in halves:
-            again = self._senders[signal].send(half)
-            if again is Outcome.RETRY and on_retry is not None:
-                on_retry(half, count)
-            elif again is not Outcome.OK:
-                _losses.record_dropped(signal, again.value if again is not Outcome.RETRY else outcome.value, count)
+        """A request refused for good: split it in two and send each half, recursively down to single spans (a
+        request far over the limit, or one bad span among many); count what is still refused."""
+        parts = deque([(data, items, outcome, True)])  # (request, items, why refused, sent already?)
+        while parts:
+            part, count, why, sent = parts.popleft()
+            if sent:
+                result = why
+            else:
+                result = self._senders[signal].send(part)
+                if result is Outcome.OK:
+                    continue
+                if result is Outcome.RETRY:
+                    if on_retry is not None:
+                        on_retry(part, count)
+                    else:
+                        _losses.record_dropped(signal, why.value, count)
+                    continue
+            halves = split_request(part, signal)
+            if not halves:
+                _losses.record_dropped(signal, result.value, count)
+                continue
+            parts.extendleft(reversed([(half, n, result, False) for half, n in halves]))
 
     # --- the thread ------------------------------------------------------------------------------------------------
 
@@ -311,7 +340,9 @@ class BufferedSpanExporter(SpanExporter):
         with handle_internal_errors():
             batch = _sanitize.exportable_spans(spans)
             if batch:
-                self._spool.submit_traces(encode_spans(batch).SerializeToString(), len(batch))
+                data = encode_spans(batch).SerializeToString()
+                for part, count in fit_request(data, len(batch), self._spool.max_request_bytes("spans")):
+                    self._spool.submit_traces(part, count)
         return SpanExportResult.SUCCESS
 
     def shutdown(self, timeout_millis: float | None = None) -> None:

@@ -149,6 +149,9 @@ class GrpcSender:
         timeout: Seconds one call may take.
     """
 
+    max_request_bytes = _GRPC_MAX_MESSAGE
+    """Trace requests are cut under the receivers' default limit before they are sent (a bigger one is refused)."""
+
     def __init__(self, url: str, signal: str, headers: Mapping[str, str], timeout: float) -> None:
         import grpc  # type: ignore[import-untyped]
 

@@ -159,7 +159,9 @@ def test_shutdown_while_the_endpoint_is_down_leaves_the_files_for_the_next_start
     assert not _files()
 
 
-def test_a_request_refused_as_too_large_is_split_once_and_the_rest_counted(receiver: OtlpReceiver) -> None:
+def test_a_request_refused_as_too_large_is_split_until_taken_and_single_spans_still_refused_counted(
+    receiver: OtlpReceiver,
+) -> None:
     receiver.start()
     receiver.reject_over = 2000  # bytes
     tel = _configure(receiver, embedded=False)
@@ -175,8 +177,32 @@ def test_a_request_refused_as_too_large_is_split_once_and_the_rest_counted(recei
         tel.force_flush()
         assert eventually(lambda: _losses.totals().get(("spans", "too_large")) == 1 or None, 10, 0.05)
         assert not _files()  # refused for good: never buffered
+        receiver.reject_over = 900  # about 3 spans a request: halved again and again
+        for i in range(16):
+            tracer.start_span(f"y{i}", attributes={"pad": "p" * 200}).end()
+        tel.force_flush()
+        names = [f"y{i}" for i in range(16)]
+        assert eventually(lambda: [n for n in receiver.span_names() if n.startswith("y")] == names or None, 10, 0.05)
+        assert _losses.totals().get(("spans", "too_large")) == 1  # nothing more lost
     finally:
         assert tel.shutdown(timeout=5)
+
+
+def test_a_9_mib_batch_reaches_a_real_grpc_receiver_with_its_default_4_mib_limit() -> None:
+    with OtlpReceiver("grpc") as receiver:  # grpc.server(): max_receive_message_length 4 MiB
+        receiver.start()
+        tel = _configure(receiver, embedded=False, max_attribute_length=400_000)
+        try:
+            tracer = trace.get_tracer("test")
+            names = [f"big{i}" for i in range(30)]
+            for name in names:  # 30 x 320 kB: one batch of ~9.2 MiB
+                tracer.start_span(name, attributes={"blob": "x" * 320_000}).end()
+            tel.force_flush()
+            assert eventually(lambda: receiver.span_names() == names or None, 20, 0.1)
+            assert not _losses.totals()  # nothing refused, nothing dropped
+            assert max(len(r.SerializeToString()) for r in receiver.trace_requests) <= 4 * 2**20
+        finally:
+            assert tel.shutdown(timeout=5)
 
 
 def test_buffer_off_counts_what_the_sdk_exporter_fails_to_send(receiver: OtlpReceiver) -> None:

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from otel_chatbot import _losses, _sanitize
-from otel_chatbot._internal_errors import handle_internal_errors
+from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._sdk import count_queue_drops, exporter_preferences
 from otel_chatbot.telemetry._buffer import DiskBuffer, Entry
 from otel_chatbot.telemetry._senders import Outcome, Sender
@@ -267,10 +267,12 @@ class Spool:
                 if self._send(entry):
                     backoff = _BACKOFF_S[0]
                     continue
-                if self._closing:
-                    return  # at shutdown: one pass until the first failure; the rest stays on disk
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, _BACKOFF_S[1])
+            # a retryable failure, or an exception (logged above): give it time, never spin on a persistent one
+            self.buffer.settle()
+            if self._closing:
+                return  # at shutdown: one pass until the first failure; the rest stays on disk
+            self._stop.wait(backoff)
+            backoff = min(backoff * 2, _BACKOFF_S[1])
 
     def _send(self, entry: Entry) -> bool:
         """Send one buffered request; False when the endpoint should be given time (a retryable failure)."""
@@ -337,12 +339,18 @@ class BufferedSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 
-        with handle_internal_errors():
+        left = len(spans)  # not yet sent, buffered or counted: dropped if an exception escapes
+        try:
             batch = _sanitize.exportable_spans(spans)
+            left = len(batch)
             if batch:
                 data = encode_spans(batch).SerializeToString()
                 for part, count in fit_request(data, len(batch), self._spool.max_request_bytes("spans")):
                     self._spool.submit_traces(part, count)
+                    left -= count
+        except Exception:
+            _losses.record_dropped("spans", "invalid_value", left)
+            log_internal_error()
         return SpanExportResult.SUCCESS
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
@@ -368,9 +376,12 @@ class BufferedMetricExporter(MetricExporter):
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
-        with handle_internal_errors():
+        try:
             data = _sanitize.exportable_metrics(metrics_data)
             self._spool.submit_metrics(encode_metrics(data).SerializeToString(), _points(data))
+        except Exception:
+            _losses.record_dropped("metrics", "invalid_value", _points(metrics_data))
+            log_internal_error()
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:

@@ -43,7 +43,8 @@ class Outcome(enum.Enum):
 
 
 class Sender(Protocol):
-    """Sends one serialized OTLP request, once, within its timeout; never raises."""
+    """Sends one serialized OTLP request, once, within its timeout; never raises (an unexpected exception is a
+    ``RETRY``, logged once as a WARNING)."""
 
     def send(self, data: bytes) -> Outcome: ...
 
@@ -117,6 +118,9 @@ class HttpSender:
             response = self._current().post(self.url, data=body, timeout=self._timeout)
         except self._requests.RequestException as exc:
             logger.debug("otel_chatbot: OTLP export to %s failed: %s", self.url, exc)
+            return Outcome.RETRY
+        except Exception as exc:  # e.g. a header value outside latin-1: never raise, say it once
+            _warn_once(self, f"OTLP export to {self.url} cannot be sent ({exc!r}); kept in the export buffer")
             return Outcome.RETRY
         code = response.status_code
         if 200 <= code < 300:
@@ -205,8 +209,10 @@ class GrpcSender:
                 return Outcome.TOO_LARGE
             logger.debug("otel_chatbot: OTLP export to %s failed: %s", self.url, code)
             return Outcome.RETRY
-        except Exception as exc:  # a closed channel, an interpreter shutting down: try again later
+        except Exception as exc:  # a closed channel, an interpreter shutting down, a bad certificate file...
             logger.debug("otel_chatbot: OTLP export to %s failed: %r", self.url, exc)
+            if not isinstance(exc, RuntimeError | ValueError):  # (a closed channel raises one of these)
+                _warn_once(self, f"OTLP export to {self.url} cannot be sent ({exc!r}); kept in the export buffer")
             return Outcome.RETRY
         return Outcome.OK
 
@@ -214,6 +220,15 @@ class GrpcSender:
         """Close the channel."""
         if self._channel is not None and self._pid == os.getpid():
             self._channel.close()
+
+
+def _warn_once(sender: object, text: str) -> None:
+    """One WARNING per sender for a failure that is not an outage (a configuration mistake), then debug lines."""
+    if getattr(sender, "_warned", False):
+        logger.debug("otel_chatbot: %s", text)
+        return
+    sender._warned = True  # type: ignore[attr-defined]
+    logger.warning("otel_chatbot: %s", text)
 
 
 def _details(exc: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -541,3 +542,80 @@ def test_no_usable_default_nor_temporary_folder_turns_the_buffer_off_and_counts(
         assert eventually(lambda: _losses.totals().get(("spans", "buffer_off")) == 5 or None, 10, 0.1)
     finally:
         tel.shutdown(timeout=3)
+
+
+def test_a_header_outside_latin_1_never_raises_and_the_spans_are_kept(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=caf%C3%A9%E2%82%AC")  # percent-decoded: 'café€'
+    with OtlpReceiver("http/protobuf") as receiver:
+        receiver.start()
+        with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+            tel = _configure(receiver, embedded=False)
+            try:
+                _spans(tel, [f"h{i}" for i in range(30)])  # three batches, each of which used to raise
+                assert sum(int(f.name.split("-")[2].split(".")[0]) for f in _files()) == 30  # kept, not lost
+                assert not receiver.span_ids() and not _losses.totals()
+            finally:
+                assert tel.shutdown(timeout=2)
+    warnings = [r.getMessage() for r in caplog.records if "/v1/traces cannot be sent" in r.getMessage()]
+    assert len(warnings) == 1 and "UnicodeEncodeError" in warnings[0]  # said once, not a traceback per batch
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+class _Raising:
+    """A sender that raises (a broken one): the buffer's thread must back off, not spin."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, data: bytes) -> object:
+        self.calls += 1
+        raise RuntimeError("broken sender (test)")
+
+    def close(self) -> None:
+        pass
+
+
+def _one_span_request() -> bytes:
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.add(name="s", trace_id=b"\1" * 16, span_id=b"\2" * 8)
+    data: bytes = request.SerializeToString()
+    return data
+
+
+def test_a_sender_that_raises_makes_the_thread_back_off_and_an_export_that_raises_is_counted(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from otel_chatbot.telemetry._buffer import DiskBuffer
+    from otel_chatbot.telemetry._buffered_exporter import BufferedSpanExporter, Spool
+
+    monkeypatch.setenv(env.OTEL_CHATBOT_SWALLOW_INTERNAL_ERRORS, "1")  # as in production: logged, not raised
+    sender = _Raising()
+    spool = Spool(sender, sender, DiskBuffer(tmp_path, 2**20))  # type: ignore[arg-type]
+    try:
+        assert spool.buffer.append_traces(_one_span_request(), 1)
+        spool._start()
+        time.sleep(2.0)
+        assert 2 <= sender.calls <= 5  # 0.5 s, 1 s, 2 s apart; it used to retry thousands of times a second
+        exporter = BufferedSpanExporter(spool, 1.0)
+        monkeypatch.setattr(spool, "submit_traces", sender.send)  # raises inside export()
+        tracer = _recording_tracer()
+        spans = []
+        for i in range(7):
+            span = tracer.start_span(f"e{i}")
+            span.end()
+            spans.append(span)
+        exporter.export(spans)  # type: ignore[arg-type]
+        assert _losses.totals().get(("spans", "invalid_value")) == 7  # counted, not lost silently
+    finally:
+        spool.release(0.5)
+        spool.release(0.5)
+
+
+def _recording_tracer() -> trace.Tracer:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return TracerProvider().get_tracer("test")

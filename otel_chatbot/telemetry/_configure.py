@@ -212,7 +212,11 @@ def _bounded(work: Callable[[], bool], timeout: float) -> bool:
     thread.start()
     thread.join(max(0.0, timeout))
     if thread.is_alive():
-        logger.warning("otel_chatbot: telemetry flush did not finish within %.1f s; unsent spans are dropped", timeout)
+        logger.warning(
+            "otel_chatbot: telemetry flush did not finish within %.1f s; spans not yet handed to the exporter may be "
+            "lost (what reached the export buffer stays on disk for the next start)",
+            timeout,
+        )
         return False
     return bool(outcome and outcome[0])
 

@@ -587,8 +587,9 @@ class CallMetrics:
     def shutdown(self, timeout_millis: int = 30_000) -> None:
         """Export one last time and stop the export thread, within ``timeout_millis``.
 
-        The reader's last export retries while the endpoint is down; shutting the exporter down when the time is up
-        interrupts those retries (what could not be sent is lost, as with spans).
+        The reader's last export may wait for the endpoint; shutting the exporter down when the time is up ends
+        that wait. With the export buffer on, the last undelivered request stays on disk for the next start; with it
+        off, what the SDK's exporter could not send is counted as dropped (``buffer_off``).
         """
         if self._provider is None or self._exporter is None:
             return

@@ -71,11 +71,12 @@ class Losses:
         with self._lock:
             self._notes[reason] = text
 
-    def flush_log(self) -> None:
-        """Write the summary line if something was dropped and no line was written in the last minute."""
+    def flush_log(self, *, force: bool = False) -> None:
+        """Write the summary line if something was dropped and no line was written in the last minute (``force``:
+        even within the minute, at shutdown)."""
         now = self._clock()
         with self._lock:
-            if not self._window or (self._last_log is not None and now - self._last_log < _WINDOW_S):
+            if not self._window or (not force and self._last_log is not None and now - self._last_log < _WINDOW_S):
                 return
             window, self._window = self._window, {}
             self._last_log = now
@@ -120,10 +121,11 @@ def totals() -> dict[tuple[str, str], int]:
     return _TABLE.totals()
 
 
-def flush_log() -> None:
-    """Write the pending summary line if its minute is over (called by metric collections and the buffer thread)."""
+def flush_log(*, force: bool = False) -> None:
+    """Write the pending summary line if its minute is over (called by metric collections and the buffer thread);
+    ``force``: now, whatever the minute (at shutdown)."""
     try:
-        _TABLE.flush_log()
+        _TABLE.flush_log(force=force)
     except Exception:
         logger.debug("otel_chatbot: could not log dropped telemetry", exc_info=True)
 

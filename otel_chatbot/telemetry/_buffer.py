@@ -49,6 +49,7 @@ _LATEST = "m-latest.otlp"
 _TRACE = re.compile(r"^t-(\d+)-(\d+)\.otlp$")
 _METRICS = re.compile(r"^m-(\d+|latest)\.otlp$")
 _DIR = re.compile(r"^\d+-\d+-[0-9a-f]+$")
+_SEQ_START = 500_000_000_000
 
 
 @dataclass(slots=True)
@@ -80,7 +81,11 @@ class DiskBuffer:
         self._traces: deque[Entry] = deque()
         self._metrics: deque[Entry] = deque()  # adopted ones, oldest first; this process's own last (m-latest)
         self._bytes = 0
-        self._seq = 0
+        # File numbers: this process's own requests count up from _SEQ_START; adopted ones count down below it
+        # (each adoption goes ahead of everything held), so the names sort in the order of the queue and a later
+        # adoption of this subfolder keeps it.
+        self._seq = _SEQ_START
+        self._floor = _SEQ_START
         self._in_flight: Entry | None = None
         self._adopting = threading.Lock()  # one adoption at a time (the buffer's thread, a replaced configure())
         self._write_error_logged = False
@@ -320,10 +325,10 @@ class DiskBuffer:
                 self._remove_stale(self.root / name)
         adopted: list[Entry] = []
         with self._adopting:
-            for name in names:
+            for name in reversed(names):  # the newest first: it takes the highest of the numbers below ours
                 folder = self.root / name
                 if folder != self.folder:
-                    adopted.extend(self._adopt_folder(folder))
+                    adopted[:0] = self._adopt_folder(folder)
         if not adopted:
             return 0
         with self._lock:
@@ -374,14 +379,18 @@ class DiskBuffer:
                 names = sorted(os.listdir(folder))
             except OSError:
                 return entries  # another process adopted it between our open and our lock
+            files = [name for name in names if _TRACE.match(name) or _METRICS.match(name)]
+            seq = self._reserve(len(files))
             for name in names:
                 source = folder / name
                 try:
                     if trace := _TRACE.match(name):
-                        target = self.folder / f"t-{self._next_seq():012d}-{int(trace.group(2))}.otlp"
+                        seq += 1
+                        target = self.folder / f"t-{seq:012d}-{int(trace.group(2))}.otlp"
                         signal, items = "spans", int(trace.group(2))
                     elif _METRICS.match(name):
-                        target = self.folder / f"m-{self._next_seq():012d}.otlp"
+                        seq += 1
+                        target = self.folder / f"m-{seq:012d}.otlp"
                         signal, items = "metrics", 0
                     else:
                         if name != _LOCK:
@@ -421,10 +430,11 @@ class DiskBuffer:
             self.closed = True
             return self
 
-    def _next_seq(self) -> int:
+    def _reserve(self, count: int) -> int:
+        """Numbers for ``count`` adopted files, below every number in use: they are ``returned + 1 ... + count``."""
         with self._lock:
-            self._seq += 1
-            return self._seq
+            self._floor -= count
+            return self._floor - 1
 
     # --- closing ---------------------------------------------------------------------------------------------------
 

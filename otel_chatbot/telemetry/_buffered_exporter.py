@@ -36,7 +36,7 @@ from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult,
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_chatbot import _losses, _sanitize
+from otel_chatbot import _losses, _sanitize, env
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._sdk import count_queue_drops, exporter_preferences
 from otel_chatbot.telemetry._buffer import DiskBuffer, Entry
@@ -294,7 +294,7 @@ class Spool:
             self.buffer.settle()
             return False
         self._refused(data, entry.items, entry.signal, outcome, on_retry=self._buffer_traces)
-        self.buffer.remove(entry)
+        self.buffer.remove(entry, version=version)  # (a newer metrics request that replaced it stays)
         return True
 
     # --- shutdown --------------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class Spool:
                 sender.close()
             if left:
                 logger.info("otel_chatbot: %d export requests kept in %s for the next start", left, self.buffer.folder)
-        _losses.flush_log()
+        _losses.flush_log(force=True)  # the last words: what was dropped since the last line, even within the minute
 
 
 class BufferedSpanExporter(SpanExporter):
@@ -330,6 +330,7 @@ class BufferedSpanExporter(SpanExporter):
         self._spool = spool
         self._timeout_s = timeout_s
         self._shut = False
+        self._shut_lock = threading.Lock()
 
     @property
     def sender(self) -> Sender:
@@ -354,9 +355,10 @@ class BufferedSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
-        if self._shut:
-            return
-        self._shut = True
+        with self._shut_lock:
+            if self._shut:
+                return
+            self._shut = True
         timeout = self._timeout_s if timeout_millis is None else min(self._timeout_s, timeout_millis / 1000)
         self._spool.release(timeout)
 
@@ -368,10 +370,20 @@ class BufferedMetricExporter(MetricExporter):
     """Metrics: made exportable, encoded, sent once, else kept as the process's newest request (module docstring)."""
 
     def __init__(self, spool: Spool, timeout_s: float) -> None:
-        super().__init__()
+        super().__init__()  # cumulative temporality: newest-only buffering needs it
+        preference = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "").strip().lower()
+        if preference not in ("", "cumulative"):
+            logger.warning(
+                "otel_chatbot: OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=%s is ignored with the export buffer: "
+                "metrics are exported cumulative (the buffer keeps the newest request only); set %s=off for the SDK "
+                "exporter's temporality",
+                preference,
+                env.OTEL_CHATBOT_EXPORT_BUFFER,
+            )
         self._spool = spool
         self._timeout_s = timeout_s
         self._shut = False
+        self._shut_lock = threading.Lock()
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
@@ -388,10 +400,18 @@ class BufferedMetricExporter(MetricExporter):
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        if self._shut:
-            return
-        self._shut = True
+        with self._shut_lock:  # CallMetrics' timer and the provider may both call it: release once
+            if self._shut:
+                return
+            self._shut = True
         self._spool.release(min(self._timeout_s, timeout_millis / 1000))
+
+
+def adopt_now() -> None:
+    """After a replaced ``configure()`` shut its exporters down: the live spools take over what they left."""
+    for spool in list(_LIVE):
+        with handle_internal_errors():
+            spool.adopt_now()
 
 
 def _points(data: MetricsData) -> int:

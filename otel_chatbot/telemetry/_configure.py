@@ -362,6 +362,10 @@ def configure(
     if previous:
         # Stop what the previous configure() exported to, without blocking the caller for long.
         _bounded(lambda: _shutdown_all(previous), 2.0)
+        if settings.otlp is not None and settings.export_buffer is not None:
+            from otel_chatbot.telemetry import _buffered_exporter
+
+            _buffered_exporter.adopt_now()  # what the replaced exporters left in the buffer goes out now
     return Telemetry(settings.service_name, installed.provider, pipeline.processors, pipeline.stats, pipeline.metrics)
 
 

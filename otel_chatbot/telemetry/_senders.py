@@ -18,6 +18,7 @@ import enum
 import gzip
 import logging
 import os
+import threading
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -101,14 +102,21 @@ class HttpSender:
             self._headers["Content-Encoding"] = "gzip"
         self._verify: str | bool = _signal_env(signal, "CERTIFICATE") or True
         self._pid = -1
+        self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._session = requests.Session()
 
     def _current(self) -> Any:
         if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._session = self._requests.Session()
-            self._session.headers.update(self._headers)
-            self._session.verify = self._verify
+            if self._lock_pid != os.getpid():  # a forked child: the parent's lock may have been held at the fork
+                self._lock, self._lock_pid = threading.Lock(), os.getpid()
+            with self._lock:
+                if self._pid != os.getpid():
+                    session = self._requests.Session()
+                    session.headers.update(self._headers)
+                    session.verify = self._verify
+                    self._session = session
+                    self._pid = os.getpid()
         return self._session
 
     def send(self, data: bytes) -> Outcome:
@@ -166,6 +174,8 @@ class GrpcSender:
         self._metadata = tuple((key.lower(), value) for key, value in headers.items())
         self._timeout = timeout
         self._pid = -1
+        self._lock = threading.Lock()
+        self._lock_pid = os.getpid()
         self._channel: Any = None
         self._call: Any = None
 
@@ -173,6 +183,14 @@ class GrpcSender:
         """The call of this process's channel (made on first use, again in a forked child)."""
         if self._pid == os.getpid():
             return self._call
+        if self._lock_pid != os.getpid():  # a forked child: the parent's lock may have been held at the fork
+            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+        with self._lock:  # two first calls (the exporter's and the buffer's thread): one channel
+            if self._pid == os.getpid():
+                return self._call
+            return self._open()
+
+    def _open(self) -> Any:
         grpc = self._grpc
         parsed = urllib.parse.urlsplit(self.url)
         options = [

@@ -619,3 +619,39 @@ def _recording_tracer() -> trace.Tracer:
     from opentelemetry.sdk.trace import TracerProvider
 
     return TracerProvider().get_tracer("test")
+
+
+def test_files_adopted_twice_keep_their_order(tmp_path: Path) -> None:
+    from otel_chatbot.telemetry._buffer import DiskBuffer
+
+    def order(buffer: DiskBuffer) -> list[bytes]:
+        return [entry.path.read_bytes() for entry in buffer._traces]
+
+    first = DiskBuffer(tmp_path, 2**20)
+    for data in (b"first-1", b"first-2"):
+        first.append_traces(data, 1)
+    first.close()  # a dead process: its files stay, its lock is free
+    second = DiskBuffer(tmp_path, 2**20)
+    second.append_traces(b"second-1", 1)
+    assert second.adopt() == 2  # the dead one's files go ahead of its own
+    assert order(second) == [b"first-1", b"first-2", b"second-1"]
+    second.close()  # dies too, before sending anything
+    third = DiskBuffer(tmp_path, 2**20)
+    try:
+        assert third.adopt() == 3
+        assert order(third) == [b"first-1", b"first-2", b"second-1"]  # not second-1 first
+    finally:
+        third.close()
+
+
+def test_the_last_summary_line_is_written_at_shutdown_even_within_the_minute(caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    losses = _losses.Losses(clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        losses.record("spans", "buffer_full", 3)  # said at once
+        now[0] += 5
+        losses.record("spans", "shutdown", 2)  # within the minute: held back
+        losses.flush_log()
+        assert len(caplog.records) == 1
+        losses.flush_log(force=True)  # at shutdown: said now
+    assert caplog.records[-1].getMessage().endswith("spans shutdown=2")

@@ -119,9 +119,9 @@ class DiskBuffer:
                 pass
         self._lock_fd = fd
 
-    def _recreate(self) -> list[Entry]:
-        """The subfolder was removed under us (``rm -rf``): make it again and forget the entries whose files went
-        with it; returns them (to be counted, outside the lock). Called with the lock held.
+    def _recreate(self) -> None:
+        """The subfolder was removed under us (``rm -rf``): forget the entries whose files went with it (counted,
+        once the lock is released) and make it again. Called with the lock held.
 
         Raises:
             OSError: It cannot be made again.
@@ -130,6 +130,7 @@ class DiskBuffer:
         for entry in lost:
             (self._traces if entry.signal == "spans" else self._metrics).remove(entry)
             self._bytes -= entry.size
+            self._drops.append((entry.signal, "buffer_full", entry.items))
         if self._in_flight in lost:
             self._in_flight = None
         self._make_folder()
@@ -139,7 +140,6 @@ class DiskBuffer:
             self.folder,
             len(lost),
         )
-        return lost
 
     def _folder_gone(self) -> bool:
         return not os.path.isdir(self.folder)
@@ -185,7 +185,7 @@ class DiskBuffer:
             if exc.errno == errno.ENOENT and self._folder_gone():
                 with self._lock:
                     try:
-                        self._drops.extend((e.signal, "buffer_full", e.items) for e in self._recreate())
+                        self._recreate()
                     except OSError as again:
                         self._cannot_write(again)
                 self._count_drops()
@@ -275,7 +275,7 @@ class DiskBuffer:
             except OSError as exc:
                 if attempt == 1 and exc.errno == errno.ENOENT and self._folder_gone():
                     try:  # removed under us (rm -rf): make it again, count what went with it, write once more
-                        self._drops.extend((e.signal, "buffer_full", e.items) for e in self._recreate())
+                        self._recreate()
                         path = self.folder / path.name
                         continue
                     except OSError as again:

@@ -392,7 +392,11 @@ class BufferedMetricExporter(MetricExporter):
             data = _sanitize.exportable_metrics(metrics_data)
             self._spool.submit_metrics(encode_metrics(data).SerializeToString(), _points(data))
         except Exception:
-            _losses.record_dropped("metrics", "invalid_value", _points(metrics_data))
+            try:
+                points = _points(metrics_data)
+            except Exception:
+                points = 1  # (at least one: never silent)
+            _losses.record_dropped("metrics", "invalid_value", points)
             log_internal_error()
         return MetricExportResult.SUCCESS
 

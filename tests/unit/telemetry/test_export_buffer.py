@@ -655,3 +655,17 @@ def test_the_last_summary_line_is_written_at_shutdown_even_within_the_minute(cap
         assert len(caplog.records) == 1
         losses.flush_log(force=True)  # at shutdown: said now
     assert caplog.records[-1].getMessage().endswith("spans shutdown=2")
+
+
+def test_a_second_configure_takes_over_what_the_replaced_exporters_left_at_once(receiver: OtlpReceiver) -> None:
+    tel = _configure(receiver, embedded=False)
+    names = [f"old{i}" for i in range(20)]
+    _spans(tel, names)  # the endpoint is down: on disk
+    tel2 = _configure(receiver, embedded=False)  # replaces the first: its exporters are shut down, files left
+    try:
+        receiver.start()
+        arrived = eventually(lambda: receiver.span_names() if len(receiver.span_names()) >= 20 else None, 15, 0.1)
+        assert arrived == names  # sent by the new exporter, without waiting for its 30 s adoption round
+    finally:
+        assert tel2.shutdown(timeout=5)
+        tel.shutdown(timeout=1)

@@ -466,17 +466,23 @@ _PROBE = (
 
 
 @pytest.fixture(scope="module")
-def module_app_buffer() -> tuple[str | None, list[Path]]:
+def module_app_buffer() -> Iterator[tuple[str | None, list[Path]]]:
     """Like the fixtures that start apps once per module (set up before any function-scoped fixture): an app whose
-    endpoint is down; returns the buffer variable it saw and the folders it left."""
+    endpoint is down; yields the buffer variable it saw and the subfolders it left (removed afterwards: no other
+    app of the session replays the probe's span)."""
     import subprocess
     import sys
 
     seen = os.environ.get(env.OTEL_CHATBOT_EXPORT_BUFFER)
+    before = set(Path(seen).glob("*")) if seen else set()
     dead = f"http://127.0.0.1:{free_port()}"
     subprocess.run([sys.executable, "-c", _PROBE, _PROBE_SERVICE, dead], env={**os.environ}, check=True, timeout=60)
-    left = [Path(seen)] if seen else []
-    return seen, [p for p in left if p.exists()]
+    left = sorted(set(Path(seen).glob("*")) - before) if seen else []
+    try:
+        yield seen, left
+    finally:
+        for folder in left:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_module_scoped_apps_never_buffer_in_the_real_state_folder(
@@ -487,7 +493,7 @@ def test_module_scoped_apps_never_buffer_in_the_real_state_folder(
     try:
         assert seen is not None, "no export buffer folder set for module-scoped fixtures"
         assert not Path(seen).resolve().is_relative_to(Path.home() / ".local" / "state")
-        assert [p for p in left if list(p.glob("*/t-*.otlp"))], "the app buffered nothing where the tests said"
+        assert [p for p in left if list(p.glob("t-*.otlp"))], "the app buffered nothing where the tests said"
         assert not real.exists()
     finally:
         shutil.rmtree(real, ignore_errors=True)

@@ -49,7 +49,8 @@ def sanitize(value: Any) -> AttributeValue | None:
     if isinstance(value, int):
         if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
             return value
-        _sanitize.warn_removed(f"an attribute integer ({value:.3g}) is outside int64 (what OTLP holds)")
+        shown = _sanitize.shown_number(value)
+        _sanitize.warn_removed(f"an attribute integer ({shown}) is outside int64 (what OTLP holds)")
         return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None

@@ -84,3 +84,30 @@ def test_record_usage_with_invalid_numbers_never_raises_and_writes_nothing_inval
     assert [r[:2] for r in rows] == [(20, 20)]  # only the valid call (10, twice) is priced and written
     assert "record_usage(input_tokens=-1): not a token count in 0..2^63-1; not recorded" in caplog.text
     assert "more rejected in the last minute" not in caplog.text  # one warning a minute: the others are counted
+
+
+def test_record_usage_with_an_int_too_big_for_a_float_keeps_the_valid_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # f"{2**1100:.3g}" raises OverflowError: the warning about the bad count must not cost the good one
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    exporter = InMemorySpanExporter()
+    tel = oc.configure(
+        "ledger-poison", ledger=str(tmp_path / "usage.db"), span_processors=[SimpleSpanProcessor(exporter)]
+    )
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        with oc.traced_stage("generation", model="gpt-4o-mini", attributes={"big": 2**1100, "ok": 1}) as stage:
+            oc.record_usage(2**1100, 5)
+            stage.record_usage(input_tokens=-(2**1100), output_tokens=2)
+    assert tel.force_flush(10)
+    tel.shutdown()
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == 7
+    assert "gen_ai.usage.input_tokens" not in attributes or attributes["gen_ai.usage.input_tokens"] == 0
+    assert "big" not in attributes and attributes["ok"] == 1
+    assert dropped == [("attributes", "invalid_value", 1)] * 3  # the attribute and the two input counts
+    assert "an attribute integer (~2^1100) is outside int64" in caplog.text  # the first; then one a minute
+    assert "internal error" not in caplog.text.lower()
+    assert [r[:2] for r in _rows(tmp_path / "usage.db")] == [(0, 7)]

@@ -123,7 +123,7 @@ def _attributes_ok(attributes: Mapping[str, Any] | None, limit: int) -> bool:
                 return False
         elif kind is not bool and kind is not float and not _value_ok(value, limit):
             return False
-        if type(key) is not str or not (key.isascii() or _text_ok(key, _NAMES)):
+        if type(key) is not str or len(key) > _NAMES or not (key.isascii() or _utf8(key)):
             return False
     return True
 

@@ -158,7 +158,8 @@ class SpanRun:
         if self.recording:
             clean = sanitize(value)
             if clean is not None:
-                if type(key) is not str or not key.isascii():  # a key from the user's data: valid UTF-8 too
+                # a key from the user's data: valid UTF-8 and bounded too (the SDK bounds values, never keys)
+                if type(key) is not str or len(key) > _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH or not key.isascii():
                     key = _sanitize.clean_text(str(key), _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
                 self.span.set_attribute(key, clean)
 

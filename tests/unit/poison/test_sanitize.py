@@ -291,3 +291,18 @@ def test_metrics_that_encode_come_back_as_the_same_object() -> None:
 )
 def test_shown_number_never_raises(value: int | float, shown: str) -> None:
     assert _values.shown_number(value) == shown
+
+
+def test_a_5_mb_ascii_attribute_key_is_cut_and_the_batch_delivered(receiver: OtlpReceiver) -> None:
+    # the SDK bounds values, never keys: one 5 MB key made the receiver refuse the whole request
+    spans = make_spans(11, {"k" * 5_000_000: "v", "ok": 1})
+    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    received = receiver.spans()
+    assert len(received) == 11
+    attributes = {kv.key: kv.value for kv in received[5].attributes}
+    assert {len(key) for key in attributes} == {5, 2, _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH}
+    assert attributes["k" * _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH].string_value == "v"

@@ -48,6 +48,7 @@ from otel_chatbot._values import (
     reset_warnings,
     seconds,
     set_max_attribute_length,
+    shown_number,
     token_count,
     warn_removed,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "reset_warnings",
     "seconds",
     "set_max_attribute_length",
+    "shown_number",
     "token_count",
     "warn_removed",
 ]
@@ -121,7 +123,7 @@ def _attributes_ok(attributes: Mapping[str, Any] | None, limit: int) -> bool:
                 return False
         elif kind is not bool and kind is not float and not _value_ok(value, limit):
             return False
-        if type(key) is not str or not (key.isascii() or _text_ok(key, _NAMES)):
+        if type(key) is not str or len(key) > _NAMES or not (key.isascii() or _utf8(key)):
             return False
     return True
 
@@ -181,7 +183,7 @@ def _repair_value(value: Any, limit: int, key: str) -> Any:
     if isinstance(value, int):
         if INT64_MIN <= value <= INT64_MAX:
             return int(value)
-        warn_removed(f"attribute {key!r}: the integer {value:.3g} is outside int64 (what OTLP holds)")
+        warn_removed(f"attribute {key!r}: the integer {shown_number(value)} is outside int64 (what OTLP holds)")
         return _DROP
     if isinstance(value, bytes):
         return value[:limit]
@@ -305,7 +307,8 @@ def _repaired_point(point: Any, limit: int) -> Any:
 
     value = getattr(point, "value", None)
     if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-        warn_removed(f"a metric data point with the value {value:.3g} is outside int64 (what OTLP holds)", "metrics")
+        shown = shown_number(value)
+        warn_removed(f"a metric data point with the value {shown} is outside int64 (what OTLP holds)", "metrics")
         return None
     return dataclasses.replace(point, attributes=_repair_attributes(point.attributes, limit))
 

@@ -8,6 +8,7 @@ minute for what is rejected. ``otel_chatbot._sanitize`` applies them to whole ex
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from typing import Any
@@ -26,6 +27,7 @@ __all__ = [
     "reset_warnings",
     "seconds",
     "set_max_attribute_length",
+    "shown_number",
     "token_count",
     "warn_removed",
 ]
@@ -77,6 +79,17 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, tuple):
         return tuple(json_safe(item) for item in value)
     return value
+
+
+def shown_number(value: int | float) -> str:
+    """``value`` shortly, for a warning (``9.22e+18``; ``~2^1100`` for an int too big for a float). Never raises:
+    ``f"{value:.3g}"`` raises ``OverflowError`` for an int above ~2^1024."""
+    try:
+        if type(value) is float or -(10**300) < value < 10**300:
+            return f"{value:.3g}"
+        return f"~{'-' if value < 0 else ''}2^{math.log2(abs(value)):.0f}"
+    except Exception:
+        return f"<{type(value).__name__}>"
 
 
 # Numbers from span attributes (another instrumentation's, or a provider's) are checked before they reach a sum: a

@@ -227,17 +227,7 @@ def sdk_disabled(*, strict: bool = False) -> bool:
 
 def max_content_length(*, strict: bool = False) -> int:
     """The maximum length of one captured content attribute."""
-    raw = os.environ.get(OTEL_CHATBOT_MAX_CONTENT_LENGTH)
-    if raw is None:
-        return DEFAULT_MAX_CONTENT_LENGTH
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value <= 0:
-        _invalid(OTEL_CHATBOT_MAX_CONTENT_LENGTH, raw, "a positive integer", DEFAULT_MAX_CONTENT_LENGTH, strict=strict)
-        return DEFAULT_MAX_CONTENT_LENGTH
-    return value
+    return _positive(OTEL_CHATBOT_MAX_CONTENT_LENGTH, DEFAULT_MAX_CONTENT_LENGTH, strict=strict)
 
 
 def semconv_legacy_dup(*, strict: bool = False) -> bool:

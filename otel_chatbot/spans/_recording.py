@@ -58,7 +58,7 @@ def _count(name: str, value: Any) -> int | None:
 
 def _reject(name: str, value: Any) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        shown = f"{value:.3g}"
+        shown = _sanitize.shown_number(value)
     else:
         try:
             shown = repr(value)[:40]

@@ -49,7 +49,8 @@ def sanitize(value: Any) -> AttributeValue | None:
     if isinstance(value, int):
         if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
             return value
-        _sanitize.warn_removed(f"an attribute integer ({value:.3g}) is outside int64 (what OTLP holds)")
+        shown = _sanitize.shown_number(value)
+        _sanitize.warn_removed(f"an attribute integer ({shown}) is outside int64 (what OTLP holds)")
         return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -157,7 +158,8 @@ class SpanRun:
         if self.recording:
             clean = sanitize(value)
             if clean is not None:
-                if type(key) is not str or not key.isascii():  # a key from the user's data: valid UTF-8 too
+                # a key from the user's data: valid UTF-8 and bounded too (the SDK bounds values, never keys)
+                if type(key) is not str or len(key) > _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH or not key.isascii():
                     key = _sanitize.clean_text(str(key), _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
                 self.span.set_attribute(key, clean)
 

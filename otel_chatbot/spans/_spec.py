@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
-from otel_chatbot._sanitize import clean_text, max_attribute_length
+from otel_chatbot._sanitize import DEFAULT_MAX_ATTRIBUTE_LENGTH, clean_text, max_attribute_length
 from otel_chatbot._sdk import global_tracer_provider
 from otel_chatbot._state import STATE
 from otel_chatbot._version import __version__
@@ -98,7 +98,7 @@ class Spec:
         for key, value in (attributes or {}).items():
             clean = sanitize(value)
             if clean is not None:
-                attrs[clean_text(key)] = clean
+                attrs[clean_text(str(key), DEFAULT_MAX_ATTRIBUTE_LENGTH)] = clean  # keys bounded too
         self.stage = stage
         self.name = clean_text(name, max_attribute_length())
         self.kind = kind

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from otel_chatbot import _sanitize
+from otel_chatbot import _losses, _sanitize
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._redact import display_text, display_url, url_password
@@ -352,9 +352,11 @@ class Ledger:
         self._listeners.append(listener)
 
     def append(self, entry: LedgerEntry) -> bool:
-        """Queue one entry; never blocks. Returns False (and counts it in ``dropped``) when full or closed."""
+        """Queue one entry; never blocks. Returns False when full or closed (counted in ``dropped`` and
+        ``chatbot.telemetry.dropped``: ``queue_full``, ``shutdown``)."""
         if self._closed or self._queue.qsize() >= self._maxsize:
             self.dropped += 1
+            _losses.record_dropped("ledger_rows", "shutdown" if self._closed else "queue_full")
             return False
         with self._count_lock:  # counted before the put, so a flush() never misses it
             self._appended += 1
@@ -401,7 +403,11 @@ class Ledger:
             what = f"{len(rejected)} usage ledger row(s) rejected ({reasons}); the other {len(rows)} are written"
             _sanitize.warn_removed(what, "ledger_rows", len(rejected))
         if rows:
-            self._backend.insert(rows)
+            try:
+                self._backend.insert(rows)
+            except Exception:
+                _losses.record_dropped("ledger_rows", "buffer_off", len(rows))  # nothing holds them for a retry
+                raise
         for listener in self._listeners:
             try:
                 listener(entries)
@@ -429,10 +435,10 @@ class Ledger:
         params: list[Any] = [since]
         if tenant is not None:
             text += " AND tenant = ?"
-            params.append(tenant)
+            params.append(_stored_text(tenant, _sanitize.max_attribute_length()))
         if user is not None:
             text += " AND user_id = ?"
-            params.append(user)
+            params.append(_stored_text(user, _sanitize.max_attribute_length()))
         ((total,),) = self._backend.execute(self._backend.sql(text), params)
         return int(total) / _NANO
 
@@ -471,6 +477,13 @@ class Ledger:
             self._backend.close()
 
 
+def _stored_text(value: object, limit: int | None = None) -> str:
+    """``value`` as the ledger stores it: valid UTF-8, cut to ``limit``, and NUL as U+FFFD (PostgreSQL refuses NUL
+    in text: one id holding it once failed a whole batch's insert)."""
+    text = _sanitize.clean_text(str(value), limit)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
 def _row(e: LedgerEntry) -> tuple[Any, ...] | str:
     """The database row of ``e``, or why it is rejected: token counts must be integers in 0..2^63-1, the cost a
     finite non-negative number of USD whose nano-USD fit in int64, the time finite; text is repaired (valid UTF-8,
@@ -480,7 +493,7 @@ def _row(e: LedgerEntry) -> tuple[Any, ...] | str:
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{name} is not a number: {type(value).__name__}"
         if not (0 <= value <= _sanitize.INT64_MAX and (type(value) is int or float(value).is_integer())):
-            return f"{name}={value!r} is not a count in 0..2^63-1"
+            return f"{name}={_sanitize.shown_number(value)} is not a count in 0..2^63-1"
         counts.append(int(value))
     cost = _sanitize.nano_usd(e.cost_usd)
     if cost is None:
@@ -490,7 +503,7 @@ def _row(e: LedgerEntry) -> tuple[Any, ...] | str:
     limit = _sanitize.max_attribute_length()
 
     def text(value: object) -> str:
-        return _sanitize.clean_text(str(value), limit)
+        return _stored_text(value, limit)
 
     return (
         float(e.ts),

@@ -23,7 +23,8 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
@@ -262,19 +263,40 @@ def _scrubbed(key: str, value: str) -> str:
     return scrub_secrets(clean) if any(m in lowered for m in _SHAPE_MARKERS) else clean
 
 
-def _scrub_attributes(span: Any) -> None:
+def _scrub_attributes(span: Any, raw_query: str | None = None) -> None:
+    """Scrub the span's URL attributes. With ``raw_query`` (the request's query as it came, still percent-encoded),
+    the query part of ``http.url`` / ``url.full`` / ``http.target`` is rebuilt from it, scrubbed: the ASGI
+    instrumentation percent-decodes the query into ``http.url``, so ``api_key=abc%26def`` read there as
+    ``api_key=abc&def`` and only ``abc`` would be found as the secret."""
     attributes = getattr(span, "attributes", None) or {}
     for key in _URL_ATTRIBUTES:
         value = attributes.get(key)
-        if isinstance(value, str) and value and (clean := _scrubbed(key, value)) != value:
+        if not isinstance(value, str) or not value:
+            continue
+        source = value
+        if raw_query and key != "url.query" and "?" in value:
+            # scrubbed raw first (the true pairs), then decoded as the instrumentation shows it, then scrubbed again
+            source = f"{value.partition('?')[0]}?{urllib.parse.unquote(scrub_query(raw_query))}"
+        if (clean := _scrubbed(key, source)) != value:
             span.set_attribute(key, clean)
+
+
+def _raw_query(span: Any, scope: Any) -> str | None:
+    """The request's query string as received: the ASGI scope's ``query_string``, else the span's ``url.query``."""
+    raw = scope.get("query_string") if isinstance(scope, Mapping) else None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if isinstance(raw, str) and raw:
+        return raw
+    query = (getattr(span, "attributes", None) or {}).get("url.query")
+    return query if isinstance(query, str) and query else None
 
 
 def scrub_server_span(span: Any, scope: Any) -> None:
     """The ASGI ``server_request_hook``: it runs once the server span holds the request's URL attributes (the
     middleware sets them at start, then calls the hook), so secret query values never leave the process."""
     try:
-        _scrub_attributes(span)
+        _scrub_attributes(span, _raw_query(span, scope))
     except Exception:
         log_internal_error()
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import otel_chatbot as oc
 from otel_chatbot import _losses
 from otel_chatbot.spend._ledger import Ledger, LedgerEntry
+from tests._postgres import postgres_server
 
 BAD: list[dict[str, Any]] = [
     {"input_tokens": 2**63},
@@ -84,3 +87,104 @@ def test_record_usage_with_invalid_numbers_never_raises_and_writes_nothing_inval
     assert [r[:2] for r in rows] == [(20, 20)]  # only the valid call (10, twice) is priced and written
     assert "record_usage(input_tokens=-1): not a token count in 0..2^63-1; not recorded" in caplog.text
     assert "more rejected in the last minute" not in caplog.text  # one warning a minute: the others are counted
+
+
+def test_record_usage_with_an_int_too_big_for_a_float_keeps_the_valid_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # f"{2**1100:.3g}" raises OverflowError: the warning about the bad count must not cost the good one
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    exporter = InMemorySpanExporter()
+    tel = oc.configure(
+        "ledger-poison", ledger=str(tmp_path / "usage.db"), span_processors=[SimpleSpanProcessor(exporter)]
+    )
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        with oc.traced_stage("generation", model="gpt-4o-mini", attributes={"big": 2**1100, "ok": 1}) as stage:
+            oc.record_usage(2**1100, 5)
+            stage.record_usage(input_tokens=-(2**1100), output_tokens=2)
+    assert tel.force_flush(10)
+    tel.shutdown()
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert attributes["gen_ai.usage.output_tokens"] == 7
+    assert "gen_ai.usage.input_tokens" not in attributes or attributes["gen_ai.usage.input_tokens"] == 0
+    assert "big" not in attributes and attributes["ok"] == 1
+    assert dropped == [("attributes", "invalid_value", 1)] * 3  # the attribute and the two input counts
+    assert "an attribute integer (~2^1100) is outside int64" in caplog.text  # the first; then one a minute
+    assert "internal error" not in caplog.text.lower()
+    assert [r[:2] for r in _rows(tmp_path / "usage.db")] == [(0, 7)]
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def _target(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return str(tmp_path / "usage.db")
+    import psycopg
+
+    server: str = request.getfixturevalue("pg_server")
+    name = f"nul_{tmp_path.name.lower().replace('-', '_')[-40:]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_nul_character_in_an_id_is_repaired_and_costs_no_row(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PostgreSQL refuses NUL in text: one tenant id holding it once failed the whole batch's insert (up to 500 rows)
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    ledger = Ledger.open(_target(kind, tmp_path, request))
+    for i in range(101):
+        tenant, conversation = ("t\x00x", "c\x00") if i == 13 else ("acme", "c")
+        assert ledger.append(LedgerEntry(time.time(), input_tokens=i, tenant=tenant, conversation=conversation))
+    assert ledger.flush(10)
+    rows = ledger.usage("tenant", since=0)
+    ledger.close()
+    assert sorted((r.key, r.calls) for r in rows) == [("acme", 100), ("t\ufffdx", 1)]
+    assert dropped == []
+
+
+def test_a_failed_insert_is_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    ledger = Ledger.open(str(tmp_path / "usage.db"))
+
+    def refuse(rows: Any) -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(ledger._backend, "insert", refuse)
+    for i in range(7):
+        assert ledger.append(LedgerEntry(time.time(), input_tokens=i))
+    assert ledger.flush(10)
+    ledger.close()
+    assert sum(c for s, r, c in dropped if s == "ledger_rows" and r == "buffer_off") == 7
+    assert {(s, r) for s, r, c in dropped} == {("ledger_rows", "buffer_off")}
+
+
+def test_a_full_queue_is_counted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    dropped: list[tuple[str, str, int]] = []
+    monkeypatch.setattr(_losses, "record_dropped", lambda s, r, c=1: dropped.append((s, r, c)))
+    ledger = Ledger.open(str(tmp_path / "usage.db"), queue_size=3)
+    release = threading.Event()
+    insert = ledger._backend.insert
+
+    def slow(rows: Any) -> None:
+        release.wait(10)
+        insert(rows)
+
+    monkeypatch.setattr(ledger._backend, "insert", slow)
+    results = [ledger.append(LedgerEntry(time.time(), input_tokens=i)) for i in range(10)]
+    release.set()
+    assert ledger.flush(10)
+    ledger.close()
+    lost = results.count(False)
+    assert lost >= 6 and ledger.dropped == lost
+    assert dropped == [("ledger_rows", "queue_full", 1)] * lost

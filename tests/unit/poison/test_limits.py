@@ -136,3 +136,15 @@ def test_the_sdk_truncation_warning_comes_at_most_once_a_minute(caplog: pytest.L
     tel.shutdown()
     assert len(exporter.get_finished_spans()) == 50
     assert sum("exceeds max length" in r.getMessage() for r in caplog.records) <= 1
+
+
+def test_a_5_mb_attribute_key_is_bounded_at_the_source() -> None:
+    exporter = InMemorySpanExporter()
+    tel = _configure(exporter)
+    with oc.traced_stage("retrieval", attributes={"a" * 5_000_000: 1}) as stage:
+        stage.set_attribute("b" * 5_000_000, 2)
+    tel.shutdown()
+    (span,) = exporter.get_finished_spans()
+    keys = {key[0]: len(key) for key in span.attributes or {} if key[0] in "ab"}
+    assert keys == {"a": _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH, "b": _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH}
+    assert _sanitize.exportable_spans([span]) == [span]

@@ -122,6 +122,34 @@ def test_an_int_outside_int64_is_removed_counted_and_logged(
     assert "Failed to encode key" not in caplog.text  # the SDK's own per-attribute traceback never comes
 
 
+def test_an_int_too_big_for_a_float_is_removed_alone_and_the_span_delivered(
+    receiver: OtlpReceiver, dropped: list[tuple[str, str, int]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # 2**1100 is past the largest float: formatting it with "g" for the warning raised and cost the whole span
+    spans = make_spans(11, {"huge": 2**1100, "ok": 7, "seq": [1, -(2**1100)]})
+    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
+    with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
+        try:
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+        finally:
+            exporter.shutdown()
+    received = receiver.spans()
+    assert len(received) == 11
+    attributes = {kv.key: kv.value for kv in received[5].attributes}
+    assert set(attributes) == {"index", "ok"}
+    assert attributes["ok"].int_value == 7
+    assert dropped == [("attributes", "invalid_value", 1)] * 2
+    assert "the integer ~2^1100 is outside int64" in caplog.text
+
+
+def test_a_metric_point_too_big_for_a_float_is_dropped_alone(dropped: list[tuple[str, str, int]]) -> None:
+    request = encode_metrics(exportable_metrics(_metrics(2**1100, "t")))
+    request.SerializeToString()
+    points = request.resource_metrics[0].scope_metrics[0].metrics[0].sum.data_points
+    assert [p.as_int for p in points] == [3]
+    assert dropped == [("metrics", "invalid_value", 1)]
+
+
 def test_spans_that_encode_come_back_as_the_same_objects() -> None:
     spans = make_spans(20, {"unicode": "héllo 😀", "floats": [1.5, float("nan")], "flag": True})
     assert exportable_spans(spans) is spans
@@ -255,3 +283,26 @@ def test_metrics_that_encode_come_back_as_the_same_object() -> None:
         ]
     )
     assert exportable_metrics(data) is data
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(2**63, "9.22e+18"), (1.5, "1.5"), (float("nan"), "nan"), (2**1100, "~2^1100"), (-(2**2000), "~-2^2000")],
+)
+def test_shown_number_never_raises(value: int | float, shown: str) -> None:
+    assert _values.shown_number(value) == shown
+
+
+def test_a_5_mb_ascii_attribute_key_is_cut_and_the_batch_delivered(receiver: OtlpReceiver) -> None:
+    # the SDK bounds values, never keys: one 5 MB key made the receiver refuse the whole request
+    spans = make_spans(11, {"k" * 5_000_000: "v", "ok": 1})
+    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    received = receiver.spans()
+    assert len(received) == 11
+    attributes = {kv.key: kv.value for kv in received[5].attributes}
+    assert {len(key) for key in attributes} == {5, 2, _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH}
+    assert attributes["k" * _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH].string_value == "v"

@@ -16,8 +16,8 @@ BIG_TEXT = st.builds(lambda ch, n: ch * n, CHAR, st.integers(16_000, 40_000))
 STRINGS = TEXT | BIG_TEXT
 INTS = (
     st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.integers(min_value=2**63 - 2, max_value=2**200)
-    | st.integers(min_value=-(2**200), max_value=-(2**63) + 1)
+    | st.integers(min_value=2**63 - 2, max_value=2**2000)
+    | st.integers(min_value=-(2**2000), max_value=-(2**63) + 1)
 )
 FLOATS = st.floats(allow_nan=True, allow_infinity=True)
 SCALARS = STRINGS | INTS | FLOATS | st.booleans() | st.none() | st.binary(max_size=8)

@@ -21,20 +21,6 @@ _LOGGER = "otel_chatbot.telemetry._instrumentation"
 SECRET = "sk-test-abcdef0123456789SECRET"
 
 
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    """A provider that is NOT the global one: instrumentation must use what it is given."""
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    yield tp
-    tp.shutdown()
-
-
 def _app() -> FastAPI:
     app = FastAPI(title="probe")
 
@@ -275,7 +261,6 @@ def test_keys_in_query_strings_never_reach_client_spans() -> None:
 
     import httpx
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     exporter = InMemorySpanExporter()

@@ -211,7 +211,8 @@ def bench_main(args: argparse.Namespace) -> int:
         extra_env={
             "OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL": "normal",
             "OTEL_CHATBOT_JAEGER_TELEMETRY_PORT": str(jaeger_telemetry),
-            "OTEL_CHATBOT_JAEGER_MAX_TRACES": str(expected_traces),
+            "OTEL_CHATBOT_JAEGER_STORAGE": args.jaeger_storage,
+            "OTEL_CHATBOT_JAEGER_MAX_TRACES": str(expected_traces),  # read by the memory store only
             "OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB": "2048",
         },
     )
@@ -305,6 +306,12 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=60.0, help="seconds to send for")
     parser.add_argument("--spans-per-trace", type=int, default=10)
     parser.add_argument("--batch", type=int, default=1000, help="spans per OTLP export request")
+    parser.add_argument(
+        "--jaeger-storage",
+        choices=("badger", "memory"),
+        default="badger",
+        help="Jaeger's trace storage (default badger)",
+    )
     parser.add_argument("--send", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)

@@ -23,8 +23,9 @@ file names one that is missing), each documented with its allowed values and def
 * read only by the collector and Jaeger configs: ``OTEL_CHATBOT_COLLECTOR_LOG_LEVEL``,
   ``OTEL_CHATBOT_COLLECTOR_MEMORY_LIMIT_MIB``, ``OTEL_CHATBOT_COLLECTOR_TELEMETRY_HOST``,
   ``OTEL_CHATBOT_COLLECTOR_STORAGE_DIR``, ``OTEL_CHATBOT_GATEWAYS``, ``OTEL_CHATBOT_JAEGER_LOG_LEVEL``,
-  ``OTEL_CHATBOT_JAEGER_MAX_TRACES``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_HOST``,
-  ``OTEL_CHATBOT_JAEGER_TELEMETRY_PORT``, ``OTEL_CHATBOT_JAEGER_BADGER_DIR``, ``OTEL_CHATBOT_JAEGER_RETENTION``;
+  ``OTEL_CHATBOT_JAEGER_STORAGE``, ``OTEL_CHATBOT_JAEGER_MAX_TRACES``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_LEVEL``,
+  ``OTEL_CHATBOT_JAEGER_TELEMETRY_HOST``, ``OTEL_CHATBOT_JAEGER_TELEMETRY_PORT``, ``OTEL_CHATBOT_JAEGER_BADGER_DIR``,
+  ``OTEL_CHATBOT_JAEGER_RETENTION``;
 * the scripts: ``OTEL_CHATBOT_VENV``.
 """
 
@@ -169,9 +170,11 @@ OTEL_CHATBOT_GATEWAYS: Final = "OTEL_CHATBOT_GATEWAYS"
 """The agent's gateways, a YAML list of ``host:port`` (default: ``[127.0.0.1:4417, 127.0.0.1:4427]``)."""
 OTEL_CHATBOT_JAEGER_LOG_LEVEL: Final = "OTEL_CHATBOT_JAEGER_LOG_LEVEL"
 """Jaeger log level: ``debug``, ``info``, ``warn`` or ``error`` (default: ``info``)."""
+OTEL_CHATBOT_JAEGER_STORAGE: Final = "OTEL_CHATBOT_JAEGER_STORAGE"
+"""Jaeger's trace storage: ``badger`` (on disk, survives a restart, :data:`OTEL_CHATBOT_JAEGER_RETENTION`) or
+``memory`` (faster at tens of thousands of spans/s, lost on restart) (default: ``badger``)."""
 OTEL_CHATBOT_JAEGER_MAX_TRACES: Final = "OTEL_CHATBOT_JAEGER_MAX_TRACES"
-"""No longer read (default: none): Jaeger keeps its traces on disk (Badger, :data:`OTEL_CHATBOT_JAEGER_RETENTION`)
-since issue 13; an old setting is harmless."""
+"""Traces the ``memory`` storage keeps (:data:`OTEL_CHATBOT_JAEGER_STORAGE`; default: 100000)."""
 OTEL_CHATBOT_JAEGER_BADGER_DIR: Final = "OTEL_CHATBOT_JAEGER_BADGER_DIR"
 """Folder of Jaeger's trace storage (Badger; ``keys/`` and ``values/`` inside): ``otel-chatbot stack`` sets it to
 ``<run dir>/jaeger-badger``; the config's own default is ``/tmp/jaeger-chatbot-badger``."""

@@ -124,14 +124,16 @@ def test_the_single_collector_queues_spans_for_jaeger_on_disk() -> None:
 def test_jaeger_stores_traces_in_badger_with_a_retention() -> None:
     config = _load("jaeger.yaml")
     backends = config["extensions"]["jaeger_storage"]["backends"]
-    assert list(backends) == ["traces_badger"]
-    badger = backends["traces_badger"]["badger"]
+    assert list(backends) == ["badger", "memory"]
+    badger = backends["badger"]["badger"]
     folder = "${env:OTEL_CHATBOT_JAEGER_BADGER_DIR:-/tmp/jaeger-chatbot-badger}"
     assert badger["directories"] == {"keys": f"{folder}/keys", "values": f"{folder}/values"}
     assert badger["ephemeral"] is False
     assert badger["ttl"]["spans"] == "${env:OTEL_CHATBOT_JAEGER_RETENTION:-72h}"
-    assert config["extensions"]["jaeger_query"]["storage"]["traces"] == "traces_badger"
-    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == "traces_badger"
+    storage = "${env:OTEL_CHATBOT_JAEGER_STORAGE:-badger}"  # badger unless the memory store is asked for
+    assert config["extensions"]["jaeger_query"]["storage"]["traces"] == storage
+    assert config["exporters"]["jaeger_storage_exporter"]["trace_storage"] == storage
+    assert backends["memory"]["memory"]["max_traces"] == "${env:OTEL_CHATBOT_JAEGER_MAX_TRACES:-100000}"
     # no `batch` processor: Jaeger answers the collector once the spans are stored, not while they wait in memory
     assert "processors" not in config["service"]["pipelines"]["traces"]
 

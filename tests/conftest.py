@@ -4,6 +4,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -30,10 +31,34 @@ _GRACE_S = 2.0  # how long a thread or child process that is finishing may take 
 _SESSION_STATE: list[str] = []
 
 
+# The developer's real export-buffer folder and what it held when the session started: a test whose app subprocess
+# loses the variable above (an environment built without OTEL_*) would buffer there and replay into later runs.
+_REAL_BUFFERS = (
+    Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "otel-chatbot" / "export-buffer"
+)
+_REAL_BEFORE: set[str] = set()
+
+
+def _real_buffer_entries() -> set[str]:
+    try:
+        return set(os.listdir(_REAL_BUFFERS))
+    except OSError:
+        return set()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     state = tempfile.mkdtemp(prefix="otel-chatbot-tests-")
     _SESSION_STATE.append(state)
     os.environ[env.OTEL_CHATBOT_EXPORT_BUFFER] = os.path.join(state, "export-buffer")
+    _REAL_BEFORE.update(_real_buffer_entries())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """FAIL the run when a test (or an app process it started) buffered into the developer's real state folder."""
+    new = sorted(_real_buffer_entries() - _REAL_BEFORE)
+    if new:
+        print(f"\nFAILED: the tests wrote into the real export-buffer folder {_REAL_BUFFERS}: {', '.join(new)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

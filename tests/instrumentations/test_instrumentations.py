@@ -54,7 +54,7 @@ def _run_scenario(name: str, url: str, workdir: Path) -> dict[str, Any]:
     if not python.exists():
         pytest.fail(f"{python} is missing: run scripts/_openlit_venv.sh (./scripts/test does)", pytrace=False)
     out = workdir / "out.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k == "OTEL_CHATBOT_EXPORT_BUFFER"}
     command = [str(python), "-m", f"tests.instrumentations.scenario_{name}", "--url", url]
     command += ["--ledger", str(workdir / "ledger.sqlite"), "--out", str(out)]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT_S, check=False)

@@ -123,7 +123,8 @@ def _chat(base: str, index: int, calls: Calls) -> None:
 
 
 def _environment(stack: RunningStack, llm_url: str, metrics_port: int, tmp: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    # the suite's export-buffer folder stays (tests/conftest.py): never the real state folder
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_") or k == env.OTEL_CHATBOT_EXPORT_BUFFER}
     environ.update(
         {
             "PYTHONPATH": str(ROOT),

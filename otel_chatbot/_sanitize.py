@@ -41,36 +41,12 @@ from otel_chatbot._values import (
     INT64_MAX,
     INT64_MIN,
     clean_text,
-    json_safe,
     max_attribute_length,
-    nano_usd,
-    quiet_truncation_warnings,
-    reset_warnings,
-    seconds,
-    set_max_attribute_length,
     shown_number,
-    token_count,
     warn_removed,
 )
 
-__all__ = [
-    "DEFAULT_MAX_ATTRIBUTE_LENGTH",
-    "INT64_MAX",
-    "INT64_MIN",
-    "clean_text",
-    "exportable_metrics",
-    "exportable_spans",
-    "json_safe",
-    "max_attribute_length",
-    "nano_usd",
-    "quiet_truncation_warnings",
-    "reset_warnings",
-    "seconds",
-    "set_max_attribute_length",
-    "shown_number",
-    "token_count",
-    "warn_removed",
-]
+__all__ = ["exportable_metrics", "exportable_spans"]
 
 _NAMES = DEFAULT_MAX_ATTRIBUTE_LENGTH
 """The bound of names, keys, units, descriptions and resource and scope values (not the configurable value limit: a

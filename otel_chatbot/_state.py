@@ -94,10 +94,10 @@ class State:
         self.budget_guard = None
         self.prices = None
         self.content = ContentSettings.from_env()
-        from otel_chatbot import _sanitize
+        from otel_chatbot import _values
 
-        _sanitize.set_max_attribute_length(_sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
-        _sanitize.reset_warnings()
+        _values.set_max_attribute_length(_values.DEFAULT_MAX_ATTRIBUTE_LENGTH)
+        _values.reset_warnings()
 
 
 STATE = State()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any
 
-from otel_chatbot import _sanitize, semconv
+from otel_chatbot import _values, semconv
 
 __all__ = ["conversation", "current_attributes"]
 
@@ -68,7 +68,7 @@ def conversation(
             except Exception:  # an id object whose __str__ fails: left out, never raised into the caller
                 continue
             # Ids come from requests: valid UTF-8 and bounded before they reach every span, label and ledger row.
-            merged[key] = _sanitize.clean_text(text, _sanitize.max_attribute_length())
+            merged[key] = _values.clean_text(text, _values.max_attribute_length())
     token = _ATTRIBUTES.set(MappingProxyType(merged))
     try:
         yield

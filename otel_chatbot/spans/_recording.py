@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.trace import Span
 
-from otel_chatbot import _sanitize, semconv
+from otel_chatbot import _values, semconv
 from otel_chatbot._internal_errors import handle_internal_errors
 from otel_chatbot.spans._extraction import Extracted, count, extract
 from otel_chatbot.spans._run import SpanRun, current_run, usage_attributes
@@ -58,13 +58,13 @@ def _count(name: str, value: Any) -> int | None:
 
 def _reject(name: str, value: Any) -> None:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        shown = _sanitize.shown_number(value)
+        shown = _values.shown_number(value)
     else:
         try:
             shown = repr(value)[:40]
         except Exception:
             shown = f"<{type(value).__name__}>"
-    _sanitize.warn_removed(f"record_usage({name}={shown}): not a token count in 0..2^63-1")
+    _values.warn_removed(f"record_usage({name}={shown}): not a token count in 0..2^63-1")
 
 
 def _record_on_run(

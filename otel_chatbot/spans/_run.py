@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from otel_chatbot import _sanitize, _scopes, _sdk, semconv
+from otel_chatbot import _scopes, _sdk, _values, semconv
 from otel_chatbot._internal_errors import handle_internal_errors, log_internal_error
 from otel_chatbot._state import STATE
 from otel_chatbot.spans import _content as content
@@ -47,10 +47,10 @@ def sanitize(value: Any) -> AttributeValue | None:
     if isinstance(value, bool):
         return value
     if isinstance(value, int):
-        if _sanitize.INT64_MIN <= value <= _sanitize.INT64_MAX:
+        if _values.INT64_MIN <= value <= _values.INT64_MAX:
             return value
-        shown = _sanitize.shown_number(value)
-        _sanitize.warn_removed(f"an attribute integer ({shown}) is outside int64 (what OTLP holds)")
+        shown = _values.shown_number(value)
+        _values.warn_removed(f"an attribute integer ({shown}) is outside int64 (what OTLP holds)")
         return None
     if isinstance(value, float):
         return value if math.isfinite(value) else None
@@ -78,7 +78,7 @@ def sanitize(value: Any) -> AttributeValue | None:
 
 def _text(value: str) -> str:
     """A string as an attribute value: secrets scrubbed, then valid UTF-8 and cut to the maximum length."""
-    return _sanitize.clean_text(content.scrub_secrets(value), _sanitize.max_attribute_length())
+    return _values.clean_text(content.scrub_secrets(value), _values.max_attribute_length())
 
 
 class UsageOverride:
@@ -129,7 +129,7 @@ class SpanRun:
         model_price: pricing.ModelPrice | None = None,
     ) -> None:
         # (Positional parameters: built on every decorated call, and a call with keywords costs about 0.5 us more.)
-        if len(name) > (limit := _sanitize.max_attribute_length()):
+        if len(name) > (limit := _values.max_attribute_length()):
             name = name[:limit]
         self.span: Span = tracer.start_span(name, parent, kind, attributes)  # positional: see above
         self._t0 = time.perf_counter()
@@ -159,8 +159,8 @@ class SpanRun:
             clean = sanitize(value)
             if clean is not None:
                 # a key from the user's data: valid UTF-8 and bounded too (the SDK bounds values, never keys)
-                if type(key) is not str or len(key) > _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH or not key.isascii():
-                    key = _sanitize.clean_text(str(key), _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH)
+                if type(key) is not str or len(key) > _values.DEFAULT_MAX_ATTRIBUTE_LENGTH or not key.isascii():
+                    key = _values.clean_text(str(key), _values.DEFAULT_MAX_ATTRIBUTE_LENGTH)
                 self.span.set_attribute(key, clean)
 
     def override(self) -> UsageOverride:

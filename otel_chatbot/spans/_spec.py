@@ -10,9 +10,9 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.util.types import AttributeValue
 
 from otel_chatbot import semconv
-from otel_chatbot._sanitize import DEFAULT_MAX_ATTRIBUTE_LENGTH, clean_text, max_attribute_length
 from otel_chatbot._sdk import global_tracer_provider
 from otel_chatbot._state import STATE
+from otel_chatbot._values import DEFAULT_MAX_ATTRIBUTE_LENGTH, clean_text, max_attribute_length
 from otel_chatbot._version import __version__
 from otel_chatbot.spans._run import sanitize
 from otel_chatbot.spend import _pricing as pricing

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from otel_chatbot import _losses, _sanitize
+from otel_chatbot import _losses, _values
 from otel_chatbot._durations import parse_duration
 from otel_chatbot._internal_errors import log_internal_error
 from otel_chatbot._redact import display_text, display_url, url_password
@@ -401,7 +401,7 @@ class Ledger:
         if rejected:
             reasons = "; ".join(sorted(set(rejected))[:3])
             what = f"{len(rejected)} usage ledger row(s) rejected ({reasons}); the other {len(rows)} are written"
-            _sanitize.warn_removed(what, "ledger_rows", len(rejected))
+            _values.warn_removed(what, "ledger_rows", len(rejected))
         if rows:
             try:
                 self._backend.insert(rows)
@@ -435,10 +435,10 @@ class Ledger:
         params: list[Any] = [since]
         if tenant is not None:
             text += " AND tenant = ?"
-            params.append(_stored_text(tenant, _sanitize.max_attribute_length()))
+            params.append(_stored_text(tenant, _values.max_attribute_length()))
         if user is not None:
             text += " AND user_id = ?"
-            params.append(_stored_text(user, _sanitize.max_attribute_length()))
+            params.append(_stored_text(user, _values.max_attribute_length()))
         ((total,),) = self._backend.execute(self._backend.sql(text), params)
         return int(total) / _NANO
 
@@ -480,7 +480,7 @@ class Ledger:
 def _stored_text(value: object, limit: int | None = None) -> str:
     """``value`` as the ledger stores it: valid UTF-8, cut to ``limit``, and NUL as U+FFFD (PostgreSQL refuses NUL
     in text: one id holding it once failed a whole batch's insert)."""
-    text = _sanitize.clean_text(str(value), limit)
+    text = _values.clean_text(str(value), limit)
     return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
@@ -492,15 +492,15 @@ def _row(e: LedgerEntry) -> tuple[Any, ...] | str:
     for name, value in (("input_tokens", e.input_tokens), ("output_tokens", e.output_tokens)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{name} is not a number: {type(value).__name__}"
-        if not (0 <= value <= _sanitize.INT64_MAX and (type(value) is int or float(value).is_integer())):
-            return f"{name}={_sanitize.shown_number(value)} is not a count in 0..2^63-1"
+        if not (0 <= value <= _values.INT64_MAX and (type(value) is int or float(value).is_integer())):
+            return f"{name}={_values.shown_number(value)} is not a count in 0..2^63-1"
         counts.append(int(value))
-    cost = _sanitize.nano_usd(e.cost_usd)
+    cost = _values.nano_usd(e.cost_usd)
     if cost is None:
         return f"cost_usd={e.cost_usd!r} is not a finite non-negative amount under 9e9"
     if isinstance(e.ts, bool) or not isinstance(e.ts, int | float) or not 0 <= e.ts < 1e11:
         return f"ts={e.ts!r} is not a time"
-    limit = _sanitize.max_attribute_length()
+    limit = _values.max_attribute_length()
 
     def text(value: object) -> str:
         return _stored_text(value, limit)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from otel_chatbot import semconv
-from otel_chatbot._sanitize import nano_usd, seconds, token_count
+from otel_chatbot._values import nano_usd, seconds, token_count
 from otel_chatbot.stats._accumulators import (
     RELATIVE_ACCURACY,
     LatencyAcc,

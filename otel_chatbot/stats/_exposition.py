@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 from otel_chatbot import semconv
-from otel_chatbot._sanitize import clean_text
+from otel_chatbot._values import clean_text
 from otel_chatbot.stats._snapshot import CounterSeries, HistogramSeries, StatsSnapshot
 
 __all__ = ["CONTENT_TYPE", "render_prometheus"]

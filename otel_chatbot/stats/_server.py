@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from otel_chatbot._sanitize import json_safe
+from otel_chatbot._values import json_safe
 from otel_chatbot.stats._exposition import CONTENT_TYPE
 
 __all__ = ["MetricsServer"]

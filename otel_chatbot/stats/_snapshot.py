@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from otel_chatbot._sanitize import json_safe
+from otel_chatbot._values import json_safe
 
 __all__ = [
     "CacheStats",

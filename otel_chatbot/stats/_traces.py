@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from otel_chatbot import semconv
-from otel_chatbot._sanitize import nano_usd, token_count
+from otel_chatbot._values import nano_usd, token_count
 from otel_chatbot.stats._history import History
 from otel_chatbot.stats._snapshot import ConversationRecord, SpanRecord, TraceRecord, TurnRecord
 

@@ -31,7 +31,7 @@ from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_chatbot import _sanitize, env
+from otel_chatbot import _values, env
 from otel_chatbot._sdk import FanOutProcessor
 from otel_chatbot._state import STATE, ContentSettings, Installed, no_redaction
 from otel_chatbot.errors import ConfigurationError
@@ -496,8 +496,8 @@ def _install(settings: _Settings, pipeline: _Pipeline) -> tuple[Installed, tuple
         STATE.prices = settings.prices
         STATE.content = settings.content
         STATE.budget_guard = pipeline.budget_guard
-        _sanitize.set_max_attribute_length(max(settings.attribute_lengths))
-        _sanitize.quiet_truncation_warnings()
+        _values.set_max_attribute_length(max(settings.attribute_lengths))
+        _values.quiet_truncation_warnings()
     return installed, previous
 
 

@@ -48,7 +48,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import SERVICE_INSTANCE_ID, SERVICE_NAME, Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from otel_chatbot import _losses, _sanitize, semconv
+from otel_chatbot import _losses, _values, semconv
 from otel_chatbot._internal_errors import drain_each
 from otel_chatbot._sdk import MergingMetricReader
 from otel_chatbot._version import __version__
@@ -175,9 +175,9 @@ def prometheus_name(instrument: str) -> str:
 def _count(value: Any) -> int:
     """A token count attribute as a non-negative int (0 when absent, not a count, or beyond int64: a counter that
     cannot be exported would poison every later export of the process, its counts being cumulative)."""
-    if type(value) is int and 0 < value <= _sanitize.INT64_MAX:
+    if type(value) is int and 0 < value <= _values.INT64_MAX:
         return value
-    if isinstance(value, float) and 0 < value <= _sanitize.INT64_MAX and value.is_integer():
+    if isinstance(value, float) and 0 < value <= _values.INT64_MAX and value.is_integer():
         return int(value)
     return 0
 
@@ -191,7 +191,7 @@ def _seconds(value: Any) -> float | None:
 
 def _label(value: Any) -> str:
     """A label value: valid UTF-8 (a surrogate would break every later export and ``/metrics``), bounded."""
-    return _sanitize.clean_text(str(value), _sanitize.max_attribute_length())
+    return _values.clean_text(str(value), _values.max_attribute_length())
 
 
 class _Hist:
@@ -438,7 +438,7 @@ class CallMetrics:
                 if name != _CACHE_WRITE:
                     continue
                 total = get(semconv.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS)  # the old name, still written by OpenLIT
-            if type(total) is not int or total > _sanitize.INT64_MAX:
+            if type(total) is not int or total > _values.INT64_MAX:
                 total = _count(total)
             if total <= 0:
                 continue

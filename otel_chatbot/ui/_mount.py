@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from otel_chatbot._sanitize import json_safe
+from otel_chatbot._values import json_safe
 from otel_chatbot.ui._assets import ASSETS, asset, content_type, render_index
 
 __all__ = ["mount_ui"]

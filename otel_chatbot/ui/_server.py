@@ -19,7 +19,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from otel_chatbot._sanitize import json_safe
+from otel_chatbot._values import json_safe
 from otel_chatbot.ui._assets import ASSETS, asset, content_type, render_index
 
 __all__ = ["UIServer", "ViewError"]

@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_chatbot as oc
-from otel_chatbot import _losses, _sanitize
+from otel_chatbot import _losses, _sanitize, _values
 from otel_chatbot.errors import ConfigurationError
 
 
@@ -60,7 +60,7 @@ def test_the_sdk_span_limits_bound_other_instrumentations_spans_too() -> None:
     seq = finished.attributes["seq"]
     assert isinstance(seq, tuple) and [len(str(v)) for v in seq] == [100]
     assert finished.events[0].attributes is not None and len(str(finished.events[0].attributes["k"])) == 100
-    assert _sanitize.max_attribute_length() == 100  # and at export, for what the SDK does not bound
+    assert _values.max_attribute_length() == 100  # and at export, for what the SDK does not bound
 
 
 def test_a_second_configure_changes_the_limit_of_the_provider_in_place() -> None:
@@ -146,5 +146,5 @@ def test_a_5_mb_attribute_key_is_bounded_at_the_source() -> None:
     tel.shutdown()
     (span,) = exporter.get_finished_spans()
     keys = {key[0]: len(key) for key in span.attributes or {} if key[0] in "ab"}
-    assert keys == {"a": _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH, "b": _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH}
+    assert keys == {"a": _values.DEFAULT_MAX_ATTRIBUTE_LENGTH, "b": _values.DEFAULT_MAX_ATTRIBUTE_LENGTH}
     assert _sanitize.exportable_spans([span]) == [span]

@@ -27,8 +27,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status, StatusCode
 
-from otel_chatbot import _losses, _sanitize, _values
-from otel_chatbot._sanitize import clean_text, exportable_metrics, exportable_spans
+from otel_chatbot import _losses, _values
+from otel_chatbot._sanitize import exportable_metrics, exportable_spans
+from otel_chatbot._values import clean_text
 from tests._otlp_receiver import OtlpReceiver
 from tests.unit.poison._helpers import SanitizingSpanExporter, grpc_receiver, make_spans, span_exporter
 
@@ -98,7 +99,7 @@ def test_a_5_mb_attribute_is_cut_to_the_limit_and_the_batch_delivered(receiver: 
     received = receiver.spans()
     assert len(received) == 50
     attributes = {kv.key: kv.value for kv in received[25].attributes}
-    assert len(attributes["big"].string_value) == _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH
+    assert len(attributes["big"].string_value) == _values.DEFAULT_MAX_ATTRIBUTE_LENGTH
     assert [len(v.string_value) for v in attributes["list"].array_value.values] == [16384, 1]
 
 
@@ -304,5 +305,5 @@ def test_a_5_mb_ascii_attribute_key_is_cut_and_the_batch_delivered(receiver: Otl
     received = receiver.spans()
     assert len(received) == 11
     attributes = {kv.key: kv.value for kv in received[5].attributes}
-    assert {len(key) for key in attributes} == {5, 2, _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH}
-    assert attributes["k" * _sanitize.DEFAULT_MAX_ATTRIBUTE_LENGTH].string_value == "v"
+    assert {len(key) for key in attributes} == {5, 2, _values.DEFAULT_MAX_ATTRIBUTE_LENGTH}
+    assert attributes["k" * _values.DEFAULT_MAX_ATTRIBUTE_LENGTH].string_value == "v"

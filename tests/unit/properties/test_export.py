@@ -30,7 +30,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Status, StatusCode
 
-from otel_chatbot._sanitize import DEFAULT_MAX_ATTRIBUTE_LENGTH, exportable_metrics, exportable_spans
+from otel_chatbot._sanitize import exportable_metrics, exportable_spans
+from otel_chatbot._values import DEFAULT_MAX_ATTRIBUTE_LENGTH
 from tests._otlp_receiver import OtlpReceiver
 from tests.unit.poison._helpers import SanitizingSpanExporter, grpc_receiver, span_exporter
 from tests.unit.properties.strategies import INTS, SCALARS, STRINGS, TEXT

@@ -148,6 +148,28 @@ def _environment(stack: RunningStack, llm_url: str, metrics_port: int, tmp: Path
     return environ
 
 
+def _settled_metrics(side: str, timeout: float = 15.0) -> str:
+    """The side port's ``/metrics`` once it counts the N server spans (or the last one read, after ``timeout``).
+
+    The ASGI server span ends after the last body message is sent, so the client can hold the N-th answer a moment
+    before that span has ended and been counted: reading once right after the N-th answer raced with it.
+    """
+    text = ""
+
+    def settled() -> str | None:
+        nonlocal text
+        with urllib.request.urlopen(f"{side}/metrics", timeout=10) as response:
+            text = response.read().decode()
+        served = sum(
+            value
+            for labels, value in _samples(text, "traces_span_metrics_calls_total")
+            if labels.get("span_kind") == "SPAN_KIND_SERVER"
+        )
+        return text if served >= N else None
+
+    return eventually(settled, timeout=timeout, interval=0.2) or text
+
+
 @pytest.fixture(scope="module")
 def run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("zerocode")
@@ -171,8 +193,7 @@ def run(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             calls = Calls()
             for index in range(N):
                 _chat(base, index, calls)
-            with urllib.request.urlopen(f"{side}/metrics", timeout=10) as response:
-                metrics_text = response.read().decode()
+            metrics_text = _settled_metrics(side)
             latency = get_json(f"{side}/metrics/latency")
         finally:
             if proc.poll() is None:

@@ -564,7 +564,7 @@ def test_the_budget_event_conforms(tmp_path: Path, span_exporter: InMemorySpanEx
     ledger = Ledger.open(str(tmp_path / "usage.db"))
     try:
         ledger.append(LedgerEntry(ts=time.time(), tenant="acme", user="u-7", cost_usd=60.0))
-        ledger.flush()
+        assert ledger.flush(30)
         guard = BudgetGuard([Budget(limit_usd=50, window="1d")], ledger, alerts=[])
         with oc.traced_stage("generation", model="gpt-4o-mini", provider="openai"):
             guard.check(tenant_id="acme", user_id="u-7")

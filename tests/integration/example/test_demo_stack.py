@@ -59,7 +59,9 @@ def test_demo_stack_sends_traces_to_jaeger_and_stage_metrics_to_prometheus(stack
             stack.prometheus_url, 'sum by (chatbot_stage) (traces_span_metrics_calls_total{service_name="rag-chatbot"})'
         )
         calls = {row["metric"].get("chatbot_stage", ""): float(row["value"][1]) for row in rows}
-        return calls if all(calls.get(stage, 0) > 0 for stage in BREAKDOWN_STAGES) else None
+        # every stage, and all 10 requests (an earlier scrape can hold a partial export)
+        done = calls.get("request_parsing") == 10 and all(calls.get(stage, 0) > 0 for stage in BREAKDOWN_STAGES)
+        return calls if done else None
 
     calls = eventually(stage_calls, timeout=90)
     assert calls is not None, prom_query(

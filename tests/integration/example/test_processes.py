@@ -97,7 +97,7 @@ def _finished(exporter: InMemorySpanExporter, requests: int) -> tuple[ReadableSp
         spans = exporter.get_finished_spans()
         return spans if sum(s.parent is None for s in spans) >= requests else None
 
-    spans = eventually(ended, timeout=5, interval=0.01)
+    spans = eventually(ended, timeout=30, interval=0.01)
     assert spans is not None, "the server spans did not end"
     return spans
 
@@ -116,7 +116,8 @@ def test_stream_over_real_servers_keeps_generation_open_until_the_last_byte(
     assert generation.start_time < deltas[0] < deltas[len(deltas) // 2] < generation.end_time <= done_at
     tokens = attrs(generation)[semconv.GEN_AI_USAGE_OUTPUT_TOKENS]
     assert tokens == final["usage"]["completion_tokens"] == len(deltas)  # type: ignore[index]
-    assert duration(streaming) >= (tokens - 1) / 150 * 1e9 * 0.9  # every token arrived inside stream_processing
+    # every token arrived inside stream_processing (half the time at least: the provider's clock starts first)
+    assert duration(streaming) >= (tokens - 1) / 150 * 1e9 * 0.5
     (http_call,) = [s for s in spans if s.kind is SpanKind.CLIENT and s.name == "POST"]
     assert "chat gpt-4o-mini" in ancestors(http_call, spans)
     for span in spans:

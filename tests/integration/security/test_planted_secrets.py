@@ -183,13 +183,13 @@ def test_planted_secrets_reach_no_sink(stack: RunningStack, tmp_path: Path) -> N
             sinks["app /metrics"] = _text(f"{url}/metrics")
             sinks["app /metrics/latency"] = _text(f"{url}/metrics/latency")
             sinks["app /otel-chatbot/api/view"] = _text(f"{url}/otel-chatbot/api/view")
-            jaeger = eventually(lambda: _jaeger(stack, service), timeout=30, interval=0.5)
+            jaeger = eventually(lambda: _jaeger(stack, service), timeout=90, interval=0.5)
             assert jaeger is not None, "Jaeger never held every request's trace"
             sinks["Jaeger"] = jaeger
-            prometheus = eventually(lambda: _prometheus(stack, service), timeout=30, interval=0.5)
+            prometheus = eventually(lambda: _prometheus(stack, service), timeout=90, interval=0.5)
             assert prometheus is not None, "Prometheus never held the service's series"
             sinks["Prometheus"] = prometheus
-            collector = eventually(lambda: _containing(stack.collector_metrics_url, service), timeout=30)
+            collector = eventually(lambda: _containing(stack.collector_metrics_url, service), timeout=90)
             assert collector is not None
             sinks["Collector /metrics"] = collector
             stop_process(proc)

@@ -53,6 +53,10 @@ def demo(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> Stats
     return StatsSnapshot.load(keep / "stats.json")
 
 
+def _tokens(snapshot: StatsSnapshot) -> list[tuple[str, int, int]]:
+    return [(u.key, u.input_tokens, u.output_tokens) for u in snapshot.usage.by_model]
+
+
 def report(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
     assert main(["report", *argv, "--format", "json"]) == 0
@@ -67,7 +71,9 @@ def test_report_from_prometheus_has_tokens_spans_requests_and_streams(
 
     def complete() -> StatsSnapshot | None:  # metrics arrive asynchronously (export and scrape intervals)
         snap = StatsSnapshot.from_dict(report(args, capsys)["snapshot"])
-        return snap if snap.spans >= demo.spans and snap.streams and snap.usage.by_model else None
+        # all of it: an earlier scrape can hold a partial export of the counters
+        counted = [(s.stage, s.count) for s in snap.streams] == [(s.stage, s.count) for s in demo.streams]
+        return snap if snap.spans >= demo.spans and counted and _tokens(snap) == _tokens(demo) else None
 
     found = eventually(complete, timeout=120)
     assert found is not None, report(args, capsys)["snapshot"]
@@ -105,7 +111,9 @@ def test_stack_source_fills_history_traces_and_conversations(stack: RunningStack
     def complete() -> StatsSnapshot | None:  # Jaeger and Prometheus receive the data asynchronously
         snap = load_stack(stack.jaeger_url, stack.prometheus_url, SERVICE, since_s=900)
         ready = snap.requests and snap.requests.count == demo.requests.count  # type: ignore[union-attr]
-        return snap if ready and snap.usage.by_model and sum(p.cost_usd for p in snap.history) > 0 else None
+        # all of it: an earlier scrape can hold a partial export of the counters
+        ready = ready and _tokens(snap) == _tokens(demo) and sum(p.spans for p in snap.history) == demo.spans
+        return snap if ready and sum(p.cost_usd for p in snap.history) > 0 else None
 
     snap = eventually(complete, timeout=120)
     assert snap is not None

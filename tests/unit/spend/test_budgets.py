@@ -42,7 +42,7 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 def spend(ledger: Ledger, ts: float, usd: float, *, tenant: str = "acme", user: str = "u1") -> None:
     ledger.append(LedgerEntry(ts=ts, tenant=tenant, user=user, cost_usd=usd))
-    ledger.flush()
+    assert ledger.flush(30)
 
 
 def test_budget_validation() -> None:

@@ -117,7 +117,7 @@ def test_sums_are_exact(target: str) -> None:
     ledger = Ledger.open(target)
     for _ in range(1000):
         ledger.append(entry(NOW, 0.000_001_7))
-    ledger.close()
+    ledger.close(timeout=30)
     again = Ledger.open(target)  # spend survives a restart
     assert again.spend(since=0) == 0.0017
     again.close()
@@ -145,7 +145,7 @@ def test_retention_prunes_at_open(tmp_path: Path) -> None:
     ledger = Ledger.open(path)
     ledger.append(entry(time.time() - 10 * 86400, 1.0))
     ledger.append(entry(time.time(), 2.0))
-    ledger.close()
+    ledger.close(timeout=30)
     kept = Ledger.open(path, retention="7d")
     assert kept.spend(since=0) == 2.0
     kept.close()
@@ -200,7 +200,7 @@ _WORKER = textwrap.dedent("""
             print(json.dumps({"calls": calls, "blocked_at": exc.spent_usd}))
             break
         ledger.append(LedgerEntry(ts=time.time(), service=name, tenant="acme", cost_usd=0.05))
-        ledger.flush()
+        assert ledger.flush(30)
         calls += 1
         if calls > 100:
             print(json.dumps({"calls": calls, "blocked_at": None}))

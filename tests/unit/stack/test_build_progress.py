@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -22,11 +22,11 @@ from otel_chatbot.stack import _versions as versions
 from otel_chatbot.stack._paths import collector_dir
 
 HOLD_LOCK = """
-import sys, time
+import select, sys
 from otel_chatbot.stack import _steps as steps
 with steps.build_lock(print):
     print("locked", flush=True)
-    time.sleep(float(sys.argv[1]))
+    select.select([sys.stdin], [], [], 60)  # until the test closes our stdin (at most a minute)
 """
 
 
@@ -42,14 +42,27 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
-def _hold_lock(seconds: float) -> subprocess.Popen[str]:
-    """Another process holding the cache's build lock (the environment names the same cache)."""
-    other = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(seconds)], stdout=subprocess.PIPE, text=True)
+def _hold_lock() -> subprocess.Popen[str]:
+    """Another process holding the cache's build lock (the environment names the same cache) until :func:`_release`.
+
+    Released on what the waiter logs, never after a fixed time: on a busy machine a fixed time could run out before
+    the waiter even asked for the lock.
+    """
+    other = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     assert other.stdout is not None and other.stdout.readline() == "locked\n"
     return other
 
 
+def _release(other: subprocess.Popen[str]) -> None:
+    assert other.stdin is not None
+    if not other.stdin.closed:
+        other.stdin.close()
+
+
 def _done(other: subprocess.Popen[str]) -> None:
+    _release(other)
     other.wait(timeout=10)
     assert other.stdout is not None
     other.stdout.close()
@@ -57,7 +70,7 @@ def _done(other: subprocess.Popen[str]) -> None:
 
 @pytest.fixture
 def other_build(cache: Path) -> Iterator[subprocess.Popen[str]]:
-    other = _hold_lock(1.0)
+    other = _hold_lock()
     yield other
     _done(other)
 
@@ -96,9 +109,14 @@ def test_waiting_for_another_build_is_said_with_its_pid_and_progress(
     other_build: subprocess.Popen[str], fast_progress: None
 ) -> None:
     logged: list[str] = []
-    started = time.monotonic()
-    with steps.build_lock(logged.append):
-        assert time.monotonic() - started > 0.5  # the lock came only once the other build was done with it
+
+    def log(line: str) -> None:
+        logged.append(line)
+        if line.startswith("  ... still waiting"):
+            _release(other_build)  # the other build finishes once the wait has been said, with progress
+
+    with steps.build_lock(log):
+        assert other_build.wait(timeout=10) == 0  # the lock came only once the other build was done with it
     assert logged[0].startswith(f"waiting for another build of the stack to finish (pid {other_build.pid}: ")
     assert any(line.startswith("  ... still waiting for the other build: ") for line in logged[1:-1])
     assert logged[-1].startswith("the other build finished after ")
@@ -124,7 +142,18 @@ def test_stack_build_says_it_waits_for_another_build(
         (bin_dir / name).chmod(0o755)
     monkeypatch.setenv(env.OTEL_CHATBOT_PROMETHEUS_BINARY, str(bin_dir / "prometheus"))
     monkeypatch.setenv(env.OTEL_CHATBOT_JAEGER_RELEASE_URL, "off")
-    other = _hold_lock(0.8)
+    other = _hold_lock()
+    build_lock = steps.build_lock
+
+    def released_once_waiting(log: steps.Log) -> AbstractContextManager[None]:
+        def relay(line: str) -> None:
+            log(line)
+            if line.startswith("waiting for another build"):
+                _release(other)
+
+        return build_lock(relay)
+
+    monkeypatch.setattr(steps, "build_lock", released_once_waiting)
 
     assert cli.main(["stack", "build"]) == 0
     _done(other)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
@@ -52,6 +53,16 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield r
 
 
+def _delivered(receiver: OtlpReceiver, spans: list[ReadableSpan]) -> list[Any]:
+    """Export ``spans`` through the sanitizing exporter (it must succeed); the spans the receiver got."""
+    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
+    try:
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    return receiver.spans()
+
+
 def test_without_sanitizing_a_lone_surrogate_costs_the_whole_batch(receiver: OtlpReceiver) -> None:
     spans = make_spans(201, error=LONE)
     exporter = span_exporter(receiver.endpoint)
@@ -65,12 +76,7 @@ def test_without_sanitizing_a_lone_surrogate_costs_the_whole_batch(receiver: Otl
 
 def test_a_lone_surrogate_in_an_exception_message_is_repaired_and_the_batch_delivered(receiver: OtlpReceiver) -> None:
     spans = make_spans(201, error=LONE)
-    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
-    received = receiver.spans()
+    received = _delivered(receiver, spans)
     assert len(received) == 201
     bad = received[100]
     assert bad.status.message == "ValueError: bad \ufffd message"
@@ -91,12 +97,7 @@ def test_without_a_length_limit_one_5_mb_attribute_makes_the_receiver_refuse_the
 
 def test_a_5_mb_attribute_is_cut_to_the_limit_and_the_batch_delivered(receiver: OtlpReceiver) -> None:
     spans = make_spans(50, {"big": "x" * 5_000_000, "list": ["y" * 20_000, "z"]})
-    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
-    received = receiver.spans()
+    received = _delivered(receiver, spans)
     assert len(received) == 50
     attributes = {kv.key: kv.value for kv in received[25].attributes}
     assert len(attributes["big"].string_value) == _values.DEFAULT_MAX_ATTRIBUTE_LENGTH
@@ -107,13 +108,8 @@ def test_an_int_outside_int64_is_removed_counted_and_logged(
     receiver: OtlpReceiver, dropped: list[tuple[str, str, int]], caplog: pytest.LogCaptureFixture
 ) -> None:
     spans = make_spans(101, {"tokens": 2**63, "ok": 2**63 - 1, "neg": -(2**63), "seq": [1, 2**64]})
-    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
     with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
-        try:
-            assert exporter.export(spans) is SpanExportResult.SUCCESS
-        finally:
-            exporter.shutdown()
-    received = receiver.spans()
+        received = _delivered(receiver, spans)
     assert len(received) == 101
     attributes = {kv.key: kv.value for kv in received[50].attributes}
     assert set(attributes) == {"index", "ok", "neg"}
@@ -128,13 +124,8 @@ def test_an_int_too_big_for_a_float_is_removed_alone_and_the_span_delivered(
 ) -> None:
     # 2**1100 is past the largest float: formatting it with "g" for the warning raised and cost the whole span
     spans = make_spans(11, {"huge": 2**1100, "ok": 7, "seq": [1, -(2**1100)]})
-    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
     with caplog.at_level(logging.WARNING, logger="otel_chatbot"):
-        try:
-            assert exporter.export(spans) is SpanExportResult.SUCCESS
-        finally:
-            exporter.shutdown()
-    received = receiver.spans()
+        received = _delivered(receiver, spans)
     assert len(received) == 11
     attributes = {kv.key: kv.value for kv in received[5].attributes}
     assert set(attributes) == {"index", "ok"}
@@ -297,12 +288,7 @@ def test_shown_number_never_raises(value: int | float, shown: str) -> None:
 def test_a_5_mb_ascii_attribute_key_is_cut_and_the_batch_delivered(receiver: OtlpReceiver) -> None:
     # the SDK bounds values, never keys: one 5 MB key made the receiver refuse the whole request
     spans = make_spans(11, {"k" * 5_000_000: "v", "ok": 1})
-    exporter = SanitizingSpanExporter(span_exporter(receiver.endpoint))
-    try:
-        assert exporter.export(spans) is SpanExportResult.SUCCESS
-    finally:
-        exporter.shutdown()
-    received = receiver.spans()
+    received = _delivered(receiver, spans)
     assert len(received) == 11
     attributes = {kv.key: kv.value for kv in received[5].attributes}
     assert {len(key) for key in attributes} == {5, 2, _values.DEFAULT_MAX_ATTRIBUTE_LENGTH}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -47,6 +48,31 @@ def _text(span: ReadableSpan) -> str:
     return json.dumps({"name": span.name, "attributes": dict(span.attributes or {})}, default=str)
 
 
+def _get(
+    provider: TracerProvider,
+    target: str,
+    headers: dict[str, str] | None = None,
+    *,
+    semconv: tuple[pytest.MonkeyPatch, str] | None = None,
+) -> Any:
+    """GET ``target`` from the probe app instrumented by ``instrument_fastapi``; its JSON answer.
+
+    ``semconv``: ``(monkeypatch, OTEL_SEMCONV_STABILITY_OPT_IN)``, the HTTP conventions the instrumentation then
+    reads again ("" for the old ones).
+    """
+    if semconv is not None:
+        monkeypatch, opt_in = semconv
+        if opt_in:
+            monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+        from opentelemetry.instrumentation import _semconv
+
+        monkeypatch.setattr(_semconv._OpenTelemetrySemanticConventionStability, "_initialized", False)
+    app = _app()
+    instrument_fastapi(app, tracer_provider=provider)
+    with TestClient(app) as client:
+        return client.get(target, headers=headers).json()
+
+
 @pytest.mark.parametrize("semconv", ["", "http", "http/dup"])
 @pytest.mark.parametrize("key", _SECRET_KEYS)
 def test_secret_query_values_never_reach_the_server_span(
@@ -56,15 +82,7 @@ def test_secret_query_values_never_reach_the_server_span(
     semconv: str,
     key: str,
 ) -> None:
-    if semconv:
-        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", semconv)
-    from opentelemetry.instrumentation import _semconv
-
-    monkeypatch.setattr(_semconv._OpenTelemetrySemanticConventionStability, "_initialized", False)
-    app = _app()
-    instrument_fastapi(app, tracer_provider=provider)
-    with TestClient(app) as client:
-        assert client.get(f"/chat?q=hello&{key}={PLANTED}&page=2").json() == {"q": "hello"}
+    assert _get(provider, f"/chat?q=hello&{key}={PLANTED}&page=2", semconv=(monkeypatch, semconv)) == {"q": "hello"}
     (span,) = exporter.get_finished_spans()
     text = _text(span)
     assert PLANTED not in text
@@ -78,19 +96,13 @@ def test_secret_query_values_never_reach_the_server_span(
 
 
 def test_percent_encoded_and_repeated_secrets(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    app = _app()
-    instrument_fastapi(app, tracer_provider=provider)
-    with TestClient(app) as client:
-        client.get(f"/chat?api%5Fkey={PLANTED}%26more&token={PLANTED}&token={PLANTED}2&q=x")
+    _get(provider, f"/chat?api%5Fkey={PLANTED}%26more&token={PLANTED}&token={PLANTED}2&q=x")
     (span,) = exporter.get_finished_spans()
     assert PLANTED not in _text(span)
 
 
 def test_ordinary_query_values_are_kept(provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
-    app = _app()
-    instrument_fastapi(app, tracer_provider=provider)
-    with TestClient(app) as client:
-        client.get("/chat?q=hello&author=ann&monkey=1&keyboard=2")
+    _get(provider, "/chat?q=hello&author=ann&monkey=1&keyboard=2")
     (span,) = exporter.get_finished_spans()
     assert "q=hello&author=ann&monkey=1&keyboard=2" in _text(span)
 
@@ -100,20 +112,18 @@ def test_opted_in_header_capture_masks_secrets_even_with_a_user_sanitize_list(
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST", ".*")
     monkeypatch.setenv("OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS", "x-internal")
-    app = _app()
-    instrument_fastapi(app, tracer_provider=provider)
-    with TestClient(app) as client:
-        client.get(
-            "/chat",
-            headers={
-                "Authorization": f"Bearer {PLANTED}",
-                "X-Api-Key": PLANTED,
-                "Cookie": f"session={PLANTED}",
-                "X-Auth-Token": PLANTED,
-                "X-Internal": PLANTED,
-                "X-Request-Id": "r-1",
-            },
-        )
+    _get(
+        provider,
+        "/chat",
+        headers={
+            "Authorization": f"Bearer {PLANTED}",
+            "X-Api-Key": PLANTED,
+            "Cookie": f"session={PLANTED}",
+            "X-Auth-Token": PLANTED,
+            "X-Internal": PLANTED,
+            "X-Request-Id": "r-1",
+        },
+    )
     (span,) = exporter.get_finished_spans()
     attributes = span.attributes or {}
     assert attributes["http.request.header.x_request_id"] == ("r-1",)
@@ -127,15 +137,8 @@ def test_an_encoded_ampersand_in_a_secret_value_leaks_nothing(
 ) -> None:
     # The ASGI instrumentation percent-decodes the query before building http.url: api_key=abc%26def became
     # api_key=abc&def there, and only "abc" was redacted. A plain value that decodes into a secret pair is masked too.
-    if semconv:
-        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", semconv)
-    from opentelemetry.instrumentation import _semconv
-
-    monkeypatch.setattr(_semconv._OpenTelemetrySemanticConventionStability, "_initialized", False)
-    app = _app()
-    instrument_fastapi(app, tracer_provider=provider)
-    with TestClient(app) as client:
-        assert client.get("/chat?api_key=abc%26def&x=1&q=a%26token%3Dghi").json() == {"q": "a&token=ghi"}
+    answer = _get(provider, "/chat?api_key=abc%26def&x=1&q=a%26token%3Dghi", semconv=(monkeypatch, semconv))
+    assert answer == {"q": "a&token=ghi"}
     (span,) = exporter.get_finished_spans()
     attributes = span.attributes or {}
     urls = {k: attributes[k] for k in ("http.url", "url.full", "http.target", "url.query") if k in attributes}
